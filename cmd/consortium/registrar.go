@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/store/sqlite"
+)
+
+// AdminCredentialFile is where a new registrar writes the administrator
+// credential, inside its data directory, mode 0600.
+const AdminCredentialFile = "admin.credential"
+
+type registrarFlags struct {
+	listen, data, tlsCert, tlsKey, seed, logFormat, logLevel string
+	ttl                                                      time.Duration
+	legacyOpen                                               bool
+	rateLimit                                                float64
+	maxWait                                                  time.Duration
+}
+
+func runRegistrar(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "registrar")
+	var f registrarFlags
+	fs.StringVar(&f.listen, "listen", envOr(e, "CONSORTIUM_LISTEN", ":9898"), "address to serve on")
+	fs.StringVar(&f.data, "data", envOr(e, "CONSORTIUM_DATA", "data"), "data directory (SQLite file, admin credential)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key serves https")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&f.seed, "seed", "", "seed.json from 'consortium init', applied only to an empty data directory")
+	fs.DurationVar(&f.ttl, "ttl", 30*time.Second, "lease of a node record")
+	fs.BoolVar(&f.legacyOpen, "legacy-open-post", false, "INSECURE: accept the seed's unauthenticated POST / and serve what it posts")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 2000, "requests per second allowed per credential")
+	fs.DurationVar(&f.maxWait, "max-wait", 5*time.Minute, "longest blocking query")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	log, err := newLogger(e.stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v (is another registrar running? pick another --listen)", f.listen, err)
+	}
+	return serveRegistrar(ctx, log, ln, f)
+}
+
+func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f registrarFlags) error {
+	defer ln.Close()
+	st, err := sqlite.Open(ctx, f.data)
+	if err != nil {
+		return fmt.Errorf("opening the store in %s: %w", f.data, err)
+	}
+	defer st.Close()
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Logger: log})
+	if err != nil {
+		return fmt.Errorf("loading the registry: %w", err)
+	}
+	if f.seed != "" {
+		if err := applySeed(ctx, reg, f.seed); err != nil {
+			log.Info("seed not applied", "seed", f.seed, "reason", err)
+		} else {
+			log.Info("seed applied", "seed", f.seed)
+		}
+	}
+	cred, created, err := reg.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("creating the administrator credential: %w", err)
+	}
+	if created {
+		path := filepath.Join(f.data, AdminCredentialFile)
+		if err := os.WriteFile(path, []byte(cred.String()+"\n"), 0o600); err != nil {
+			return fmt.Errorf("writing the administrator credential: %w", err)
+		}
+		log.Info("created the administrator credential", "file", path)
+	}
+	if f.legacyOpen {
+		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")
+	}
+	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait})
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); reg.Run(runCtx) }()
+
+	errc := make(chan error, 1)
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey) }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	log.Info("registrar serving", "url", scheme+"://"+ln.Addr().String(), "data", f.data, "ttl", f.ttl)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			cancel()
+			<-done
+			return fmt.Errorf("serving: %w", err)
+		}
+	}
+	log.Info("registrar stopping")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	hs.Shutdown(sctx)
+	cancel()
+	<-done
+	return nil
+}
+
+func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var s registry.Seed
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("seed %s: %w", path, err)
+	}
+	return reg.ApplySeed(ctx, s)
+}
+
+var _ = flag.ErrHelp

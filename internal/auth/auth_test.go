@@ -1,0 +1,61 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"acme", true}, {"a", true}, {"lots-of-hotels", true}, {"m1", true},
+		{"", false}, {"Acme", false}, {"a,b", false}, {"a\nb", false}, {"a.b", false},
+		{"admin", false}, {"1abc", false}, {strings.Repeat("a", 33), false}, {"a b", false},
+	} {
+		err := ValidName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadName) {
+			t.Errorf("ValidName(%q) error %v is not ErrBadName", tc.name, err)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	c, err := New("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(c.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != c {
+		t.Fatalf("parsed %+v, want %+v", p, c)
+	}
+	h := Hash(c.Secret)
+	if strings.Contains(h, c.Secret) {
+		t.Fatal("hash contains the secret")
+	}
+	if !Verify(h, c.Secret) {
+		t.Fatal("Verify rejected the right secret")
+	}
+	other, _ := New("acme")
+	if Verify(h, other.Secret) {
+		t.Fatal("Verify accepted a wrong secret")
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	good, _ := New("acme")
+	for _, tok := range []string{"", "acme", "acme.", ".x", "acme.short", "Acme." + good.Secret,
+		"acme." + good.Secret + "x", "a,b." + good.Secret, "acme." + strings.Repeat("!", 43)} {
+		if _, err := Parse(tok); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse(%q) = %v, want ErrMalformed", tok, err)
+		}
+	}
+}

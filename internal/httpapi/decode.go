@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consortium/consortium/internal/registry"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 64 << 10
+
+var errTooLarge = &httpError{http.StatusRequestEntityTooLarge, "too_large", "request body larger than 64 KiB"}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		return nil, errBadRequest("bad_body", "could not read request body")
+	}
+	return b, nil
+}
+
+// decodeStrict decodes one JSON object, refusing unknown fields, trailing
+// data and an empty body (unless allowEmpty).
+func decodeStrict(b []byte, v any, allowEmpty bool) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return errBadRequest("bad_json", "request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errBadRequest("bad_json", "invalid JSON body: "+clip(err.Error()))
+	}
+	if dec.More() {
+		return errBadRequest("bad_json", "invalid JSON body: trailing data after the object")
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 160 {
+		s = s[:160]
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// MemberRequest is the body of POST /v1/members.
+type MemberRequest struct {
+	Name string `json:"name"`
+}
+
+// RegisterRequest is the body of POST /v1/nodes.
+type RegisterRequest struct {
+	ENR       string           `json:"enr"`
+	Role      string           `json:"role"`
+	PublicENR string           `json:"public_enr,omitempty"`
+	Status    *registry.Status `json:"status,omitempty"`
+}
+
+// RenewRequest is the (optional) body of POST /v1/nodes/{id}/renew.
+type RenewRequest struct {
+	Status *registry.Status `json:"status,omitempty"`
+}
+
+// DecodeRegister decodes and bounds a registration body.
+func DecodeRegister(b []byte) (RegisterRequest, error) {
+	var req RegisterRequest
+	if err := decodeStrict(b, &req, false); err != nil {
+		return req, err
+	}
+	if req.ENR == "" || req.Role == "" {
+		return req, errBadRequest("missing_field", `"enr" and "role" are required`)
+	}
+	return req, nil
+}
+
+// DecodeRenew decodes a renewal body; an empty body is a plain renewal.
+func DecodeRenew(b []byte) (RenewRequest, error) {
+	var req RenewRequest
+	err := decodeStrict(b, &req, true)
+	return req, err
+}
+
+// DecodeMember decodes a member creation body.
+func DecodeMember(b []byte) (MemberRequest, error) {
+	var req MemberRequest
+	if err := decodeStrict(b, &req, false); err != nil {
+		return req, err
+	}
+	if req.Name == "" {
+		return req, errBadRequest("missing_field", `"name" is required`)
+	}
+	return req, nil
+}
+
+// WaitQuery is the blocking-query part of a peer-set request.
+type WaitQuery struct {
+	Index    uint64
+	HasIndex bool
+	Wait     time.Duration
+	Format   string
+}
+
+// Formats of a peer set.
+var formats = map[string]bool{"json": true, "bootnodes": true, "toml": true, "enr": true}
+
+// ParseWaitQuery parses ?format=&index=&wait= strictly: unknown parameters
+// and repeated ones are refused, so a typo does not silently mean "default".
+func ParseWaitQuery(q url.Values, maxWait time.Duration) (WaitQuery, error) {
+	wq := WaitQuery{Format: "json", Wait: maxWait}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return wq, errBadRequest("bad_query", "query parameter "+strconv.Quote(clip(k))+" given more than once")
+		}
+		v := vs[0]
+		switch k {
+		case "format":
+			if !formats[v] {
+				return wq, errBadRequest("bad_query", `format must be one of json, bootnodes, toml, enr`)
+			}
+			wq.Format = v
+		case "index":
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return wq, errBadRequest("bad_query", "index must be a non-negative integer")
+			}
+			wq.Index, wq.HasIndex = n, true
+		case "wait":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return wq, errBadRequest("bad_query", `wait must be a duration such as "30s"`)
+			}
+			if d > maxWait {
+				d = maxWait
+			}
+			wq.Wait = d
+		default:
+			return wq, errBadRequest("bad_query", "unknown query parameter "+strconv.Quote(clip(k)))
+		}
+	}
+	return wq, nil
+}
+
+// LegacyPost is what the seed's open POST / carries.
+type LegacyPost struct {
+	Enode   string `json:"enode"`
+	Network string `json:"network,omitempty"`
+}
+
+// DecodeLegacyPost accepts the shapes the seed's scripts sent: a form
+// (enode=...&network=...), a JSON object, or the bare enode as the body.
+func DecodeLegacyPost(contentType string, b []byte, q url.Values) (LegacyPost, error) {
+	var lp LegacyPost
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(contentType, ";")[0]))
+	switch ct {
+	case "application/json":
+		if err := decodeStrict(b, &lp, false); err != nil {
+			return lp, err
+		}
+	case "application/x-www-form-urlencoded":
+		f, err := url.ParseQuery(string(b))
+		if err != nil {
+			return lp, errBadRequest("bad_form", "invalid form body")
+		}
+		lp.Enode, lp.Network = f.Get("enode"), f.Get("network")
+	default:
+		lp.Enode = strings.TrimSpace(string(b))
+	}
+	if lp.Network == "" {
+		lp.Network = q.Get("network")
+	}
+	if lp.Enode == "" {
+		return lp, errBadRequest("missing_field", "an enode is required")
+	}
+	return lp, nil
+}

@@ -1,0 +1,302 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consortium/consortium/internal/registry"
+)
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "admin": p.Admin})
+	return nil
+}
+
+// MemberCreated is the answer to POST /v1/members: the credential appears
+// here once and is never retrievable again.
+type MemberCreated struct {
+	Name       string    `json:"name"`
+	Credential string    `json:"credential"`
+	Created    time.Time `json:"created"`
+}
+
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	if !p.Admin {
+		return registry.ErrForbidden
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := DecodeMember(b)
+	if err != nil {
+		return err
+	}
+	cred, err := s.reg.AddMember(r.Context(), p, req.Name)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, MemberCreated{Name: req.Name, Credential: cred.String(), Created: time.Now().UTC()})
+	return nil
+}
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	ms, err := s.reg.Members(p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+	return nil
+}
+
+func (s *Server) revokeMember(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	v, err := s.reg.RevokeMember(r.Context(), p, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// RegisterResponse is the answer to POST /v1/nodes.
+type RegisterResponse struct {
+	registry.NodeView
+	TTLSeconds float64 `json:"ttl_seconds"`
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := DecodeRegister(b)
+	if err != nil {
+		return err
+	}
+	v, created, err := s.reg.Register(r.Context(), p, registry.Registration{Role: req.Role, ENR: req.ENR, PublicENR: req.PublicENR, Status: req.Status})
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, RegisterResponse{NodeView: v, TTLSeconds: time.Until(v.Expires).Seconds()})
+	return nil
+}
+
+// RenewResponse is the answer to POST /v1/nodes/{id}/renew.
+type RenewResponse struct {
+	ID         string    `json:"id"`
+	Expires    time.Time `json:"expires"`
+	TTLSeconds float64   `json:"ttl_seconds"`
+}
+
+func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := DecodeRenew(b)
+	if err != nil {
+		return err
+	}
+	v, err := s.reg.Renew(r.Context(), p, r.PathValue("id"), req.Status)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, RenewResponse{ID: v.ID, Expires: v.Expires, TTLSeconds: time.Until(v.Expires).Seconds()})
+	return nil
+}
+
+func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	id := r.PathValue("id")
+	if err := s.reg.Remove(r.Context(), p, id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "removed": true})
+	return nil
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	if len(r.URL.Query()) > 0 {
+		return errBadRequest("bad_query", "GET /v1/nodes takes no query parameters")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"index": s.reg.Index(), "nodes": s.reg.Nodes(p)})
+	return nil
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	v, err := s.reg.Node(p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	var after uint64
+	for k, vs := range r.URL.Query() {
+		if k != "after" || len(vs) != 1 {
+			return errBadRequest("bad_query", "GET /v1/events takes one parameter, after")
+		}
+		n, err := strconv.ParseUint(vs[0], 10, 64)
+		if err != nil {
+			return errBadRequest("bad_query", "after must be a non-negative integer")
+		}
+		after = n
+	}
+	ev := s.reg.Events(p, after)
+	if ev == nil {
+		ev = []registry.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": ev})
+	return nil
+}
+
+// peers answers a peer set, blocking when asked: with ?index=N (and usually
+// If-None-Match) it waits until the node's set differs from the one the
+// caller holds, or until ?wait runs out. A waiter holds no lock: it sleeps on
+// the registry's change channel, which a writer closes without waiting.
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	wq, err := ParseWaitQuery(r.URL.Query(), s.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	inm := r.Header.Get("If-None-Match")
+	ps, err := s.reg.PeersFor(p, id)
+	if err != nil {
+		return err
+	}
+	if wq.HasIndex && wq.Wait > 0 {
+		s.m.watchers.Inc()
+		defer s.m.watchers.Dec()
+		timer := time.NewTimer(jitter(wq.Wait))
+		defer timer.Stop()
+		for unchanged(ps, inm, wq) {
+			ch := s.reg.Changed()
+			// Re-read after taking the channel so no change slips between.
+			if ps, err = s.reg.PeersFor(p, id); err != nil {
+				return err
+			}
+			if !unchanged(ps, inm, wq) {
+				break
+			}
+			select {
+			case <-ch:
+				if ps, err = s.reg.PeersFor(p, id); err != nil {
+					return err
+				}
+			case <-timer.C:
+				return s.writePeers(w, r, ps, wq.Format, inm)
+			case <-r.Context().Done():
+				return nil
+			}
+		}
+	}
+	return s.writePeers(w, r, ps, wq.Format, inm)
+}
+
+// unchanged reports whether the caller already holds ps: by ETag when it
+// sent one, else by index.
+func unchanged(ps *registry.PeerSet, inm string, wq WaitQuery) bool {
+	if inm != "" {
+		return etagMatch(inm, ps.ETag)
+	}
+	return ps.Index <= wq.Index
+}
+
+func etagMatch(inm, etag string) bool {
+	for _, t := range strings.Split(inm, ",") {
+		t = strings.TrimSpace(t)
+		t = strings.TrimPrefix(t, "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry.PeerSet, format, inm string) error {
+	h := w.Header()
+	h.Set("ETag", ps.ETag)
+	h.Set("X-Consortium-Index", strconv.FormatUint(ps.Index, 10))
+	h.Set("Cache-Control", "no-cache")
+	if inm != "" && etagMatch(inm, ps.ETag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	var ct string
+	switch format {
+	case "bootnodes", "enr":
+		ct = "text/plain; charset=utf-8"
+	case "toml":
+		ct = "application/toml"
+	default:
+		ct = "application/json"
+	}
+	body := ps.Rendered(format, func(ps *registry.PeerSet) []byte { return render(ps, format) })
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(body)
+	if err != nil {
+		return nil // the client went away; nothing to tell it
+	}
+	return nil
+}
+
+func render(ps *registry.PeerSet, format string) []byte {
+	switch format {
+	case "bootnodes":
+		return []byte(strings.Join(ps.Bootnodes, ",") + "\n")
+	case "enr":
+		if len(ps.ENRs) == 0 {
+			return []byte{}
+		}
+		return []byte(strings.Join(ps.ENRs, "\n") + "\n")
+	case "toml":
+		return []byte(TOMLFragment(ps.Static, ps.Trusted, ps.Bootnodes))
+	}
+	b, _ := json.Marshal(ps)
+	return append(b, '\n')
+}
+
+// TOMLFragment renders geth's config.toml [Node.P2P] peer lists. Enode URLs
+// hold no quote or backslash (they are checked when registered), so %q is a
+// valid TOML basic string.
+func TOMLFragment(static, trusted, boot []string) string {
+	var b strings.Builder
+	b.WriteString("[Node.P2P]\n")
+	list := func(name string, v []string) {
+		b.WriteString(name + " = [")
+		for i, e := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(e))
+		}
+		b.WriteString("]\n")
+	}
+	list("StaticNodes", static)
+	list("TrustedNodes", trusted)
+	list("BootstrapNodes", boot)
+	return b.String()
+}

@@ -1,0 +1,239 @@
+// Package httpapi is the registrar's HTTP face: routes, authentication,
+// rate limits, wire types and the blocking peer-set query. It owns the
+// mapping from domain errors to HTTP statuses; the registry knows nothing
+// of HTTP.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consortium/consortium/internal/registry"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+)
+
+// Config tunes a Server. Zero values mean the defaults given per field.
+type Config struct {
+	Registry *registry.Registry
+	// RateLimit is the sustained requests per second allowed per credential
+	// (and per client address for unauthenticated requests). Default 2000:
+	// one member credential serves all of that member's agents.
+	RateLimit float64
+	// Burst is the bucket size. Default 2 × RateLimit.
+	Burst int
+	// LegacyOpen enables the seed's unauthenticated POST / and the open
+	// reads of what it posted. Default off.
+	LegacyOpen bool
+	// MaxWait caps a blocking query. Default 5 min.
+	MaxWait time.Duration
+	// Metrics is where the server's metrics are registered. Default: a new
+	// registry served on /metrics.
+	Metrics *prometheus.Registry
+	// Extra handlers mounted as-is (the dashboard at /ui/).
+	Extra  map[string]http.Handler
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.RateLimit <= 0 {
+		c.RateLimit = 2000
+	}
+	if c.Burst <= 0 {
+		c.Burst = int(2 * c.RateLimit)
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 5 * time.Minute
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves the registrar API.
+type Server struct {
+	cfg Config
+	reg *registry.Registry
+	log *slog.Logger
+	mux *http.ServeMux
+	m   *metrics
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// New builds a server.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limiters: map[string]*rate.Limiter{}}
+	s.m = newMetrics(cfg.Metrics, cfg.Registry)
+	s.route("GET /healthz", s.healthz, false)
+	s.route("GET /readyz", s.readyz, false)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+
+	s.route("POST /v1/members", s.addMember, true)
+	s.route("GET /v1/members", s.listMembers, true)
+	s.route("DELETE /v1/members/{name}", s.revokeMember, true)
+	s.route("POST /v1/nodes", s.register, true)
+	s.route("GET /v1/nodes", s.listNodes, true)
+	s.route("GET /v1/nodes/{id}", s.getNode, true)
+	s.route("DELETE /v1/nodes/{id}", s.removeNode, true)
+	s.route("POST /v1/nodes/{id}/renew", s.renew, true)
+	s.route("GET /v1/nodes/{id}/peers", s.peers, true)
+	s.route("GET /v1/events", s.listEvents, true)
+	s.route("GET /v1/whoami", s.whoami, true)
+
+	s.route("GET /{$}", s.legacyRead("bootnodes"), false)
+	s.route("GET /enodes", s.legacyRead("enodes"), false)
+	s.route("GET /staticenodes", s.legacyRead("staticenodes"), false)
+	s.route("GET /parityenodes", s.legacyRead("parityenodes"), false)
+	s.route("POST /{$}", s.legacyPost, false)
+	for p, h := range cfg.Extra {
+		s.mux.Handle(p, h)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + clip(r.URL.Path), Code: "no_route"})
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type ctxKey struct{}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// route wraps a handler with panic recovery, metrics, rate limiting and
+// (when auth) authentication. A panic answers 500 with a plain message:
+// no stack trace ever reaches a client.
+func (s *Server) route(pattern string, h handler, needAuth bool) {
+	name := pattern
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("handler panic", "route", name, "panic", p)
+				writeJSON(rec, http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: "internal"})
+			}
+			s.m.observe(name, rec.status, time.Since(start))
+		}()
+		ctx := r.Context()
+		if needAuth || r.Header.Get("Authorization") != "" {
+			p, err := s.authenticate(r)
+			if err != nil {
+				if !s.allow("ip:" + clientIP(r)) {
+					s.writeError(rec, r, errRateLimited)
+					return
+				}
+				s.writeError(rec, r, err)
+				return
+			}
+			if !s.allow("p:" + p.Name) {
+				s.writeError(rec, r, errRateLimited)
+				return
+			}
+			ctx = context.WithValue(ctx, ctxKey{}, p)
+		} else if !s.allow("ip:" + clientIP(r)) {
+			s.writeError(rec, r, errRateLimited)
+			return
+		}
+		if err := h(rec, r.WithContext(ctx)); err != nil {
+			s.writeError(rec, r, err)
+		}
+	})
+}
+
+var errRateLimited = &httpError{http.StatusTooManyRequests, "rate_limited", "too many requests for this credential; slow down"}
+
+func (s *Server) authenticate(r *http.Request) (registry.Principal, error) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return registry.Principal{}, registry.ErrUnauthenticated
+	}
+	return s.reg.Authenticate(tok)
+}
+
+func principal(r *http.Request) (registry.Principal, bool) {
+	p, ok := r.Context().Value(ctxKey{}).(registry.Principal)
+	return p, ok
+}
+
+func (s *Server) allow(key string) bool {
+	s.limMu.Lock()
+	l, ok := s.limiters[key]
+	if !ok {
+		if len(s.limiters) > 100000 {
+			// Bound memory against a flood of client addresses.
+			s.limiters = map[string]*rate.Limiter{}
+		}
+		l = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.Burst)
+		s.limiters[key] = l
+	}
+	s.limMu.Unlock()
+	return l.Allow()
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return host
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.reg.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "store unavailable", Code: "not_ready"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// jitter spreads the timeouts of many waiters, as Consul does (wait/16).
+func jitter(d time.Duration) time.Duration {
+	if d < 16 {
+		return d
+	}
+	return d + time.Duration(rand.Int64N(int64(d/16)))
+}

@@ -1,0 +1,114 @@
+package noderecord
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/p2p/enr"
+)
+
+func sign(t testing.TB, key *ecdsa.PrivateKey, seq uint64, ip string, tcp, udp int) string {
+	t.Helper()
+	var r enr.Record
+	r.SetSeq(seq)
+	if ip != "" {
+		r.Set(enr.IP(net.ParseIP(ip)))
+	}
+	if tcp != 0 {
+		r.Set(enr.TCP(tcp))
+	}
+	if udp != 0 {
+		r.Set(enr.UDP(udp))
+	}
+	if err := enode.SignV4(&r, key); err != nil {
+		t.Fatal(err)
+	}
+	n, err := enode.New(enode.ValidSchemes, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.String()
+}
+
+func TestVerify(t *testing.T) {
+	k1, _ := crypto.GenerateKey()
+	k2, _ := crypto.GenerateKey()
+	priv := sign(t, k1, 5, "10.0.0.1", 30303, 30303)
+	pub := sign(t, k1, 5, "203.0.113.7", 30303, 30303)
+	other := sign(t, k2, 1, "203.0.113.8", 30303, 30303)
+	noEP := sign(t, k1, 1, "", 0, 0)
+	udpOnly := sign(t, k1, 1, "10.0.0.2", 0, 30301)
+	tampered := []byte(priv)
+	tampered[len(tampered)-3] ^= 1 // flips a bit of the payload after the signature
+	for _, tc := range []struct {
+		name, role, enr, pub string
+		err                  error
+	}{
+		{"validator", "validator", priv, "", nil},
+		{"public with pub record", "public", priv, pub, nil},
+		{"bootnode udp only", "bootnode", udpOnly, "", nil},
+		{"bad role", "miner", priv, "", ErrBadRole},
+		{"odd case role", "Validator", priv, "", ErrBadRole},
+		{"public without pub", "public", priv, "", ErrPublicENR},
+		{"pub on non-public", "tx", priv, pub, ErrPublicENR},
+		{"pub signed by other key", "public", priv, other, ErrIDMismatch},
+		{"no endpoint", "tx", noEP, "", ErrNoEndpoint},
+		{"tx without tcp", "tx", udpOnly, "", ErrNoEndpoint},
+		{"not enr", "tx", "enode://abc@1.2.3.4:1", "", ErrMalformedENR},
+		{"garbage", "tx", "enr:!!!!", "", ErrMalformedENR},
+		{"tampered", "tx", string(tampered), "", ErrMalformedENR},
+		{"huge", "tx", "enr:" + strings.Repeat("A", 1000), "", ErrMalformedENR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Verify(tc.role, tc.enr, tc.pub)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if err == nil && p.Node.ID != enode.PubkeyToIDV4(&k1.PublicKey) {
+				t.Fatalf("derived ID %v is not the signer's", p.Node.ID)
+			}
+		})
+	}
+}
+
+func TestParseID(t *testing.T) {
+	good := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{good, true}, {strings.ToUpper(good), false}, {good[:63], false}, {good + "a", false},
+		{strings.Repeat("zz", 32), false}, {good[:62] + ",a", false}, {good[:62] + "\na", false},
+	} {
+		_, err := ParseID(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseID(%q) err=%v want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	k, _ := crypto.GenerateKey()
+	f.Add(sign(f, k, 1, "127.0.0.1", 30303, 30303))
+	f.Add("enr:")
+	f.Add("enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Parse(s)
+		if err != nil {
+			if strings.Contains(err.Error(), s) && len(s) > 8 {
+				t.Fatalf("error echoes the input")
+			}
+			return
+		}
+		// A record that verifies must round-trip to the same ID.
+		again, err := Parse(r.ENR)
+		if err != nil || again.ID != r.ID {
+			t.Fatalf("round trip failed: %v", err)
+		}
+	})
+}

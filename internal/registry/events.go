@@ -1,0 +1,66 @@
+package registry
+
+import (
+	"time"
+
+	"github.com/consortium/consortium/internal/noderecord"
+)
+
+// EventKind names what happened.
+type EventKind string
+
+// Event kinds.
+const (
+	EventRegistered    EventKind = "registered"
+	EventUpdated       EventKind = "updated"
+	EventExpired       EventKind = "expired"
+	EventRemoved       EventKind = "removed"
+	EventMemberAdded   EventKind = "member_added"
+	EventMemberRevoked EventKind = "member_revoked"
+)
+
+// Event is one entry of the recent-events list.
+type Event struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Kind   EventKind `json:"kind"`
+	Member string    `json:"member,omitempty"`
+	Node   string    `json:"node,omitempty"`
+	Role   string    `json:"role,omitempty"`
+}
+
+type ring struct {
+	buf  []Event
+	next uint64
+}
+
+func newRing(n int) *ring { return &ring{buf: make([]Event, n)} }
+
+// event must be called with mu held for writing.
+func (r *Registry) event(e Event) {
+	e.Seq = r.events.next + 1
+	e.Time = r.cfg.Now().UTC()
+	r.events.buf[r.events.next%uint64(len(r.events.buf))] = e
+	r.events.next++
+}
+
+// Events returns the recent events after seq that p may see, oldest first.
+// Another member's events are shown only for its public nodes.
+func (r *Registry) Events(p Principal, after uint64) []Event {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Event
+	n := uint64(len(r.events.buf))
+	start := after
+	if r.events.next > n && start < r.events.next-n {
+		start = r.events.next - n
+	}
+	for s := start; s < r.events.next; s++ {
+		e := r.events.buf[s%n]
+		if !p.Admin && e.Member != p.Name && e.Role != string(noderecord.RolePublic) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,243 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/store"
+)
+
+// Principal is who a request is from.
+type Principal struct {
+	Name  string
+	Admin bool
+}
+
+// EnsureAdmin creates the administrator credential when none exists yet and
+// returns it; it returns ok=false (and no credential) when one exists.
+func (r *Registry) EnsureAdmin(ctx context.Context) (cred auth.Credential, ok bool, err error) {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	r.mu.RLock()
+	have := r.adminHash != ""
+	r.mu.RUnlock()
+	if have {
+		return auth.Credential{}, false, nil
+	}
+	cred, err = auth.New(auth.Admin)
+	if err != nil {
+		return cred, false, err
+	}
+	if err := r.store.SetAdminHash(ctx, auth.Hash(cred.Secret)); err != nil {
+		return auth.Credential{}, false, err
+	}
+	r.mu.Lock()
+	r.adminHash = auth.Hash(cred.Secret)
+	r.mu.Unlock()
+	return cred, true, nil
+}
+
+// Seed is a start-up state written by `consortium init`: hashes only.
+type Seed struct {
+	AdminHash string       `json:"admin_hash"`
+	Members   []SeedMember `json:"members"`
+}
+
+// SeedMember is one member of a Seed.
+type SeedMember struct {
+	Name string `json:"name"`
+	Hash string `json:"hash"`
+}
+
+// ApplySeed installs a seed into an empty registry. It refuses a registry
+// that already has an administrator, so a seed can never overwrite state.
+func (r *Registry) ApplySeed(ctx context.Context, s Seed) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	r.mu.RLock()
+	empty := r.adminHash == "" && len(r.members) == 0
+	r.mu.RUnlock()
+	if !empty {
+		return fmt.Errorf("%w: registry already initialised", ErrInvalid)
+	}
+	if len(s.AdminHash) != 64 {
+		return fmt.Errorf("%w: seed admin_hash must be a SHA-256 hex digest", ErrInvalid)
+	}
+	now := r.cfg.Now().UTC()
+	for _, m := range s.Members {
+		if err := auth.ValidName(m.Name); err != nil {
+			return fmt.Errorf("%w: seed: %v", ErrInvalid, err)
+		}
+		if len(m.Hash) != 64 {
+			return fmt.Errorf("%w: seed member %s: hash must be a SHA-256 hex digest", ErrInvalid, m.Name)
+		}
+	}
+	for _, m := range s.Members {
+		sm := store.Member{Name: m.Name, Hash: m.Hash, Created: now}
+		if err := r.store.PutMember(ctx, sm); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.members[m.Name] = &member{Member: sm}
+		r.mu.Unlock()
+	}
+	if err := r.store.SetAdminHash(ctx, s.AdminHash); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.adminHash = s.AdminHash
+	r.bump()
+	r.mu.Unlock()
+	return nil
+}
+
+// Authenticate checks a bearer token.
+func (r *Registry) Authenticate(token string) (Principal, error) {
+	c, err := auth.Parse(token)
+	if err != nil {
+		return Principal{}, ErrUnauthenticated
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c.Principal == auth.Admin {
+		if r.adminHash != "" && auth.Verify(r.adminHash, c.Secret) {
+			return Principal{Name: auth.Admin, Admin: true}, nil
+		}
+		return Principal{}, ErrUnauthenticated
+	}
+	m, ok := r.members[c.Principal]
+	if !ok {
+		// Spend the same work as a real check so timing does not tell
+		// which member names exist.
+		auth.Verify("0000000000000000000000000000000000000000000000000000000000000000", c.Secret)
+		return Principal{}, ErrUnauthenticated
+	}
+	if !auth.Verify(m.Hash, c.Secret) {
+		return Principal{}, ErrUnauthenticated
+	}
+	if m.Revoked {
+		return Principal{}, ErrRevoked
+	}
+	return Principal{Name: m.Name}, nil
+}
+
+// MemberView is a member as the administrator sees it.
+type MemberView struct {
+	Name      string     `json:"name"`
+	Created   time.Time  `json:"created"`
+	Revoked   bool       `json:"revoked"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Nodes     int        `json:"nodes"`
+	LiveNodes int        `json:"live_nodes"`
+}
+
+// AddMember creates a member and returns its credential, which is shown
+// once and never stored.
+func (r *Registry) AddMember(ctx context.Context, p Principal, name string) (auth.Credential, error) {
+	if !p.Admin {
+		return auth.Credential{}, ErrForbidden
+	}
+	if err := auth.ValidName(name); err != nil {
+		return auth.Credential{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	r.mu.RLock()
+	_, exists := r.members[name]
+	r.mu.RUnlock()
+	if exists {
+		return auth.Credential{}, fmt.Errorf("%w: %s", ErrMemberExists, name)
+	}
+	cred, err := auth.New(name)
+	if err != nil {
+		return auth.Credential{}, err
+	}
+	m := store.Member{Name: name, Hash: auth.Hash(cred.Secret), Created: r.cfg.Now().UTC()}
+	if err := r.store.PutMember(ctx, m); err != nil {
+		return auth.Credential{}, err
+	}
+	r.mu.Lock()
+	r.members[name] = &member{Member: m}
+	r.bump()
+	r.event(Event{Kind: EventMemberAdded, Member: name})
+	r.mu.Unlock()
+	r.log.Info("member added", "member", name)
+	return cred, nil
+}
+
+// RevokeMember revokes a member's credential; its nodes leave every peer
+// set at once. Revoking twice is not an error.
+func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (MemberView, error) {
+	if !p.Admin {
+		return MemberView{}, ErrForbidden
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	r.mu.RLock()
+	m, ok := r.members[name]
+	var cp store.Member
+	if ok {
+		cp = m.Member
+	}
+	r.mu.RUnlock()
+	if !ok {
+		return MemberView{}, fmt.Errorf("%w: member %q", ErrNotFound, name)
+	}
+	if !cp.Revoked {
+		cp.Revoked, cp.RevokedAt = true, r.cfg.Now().UTC()
+		if err := r.store.PutMember(ctx, cp); err != nil {
+			return MemberView{}, err
+		}
+		r.mu.Lock()
+		m.Member = cp
+		r.bump()
+		r.event(Event{Kind: EventMemberRevoked, Member: name})
+		r.mu.Unlock()
+		r.log.Info("member revoked", "member", name)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.memberView(m, r.cfg.Now()), nil
+}
+
+// Members lists every member (administrator only).
+func (r *Registry) Members(p Principal) ([]MemberView, error) {
+	if !p.Admin {
+		return nil, ErrForbidden
+	}
+	now := r.cfg.Now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]MemberView, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, r.memberView(m, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (r *Registry) memberView(m *member, now time.Time) MemberView {
+	v := MemberView{Name: m.Name, Created: m.Created, Revoked: m.Revoked}
+	if m.Revoked {
+		t := m.RevokedAt
+		v.RevokedAt = &t
+	}
+	for _, n := range r.nodes {
+		if n.member == m.Name {
+			v.Nodes++
+			if n.live(now) {
+				v.LiveNodes++
+			}
+		}
+	}
+	return v
+}
+
+// revoked must be called with mu held.
+func (r *Registry) revoked(name string) bool {
+	m, ok := r.members[name]
+	return !ok || m.Revoked
+}

@@ -1,0 +1,344 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/consortium/consortium/internal/noderecord"
+	"github.com/consortium/consortium/internal/store"
+)
+
+// Registration is a node's request to be listed.
+type Registration struct {
+	Role      string
+	ENR       string
+	PublicENR string
+	Status    *Status
+}
+
+// NodeView is a node as one principal may see it. For another member's
+// public node only the public endpoint is filled in.
+type NodeView struct {
+	ID          string    `json:"id"`
+	Member      string    `json:"member"`
+	Role        string    `json:"role"`
+	Seq         uint64    `json:"seq"`
+	Enode       string    `json:"enode,omitempty"`
+	ENR         string    `json:"enr,omitempty"`
+	PublicSeq   uint64    `json:"public_seq,omitempty"`
+	PublicEnode string    `json:"public_enode,omitempty"`
+	PublicENR   string    `json:"public_enr,omitempty"`
+	Live        bool      `json:"live"`
+	Registered  time.Time `json:"registered"`
+	Updated     time.Time `json:"updated"`
+	Expires     time.Time `json:"expires"`
+	Status      *Status   `json:"status,omitempty"`
+	Index       uint64    `json:"index,omitempty"`
+}
+
+// Register verifies and stores a node record. created reports a first
+// registration. The node is bound to p's member from then on.
+func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) (v NodeView, created bool, err error) {
+	if p.Admin {
+		return NodeView{}, false, fmt.Errorf("%w: the administrator does not own nodes; register with a member credential", ErrForbidden)
+	}
+	pair, err := noderecord.Verify(reg.Role, reg.ENR, reg.PublicENR)
+	if err != nil {
+		r.stats.RegistrationsRefused.Add(1)
+		return NodeView{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if reg.Status != nil {
+		if err := reg.Status.validate(); err != nil {
+			return NodeView{}, false, err
+		}
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	now := r.cfg.Now()
+
+	r.mu.RLock()
+	old := r.nodes[pair.Node.ID]
+	var oldCopy node
+	if old != nil {
+		oldCopy = *old
+	}
+	r.mu.RUnlock()
+
+	n := &node{
+		id: pair.Node.ID, idHex: pair.Node.ID.String(), member: p.Name, role: pair.Role,
+		rec: pair.Node, pub: pair.Public, enode: pair.Node.Enode(),
+		registered: now.UTC(), updated: now.UTC(), expires: now.Add(r.cfg.TTL),
+	}
+	if pair.Public != nil {
+		n.pubEnode = pair.Public.Enode()
+	}
+	if reg.Status != nil {
+		n.status = *reg.Status
+	}
+	visible := true
+	if old != nil {
+		if oldCopy.member != p.Name {
+			r.stats.RegistrationsRefused.Add(1)
+			return NodeView{}, false, ErrNotOwner
+		}
+		if err := checkSeq(&oldCopy, n); err != nil {
+			r.stats.RegistrationsRefused.Add(1)
+			return NodeView{}, false, err
+		}
+		n.registered = oldCopy.registered
+		if reg.Status == nil {
+			n.status = oldCopy.status
+		}
+		same := oldCopy.rec.ENR == n.rec.ENR && oldCopy.role == n.role && pubENR(&oldCopy) == pubENR(n)
+		if same {
+			n.updated = oldCopy.updated
+		}
+		visible = !same || !oldCopy.live(now)
+	}
+	if err := r.store.PutNode(ctx, n.toStore()); err != nil {
+		return NodeView{}, false, err
+	}
+	r.mu.Lock()
+	r.nodes[n.id] = n
+	if visible {
+		r.bump()
+		kind := EventRegistered
+		if old != nil && oldCopy.live(now) {
+			kind = EventUpdated
+		}
+		r.event(Event{Kind: kind, Member: n.member, Node: n.idHex, Role: string(n.role)})
+	}
+	v = r.view(p, n, now)
+	v.Index = r.index
+	r.mu.Unlock()
+	r.forgetRenewal(n.idHex)
+	r.stats.Registrations.Add(1)
+	return v, old == nil, nil
+}
+
+func pubENR(n *node) string {
+	if n.pub == nil {
+		return ""
+	}
+	return n.pub.ENR
+}
+
+// checkSeq enforces growing sequence numbers: an identical record is a
+// repeat (accepted, it renews), a changed one needs a higher seq.
+func checkSeq(old, n *node) error {
+	switch {
+	case n.rec.Seq < old.rec.Seq:
+		return fmt.Errorf("%w: node record seq %d is below the registered %d", ErrStaleSeq, n.rec.Seq, old.rec.Seq)
+	case n.rec.Seq == old.rec.Seq && (n.rec.ENR != old.rec.ENR || n.role != old.role):
+		return fmt.Errorf("%w: node record seq %d is already registered with other content", ErrStaleSeq, n.rec.Seq)
+	}
+	if n.pub != nil && old.pub != nil {
+		switch {
+		case n.pub.Seq < old.pub.Seq:
+			return fmt.Errorf("%w: public record seq %d is below the registered %d", ErrStaleSeq, n.pub.Seq, old.pub.Seq)
+		case n.pub.Seq == old.pub.Seq && n.pub.ENR != old.pub.ENR:
+			return fmt.Errorf("%w: public record seq %d is already registered with other content", ErrStaleSeq, n.pub.Seq)
+		}
+	}
+	return nil
+}
+
+func (n *node) toStore() store.Node {
+	sn := store.Node{
+		ID: n.idHex, Member: n.member, Role: string(n.role), ENR: n.rec.ENR,
+		Registered: n.registered, Updated: n.updated, Expires: n.expires,
+	}
+	if n.pub != nil {
+		sn.PublicENR = n.pub.ENR
+	}
+	sn.Status, _ = json.Marshal(n.status)
+	return sn
+}
+
+// Renew extends a live lease. A lapsed or unknown node gets ErrNotFound: its
+// agent must register again (with its signed record).
+func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status) (NodeView, error) {
+	nid, err := noderecord.ParseID(id)
+	if err != nil {
+		return NodeView{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if st != nil {
+		if err := st.validate(); err != nil {
+			return NodeView{}, err
+		}
+	}
+	now := r.cfg.Now()
+	r.mu.Lock()
+	n, ok := r.nodes[nid]
+	switch {
+	case !ok || (!p.Admin && n.member != p.Name && !n.live(now)):
+		r.mu.Unlock()
+		return NodeView{}, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+	case n.member != p.Name:
+		r.mu.Unlock()
+		return NodeView{}, ErrNotOwner
+	case !n.live(now):
+		r.mu.Unlock()
+		return NodeView{}, fmt.Errorf("%w: the lease of node %s has lapsed; register again", ErrNotFound, id)
+	}
+	n.expires = now.Add(r.cfg.TTL)
+	ren := store.Renewal{ID: n.idHex, Expires: n.expires}
+	if st != nil {
+		n.status = *st
+		ren.Status, _ = json.Marshal(st)
+	}
+	v := NodeView{ID: n.idHex, Member: n.member, Role: string(n.role), Live: true, Expires: n.expires, Seq: n.rec.Seq}
+	r.mu.Unlock()
+	r.dirtyMu.Lock()
+	if prev, ok := r.dirty[ren.ID]; ok && ren.Status == nil {
+		ren.Status = prev.Status
+	}
+	r.dirty[ren.ID] = ren
+	r.dirtyMu.Unlock()
+	r.stats.Renewals.Add(1)
+	return v, nil
+}
+
+func (r *Registry) forgetRenewal(id string) {
+	r.dirtyMu.Lock()
+	delete(r.dirty, id)
+	r.dirtyMu.Unlock()
+}
+
+// flush writes pending renewals in one batch.
+func (r *Registry) flush(ctx context.Context) {
+	r.dirtyMu.Lock()
+	if len(r.dirty) == 0 {
+		r.dirtyMu.Unlock()
+		return
+	}
+	batch := make([]store.Renewal, 0, len(r.dirty))
+	for _, ren := range r.dirty {
+		batch = append(batch, ren)
+	}
+	r.dirty = map[string]store.Renewal{}
+	r.dirtyMu.Unlock()
+	r.writeMu.Lock()
+	err := r.store.Renew(ctx, batch)
+	r.writeMu.Unlock()
+	if err != nil {
+		r.log.Warn("writing renewals failed; they are retried", "count", len(batch), "err", err)
+		r.dirtyMu.Lock()
+		for _, ren := range batch {
+			if _, newer := r.dirty[ren.ID]; !newer {
+				r.dirty[ren.ID] = ren
+			}
+		}
+		r.dirtyMu.Unlock()
+	}
+}
+
+// Remove takes a node out of every answer. A member's removal keeps the
+// binding and the last seq (so an old record cannot be replayed by anyone);
+// the administrator's removal also releases the binding.
+func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
+	nid, err := noderecord.ParseID(id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	now := r.cfg.Now()
+	r.mu.RLock()
+	n, ok := r.nodes[nid]
+	var cp node
+	if ok {
+		cp = *n
+	}
+	r.mu.RUnlock()
+	if !ok || (!p.Admin && cp.member != p.Name && !cp.live(now)) {
+		return fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+	}
+	if !p.Admin && cp.member != p.Name {
+		return ErrNotOwner
+	}
+	if p.Admin {
+		err = r.store.DeleteNode(ctx, cp.idHex)
+	} else {
+		cp.expires = time.Time{}
+		err = r.store.PutNode(ctx, cp.toStore())
+	}
+	if err != nil {
+		return err
+	}
+	r.forgetRenewal(cp.idHex)
+	r.mu.Lock()
+	if p.Admin {
+		delete(r.nodes, nid)
+	} else {
+		n.expires, n.lapsed = time.Time{}, true
+	}
+	if cp.live(now) {
+		r.bump()
+	}
+	r.event(Event{Kind: EventRemoved, Member: cp.member, Node: cp.idHex, Role: string(cp.role)})
+	r.mu.Unlock()
+	return nil
+}
+
+// Nodes lists the nodes p may see: the administrator sees all; a member sees
+// its own nodes in full and other members' live public nodes by public
+// endpoint only.
+func (r *Registry) Nodes(p Principal) []NodeView {
+	now := r.cfg.Now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]NodeView, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		if !p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member)) {
+			continue
+		}
+		out = append(out, r.view(p, n, now))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Member != out[j].Member {
+			return out[i].Member < out[j].Member
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Node returns one node as p may see it.
+func (r *Registry) Node(p Principal, id string) (NodeView, error) {
+	nid, err := noderecord.ParseID(id)
+	if err != nil {
+		return NodeView{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	now := r.cfg.Now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n, ok := r.nodes[nid]
+	if !ok || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
+		return NodeView{}, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+	}
+	return r.view(p, n, now), nil
+}
+
+// view must be called with mu held.
+func (r *Registry) view(p Principal, n *node, now time.Time) NodeView {
+	v := NodeView{
+		ID: n.idHex, Member: n.member, Role: string(n.role), Live: n.live(now) && !r.revoked(n.member),
+		Registered: n.registered, Updated: n.updated, Expires: n.expires,
+	}
+	if n.pub != nil {
+		v.PublicSeq, v.PublicEnode, v.PublicENR = n.pub.Seq, n.pubEnode, n.pub.ENR
+	}
+	if p.Admin || p.Name == n.member {
+		v.Seq, v.Enode, v.ENR = n.rec.Seq, n.enode, n.rec.ENR
+	}
+	st := n.status
+	if !p.Admin && p.Name != n.member {
+		st.PeerIDs = nil // another member's peers would reveal its private nodes' IDs
+	}
+	v.Status = &st
+	return v
+}

@@ -1,0 +1,74 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Reap announces every lease that has run out and returns how long to wait
+// before the next call. Expiry is a pure function of (record, now): answers
+// drop a lapsed record even before Reap runs, Reap only tells the watchers.
+func (r *Registry) Reap() time.Duration {
+	now := r.cfg.Now()
+	next := now.Add(time.Second)
+	var lapsed []*node
+	r.mu.RLock()
+	for _, n := range r.nodes {
+		if n.lapsed {
+			continue
+		}
+		if !n.expires.After(now) {
+			lapsed = append(lapsed, n)
+		} else if n.expires.Before(next) {
+			next = n.expires
+		}
+	}
+	legacyDue := false
+	for _, es := range r.legacy {
+		for _, exp := range es {
+			if !exp.After(now) {
+				legacyDue = true
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if len(lapsed) > 0 || legacyDue {
+		r.mu.Lock()
+		changed := false
+		for _, n := range lapsed {
+			if !n.lapsed && !n.expires.After(now) {
+				n.lapsed = true
+				changed = true
+				r.event(Event{Kind: EventExpired, Member: n.member, Node: n.idHex, Role: string(n.role)})
+				r.stats.Expiries.Add(1)
+			}
+		}
+		var gone [][2]string
+		for net, es := range r.legacy {
+			for e, exp := range es {
+				if !exp.After(now) {
+					delete(es, e)
+					gone = append(gone, [2]string{net, e})
+				}
+			}
+			if len(es) == 0 {
+				delete(r.legacy, net)
+			}
+		}
+		if changed || len(gone) > 0 {
+			r.bump()
+		}
+		r.mu.Unlock()
+		for _, g := range gone {
+			if err := r.store.DeleteLegacy(context.Background(), g[0], g[1]); err != nil {
+				r.log.Warn("deleting expired legacy enode failed", "err", err)
+			}
+		}
+	}
+	wait := next.Sub(now)
+	// A floor keeps thousands of staggered leases from waking us constantly.
+	if wait < 50*time.Millisecond {
+		wait = 50 * time.Millisecond
+	}
+	return wait
+}

@@ -1,0 +1,233 @@
+// Package registry is the consortium's directory: members and their
+// credentials, and signed, leased node records. It answers "which peers should
+// this node have" under the policy in docs/api.md and tells waiting agents the
+// moment an answer changes.
+//
+// All live state is in memory, read under an RWMutex; every change is written
+// through the Store before it is acknowledged, except lease renewals, which
+// are written behind in batches (a renewal lost to a crash is harmless: on
+// start-up every lease gets a fresh TTL, see Open).
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/consortium/consortium/internal/noderecord"
+	"github.com/consortium/consortium/internal/store"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+)
+
+// Config tunes a Registry. Zero values mean the defaults given per field.
+type Config struct {
+	// TTL is the lease of a node record. Default 30 s.
+	TTL time.Duration
+	// LegacyTTL is the lease of an enode posted on the seed's open POST /.
+	// Default 3 min, as the seed had.
+	LegacyTTL time.Duration
+	// FlushInterval is how often renewals are written behind. Default 1 s.
+	FlushInterval time.Duration
+	// RestartGrace: records that lapsed less than this before start-up get
+	// a fresh TTL, since their agents could not renew while we were down.
+	// Default 24 h.
+	RestartGrace time.Duration
+	// Events is the size of the recent-events ring. Default 1000.
+	Events int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.TTL <= 0 {
+		c.TTL = 30 * time.Second
+	}
+	if c.LegacyTTL <= 0 {
+		c.LegacyTTL = 3 * time.Minute
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.RestartGrace <= 0 {
+		c.RestartGrace = 24 * time.Hour
+	}
+	if c.Events <= 0 {
+		c.Events = 1000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+type member struct {
+	store.Member
+}
+
+type node struct {
+	id         enode.ID
+	idHex      string
+	member     string
+	role       noderecord.Role
+	rec        *noderecord.Record
+	pub        *noderecord.Record
+	enode      string // private endpoint
+	pubEnode   string // public endpoint, public role only
+	registered time.Time
+	updated    time.Time
+	expires    time.Time
+	status     Status
+	lapsed     bool // expiry already announced
+}
+
+func (n *node) live(now time.Time) bool { return !n.lapsed && n.expires.After(now) }
+
+// Registry is safe for concurrent use.
+type Registry struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+
+	writeMu sync.Mutex // serialises writers so store order equals memory order
+
+	mu        sync.RWMutex
+	adminHash string
+	members   map[string]*member
+	nodes     map[enode.ID]*node
+	legacy    map[string]map[string]time.Time // network -> enode -> expires
+	index     uint64
+	changed   chan struct{} // closed and replaced on every index bump
+	groups    *groups       // peer groups at index, built lazily
+	events    *ring
+
+	cacheMu sync.Mutex
+	cache   map[enode.ID]*PeerSet
+	cacheAt uint64
+
+	dirtyMu sync.Mutex
+	dirty   map[string]store.Renewal
+
+	stats Stats
+}
+
+// Open loads the state from st and returns a registry over it. Call Run to
+// start lease expiry and the write-behind of renewals.
+func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
+	cfg = cfg.withDefaults()
+	s, err := st.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Now()
+	r := &Registry{
+		cfg: cfg, store: st, log: cfg.Logger,
+		adminHash: s.AdminHash,
+		members:   map[string]*member{},
+		nodes:     map[enode.ID]*node{},
+		legacy:    map[string]map[string]time.Time{},
+		index:     uint64(now.UnixMilli()),
+		changed:   make(chan struct{}),
+		events:    newRing(cfg.Events),
+		cache:     map[enode.ID]*PeerSet{},
+		dirty:     map[string]store.Renewal{},
+	}
+	for _, m := range s.Members {
+		r.members[m.Name] = &member{Member: m}
+	}
+	for _, sn := range s.Nodes {
+		n, err := nodeFromStore(sn)
+		if err != nil {
+			// A row that no longer verifies is never served.
+			r.log.Warn("skipping stored node record that does not verify", "node", sn.ID, "err", err)
+			continue
+		}
+		if !n.expires.IsZero() && n.expires.After(now.Add(-cfg.RestartGrace)) && n.expires.Before(now.Add(cfg.TTL)) {
+			n.expires = now.Add(cfg.TTL)
+		}
+		n.lapsed = !n.expires.After(now)
+		r.nodes[n.id] = n
+	}
+	for _, l := range s.Legacy {
+		if l.Expires.After(now) {
+			r.legacyPut(l.Network, l.Enode, l.Expires)
+		}
+	}
+	return r, nil
+}
+
+func nodeFromStore(sn store.Node) (*node, error) {
+	p, err := noderecord.Verify(sn.Role, sn.ENR, sn.PublicENR)
+	if err != nil {
+		return nil, err
+	}
+	if p.Node.ID.String() != sn.ID {
+		return nil, fmt.Errorf("stored ID does not match record")
+	}
+	n := &node{
+		id: p.Node.ID, idHex: sn.ID, member: sn.Member, role: p.Role, rec: p.Node, pub: p.Public,
+		enode: p.Node.Enode(), registered: sn.Registered, updated: sn.Updated, expires: sn.Expires,
+	}
+	if p.Public != nil {
+		n.pubEnode = p.Public.Enode()
+	}
+	if len(sn.Status) > 0 {
+		st, err := ParseStatus(sn.Status)
+		if err == nil {
+			n.status = st
+		}
+	}
+	return n, nil
+}
+
+// Run expires leases and writes renewals behind until ctx ends, then flushes
+// the last renewals.
+func (r *Registry) Run(ctx context.Context) {
+	flush := time.NewTicker(r.cfg.FlushInterval)
+	defer flush.Stop()
+	reap := time.NewTimer(0)
+	defer reap.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.flush(context.Background())
+			return
+		case <-flush.C:
+			r.flush(ctx)
+		case <-reap.C:
+			reap.Reset(r.Reap())
+		}
+	}
+}
+
+// Ready reports whether the store answers.
+func (r *Registry) Ready(ctx context.Context) error { return r.store.Ping(ctx) }
+
+// Index is the current change index.
+func (r *Registry) Index() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.index
+}
+
+// Changed returns a channel closed at the next change. Waiters select on it
+// and never hold anything a writer needs: closing a channel cannot block.
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.changed
+}
+
+// bump must be called with mu held for writing.
+func (r *Registry) bump() {
+	r.index++
+	r.groups = nil
+	close(r.changed)
+	r.changed = make(chan struct{})
+}

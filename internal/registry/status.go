@@ -1,0 +1,52 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Status is what an agent reports with each renewal.
+type Status struct {
+	Client  string   `json:"client,omitempty"`
+	Head    uint64   `json:"head"`
+	Peers   int      `json:"peers"`
+	Syncing bool     `json:"syncing"`
+	PeerIDs []string `json:"peer_ids,omitempty"` // connected peers' node IDs, for the topology view
+}
+
+// MaxPeerIDs bounds PeerIDs; geth's own default max is 50 peers.
+const MaxPeerIDs = 256
+
+// ParseStatus decodes a status strictly: unknown fields and trailing data
+// are refused, and each field is bounded.
+func ParseStatus(b []byte) (Status, error) {
+	var s Status
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Status{}, fmt.Errorf("%w: status: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return Status{}, fmt.Errorf("%w: status: trailing data", ErrInvalid)
+	}
+	return s, s.validate()
+}
+
+func (s Status) validate() error {
+	if len(s.Client) > 200 {
+		return fmt.Errorf("%w: status.client longer than 200 characters", ErrInvalid)
+	}
+	if s.Peers < 0 {
+		return fmt.Errorf("%w: status.peers is negative", ErrInvalid)
+	}
+	if len(s.PeerIDs) > MaxPeerIDs {
+		return fmt.Errorf("%w: status.peer_ids has more than %d entries", ErrInvalid, MaxPeerIDs)
+	}
+	for _, id := range s.PeerIDs {
+		if len(id) != 64 {
+			return fmt.Errorf("%w: status.peer_ids entries must be 64-character node IDs", ErrInvalid)
+		}
+	}
+	return nil
+}

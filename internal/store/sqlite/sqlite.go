@@ -1,0 +1,236 @@
+// Package sqlite is the registrar's embedded store: one SQLite file in WAL
+// mode through the pure-Go modernc.org/sqlite driver, so the registrar runs
+// on a bare machine with no cgo and no database server.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/consortium/consortium/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+  name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY, member TEXT NOT NULL, role TEXT NOT NULL, enr TEXT NOT NULL,
+  public_enr TEXT NOT NULL DEFAULT '', registered INTEGER NOT NULL, updated INTEGER NOT NULL,
+  expires INTEGER NOT NULL, status BLOB);
+CREATE TABLE IF NOT EXISTS legacy (
+  network TEXT NOT NULL, enode TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (network, enode));
+`
+
+// FileName is the database file inside the data directory.
+const FileName = "registrar.db"
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	return OpenFile(ctx, filepath.Join(dir, FileName))
+}
+
+// OpenFile opens the database at path.
+func OpenFile(ctx context.Context, path string) (*Store, error) {
+	// synchronous=NORMAL in WAL mode keeps every committed transaction across a
+	// process kill (the WAL is in the OS page cache); only an OS crash could
+	// lose the last ones. busy_timeout covers a second process (migrate).
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	// One connection: SQLite has one writer anyway, and this keeps the
+	// pragmas on the connection that does the work.
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		db.Close()
+		return nil, fmt.Errorf("%w: journal mode %q, want wal (%v)", store.ErrUnavailable, mode, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// Load reads the whole state.
+func (s *Store) Load(ctx context.Context) (*State, error) {
+	st := &store.State{}
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key='admin_hash'").Scan(&st.AdminHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, wrap(err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT name, hash, created, revoked, revoked_at FROM members ORDER BY name")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	for rows.Next() {
+		var m store.Member
+		var created, revokedAt int64
+		if err := rows.Scan(&m.Name, &m.Hash, &created, &m.Revoked, &revokedAt); err != nil {
+			rows.Close()
+			return nil, wrap(err)
+		}
+		m.Created, m.RevokedAt = fromMS(created), fromMS(revokedAt)
+		st.Members = append(st.Members, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rows, err = s.db.QueryContext(ctx, "SELECT id, member, role, enr, public_enr, registered, updated, expires, status FROM nodes ORDER BY id")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	for rows.Next() {
+		var n store.Node
+		var reg, upd, exp int64
+		if err := rows.Scan(&n.ID, &n.Member, &n.Role, &n.ENR, &n.PublicENR, &reg, &upd, &exp, &n.Status); err != nil {
+			rows.Close()
+			return nil, wrap(err)
+		}
+		n.Registered, n.Updated, n.Expires = fromMS(reg), fromMS(upd), fromMS(exp)
+		st.Nodes = append(st.Nodes, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rows, err = s.db.QueryContext(ctx, "SELECT network, enode, expires FROM legacy ORDER BY network, enode")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l store.Legacy
+		var exp int64
+		if err := rows.Scan(&l.Network, &l.Enode, &exp); err != nil {
+			return nil, wrap(err)
+		}
+		l.Expires = fromMS(exp)
+		st.Legacy = append(st.Legacy, l)
+	}
+	return st, wrap(rows.Err())
+}
+
+// State aliases store.State for brevity in this file.
+type State = store.State
+
+func (s *Store) SetAdminHash(ctx context.Context, hash string) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('admin_hash', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", hash)
+	return wrap(err)
+}
+
+func (s *Store) PutMember(ctx context.Context, m store.Member) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO members(name, hash, created, revoked, revoked_at) VALUES(?,?,?,?,?)
+ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, revoked=excluded.revoked, revoked_at=excluded.revoked_at`,
+		m.Name, m.Hash, ms(m.Created), m.Revoked, ms(m.RevokedAt))
+	return wrap(err)
+}
+
+func (s *Store) PutNode(ctx context.Context, n store.Node) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status) VALUES(?,?,?,?,?,?,?,?,?)
+ON CONFLICT(id) DO UPDATE SET member=excluded.member, role=excluded.role, enr=excluded.enr, public_enr=excluded.public_enr,
+ registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status`,
+		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, ms(n.Registered), ms(n.Updated), ms(n.Expires), n.Status)
+	return wrap(err)
+}
+
+func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	defer tx.Rollback()
+	withStatus, err := tx.PrepareContext(ctx, "UPDATE nodes SET expires=?, status=? WHERE id=?")
+	if err != nil {
+		return wrap(err)
+	}
+	defer withStatus.Close()
+	plain, err := tx.PrepareContext(ctx, "UPDATE nodes SET expires=? WHERE id=?")
+	if err != nil {
+		return wrap(err)
+	}
+	defer plain.Close()
+	for _, r := range rs {
+		if r.Status != nil {
+			_, err = withStatus.ExecContext(ctx, ms(r.Expires), r.Status, r.ID)
+		} else {
+			_, err = plain.ExecContext(ctx, ms(r.Expires), r.ID)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+	}
+	return wrap(tx.Commit())
+}
+
+func (s *Store) DeleteNode(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM nodes WHERE id=?", id)
+	return wrap(err)
+}
+
+func (s *Store) PutLegacy(ctx context.Context, l store.Legacy) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO legacy(network, enode, expires) VALUES(?,?,?)
+ON CONFLICT(network, enode) DO UPDATE SET expires=excluded.expires`, l.Network, l.Enode, ms(l.Expires))
+	return wrap(err)
+}
+
+func (s *Store) DeleteLegacy(ctx context.Context, network, enode string) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM legacy WHERE network=? AND enode=?", network, enode)
+	return wrap(err)
+}
+
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return wrap(s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+}
+
+func (s *Store) Close() error { return s.db.Close() }
+
+var _ store.Store = (*Store)(nil)
