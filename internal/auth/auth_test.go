@@ -59,3 +59,21 @@ func TestParseRejects(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	c, _ := New("acme")
+	f.Add(c.String())
+	f.Add("admin.x")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if p.Principal != Admin && ValidName(p.Principal) != nil {
+			t.Fatalf("parsed a bad principal %q", p.Principal)
+		}
+		if len(p.Secret) != 43 {
+			t.Fatalf("secret length %d", len(p.Secret))
+		}
+	})
+}

@@ -178,11 +178,12 @@ func DecodeLegacyPost(contentType string, b []byte, q url.Values) (LegacyPost, e
 		}
 		lp.Enode, lp.Network = f.Get("enode"), f.Get("network")
 	default:
-		lp.Enode = strings.TrimSpace(string(b))
+		lp.Enode = string(b)
 	}
 	if lp.Network == "" {
 		lp.Network = q.Get("network")
 	}
+	lp.Enode = strings.TrimSpace(lp.Enode)
 	if lp.Enode == "" {
 		return lp, errBadRequest("missing_field", "an enode is required")
 	}

@@ -90,7 +90,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, RegisterResponse{NodeView: v, TTLSeconds: time.Until(v.Expires).Seconds()})
+	writeJSON(w, status, RegisterResponse{NodeView: v, TTLSeconds: v.Expires.Sub(s.reg.Now()).Seconds()})
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, RenewResponse{ID: v.ID, Expires: v.Expires, TTLSeconds: time.Until(v.Expires).Seconds()})
+	writeJSON(w, http.StatusOK, RenewResponse{ID: v.ID, Expires: v.Expires, TTLSeconds: v.Expires.Sub(s.reg.Now()).Seconds()})
 	return nil
 }
 

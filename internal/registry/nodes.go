@@ -129,6 +129,10 @@ func pubENR(n *node) string {
 // checkSeq enforces growing sequence numbers: an identical record is a
 // repeat (accepted, it renews), a changed one needs a higher seq.
 func checkSeq(old, n *node) error {
+	if old.expires.IsZero() && n.rec.Seq <= old.rec.Seq {
+		// Removed by its member: only a newer record brings it back.
+		return fmt.Errorf("%w: node was removed; register a record with seq above %d", ErrStaleSeq, old.rec.Seq)
+	}
 	switch {
 	case n.rec.Seq < old.rec.Seq:
 		return fmt.Errorf("%w: node record seq %d is below the registered %d", ErrStaleSeq, n.rec.Seq, old.rec.Seq)

@@ -206,6 +206,12 @@ func (r *Registry) Run(ctx context.Context) {
 	}
 }
 
+// Now is the registry's clock.
+func (r *Registry) Now() time.Time { return r.cfg.Now() }
+
+// TTL is the lease given to node records.
+func (r *Registry) TTL() time.Duration { return r.cfg.TTL }
+
 // Ready reports whether the store answers.
 func (r *Registry) Ready(ctx context.Context) error { return r.store.Ping(ctx) }
 

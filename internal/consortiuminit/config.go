@@ -1,0 +1,157 @@
+package consortiuminit
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"math/big"
+
+	"github.com/consortium/consortium/internal/auth"
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Defaults applied by Config.withDefaults.
+const (
+	// DefaultOut is the output directory, relative to the working directory.
+	DefaultOut = "consortium"
+	// DefaultPeriod is the Clique block period in seconds.
+	DefaultPeriod = 2
+	// DefaultGasLimit is the genesis gas limit (30M, as in the reference genesis).
+	DefaultGasLimit = 30_000_000
+	// Epoch is the Clique epoch: the checkpoint interval at which pending
+	// votes are reset. Fixed, as in the reference genesis.
+	Epoch = 30000
+	// MaxNodesPerRole bounds each role's count per member, to catch typos
+	// (a "100" meant as "10") before they make a hundred keys.
+	MaxNodesPerRole = 16
+
+	// A default chain id is drawn from [chainIDMin, chainIDMax): above every
+	// id a public network or a local tool (1337, 31337, ...) commonly uses,
+	// and below 2^31 so tools that keep chain ids in an int32 or a JSON
+	// number cope.
+	chainIDMin = 100_000_000
+	chainIDMax = 1<<31 - 1
+)
+
+// DefaultPrefundWei is the balance given to every signer and every
+// Config.Prefund address: 10^27 wei (10^9 ether), as in the reference genesis.
+func DefaultPrefundWei() *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(27), nil) }
+
+// Roles is how many nodes of each role every member gets. The zero value
+// means DefaultRoles; any other value is taken as given, so Roles{Validators: 1}
+// means one validator and nothing else.
+type Roles struct {
+	Bootnodes  int // discovery bootnodes inside the member
+	Validators int // Clique signers; each gets its own signer account
+	Tx         int // transaction nodes serving the member's applications
+	Public     int // nodes that peer with other members
+}
+
+// DefaultRoles is one node of each role per member.
+var DefaultRoles = Roles{Bootnodes: 1, Validators: 1, Tx: 1, Public: 1}
+
+// Config describes the consortium to create. Every zero value means the
+// default given on its field.
+type Config struct {
+	// Members are the member names, each valid for auth.ValidName and
+	// listed once. Required. Their order is kept in the manifest.
+	Members []string
+	// Out is the directory to write. Default DefaultOut. It may exist if it
+	// is empty; see Force.
+	Out string
+	// NodesPerMember is the node count per role for every member. Default
+	// DefaultRoles.
+	NodesPerMember Roles
+	// ChainID of the new chain. Default: a random id in [10^8, 2^31-1), so
+	// two consortia made with defaults never share an id and a transaction
+	// signed for one cannot be replayed on the other.
+	ChainID uint64
+	// Period is the Clique block period in seconds. Default DefaultPeriod.
+	// (Clique's "0 = seal only when there are transactions" cannot be asked
+	// for: zero means the default.)
+	Period uint64
+	// GasLimit of the genesis block. Default DefaultGasLimit.
+	GasLimit uint64
+	// Prefund are extra accounts funded in the genesis, besides the signers,
+	// which are always funded.
+	Prefund []common.Address
+	// PrefundWei is the balance of each funded account. Default
+	// DefaultPrefundWei().
+	PrefundWei *big.Int
+	// Force lets Run write into a non-empty Out. What init writes there
+	// (genesis.json, consortium.json, members/, registrar/) is replaced,
+	// including members left over from an earlier run; nothing else in Out is
+	// touched, so a mistyped Out never loses unrelated files. Default false:
+	// a non-empty Out is refused with ErrExists.
+	Force bool
+	// Logger receives one line per file written, with paths only: never a
+	// secret. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Out == "" {
+		c.Out = DefaultOut
+	}
+	if c.NodesPerMember == (Roles{}) {
+		c.NodesPerMember = DefaultRoles
+	}
+	if c.ChainID == 0 {
+		n, err := rand.Int(rand.Reader, big.NewInt(chainIDMax-chainIDMin))
+		if err != nil {
+			return c, fmt.Errorf("drawing a chain id: %w", err)
+		}
+		c.ChainID = chainIDMin + n.Uint64()
+	}
+	if c.Period == 0 {
+		c.Period = DefaultPeriod
+	}
+	if c.GasLimit == 0 {
+		c.GasLimit = DefaultGasLimit
+	}
+	if c.PrefundWei == nil {
+		c.PrefundWei = DefaultPrefundWei()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// validate checks a config that has been through withDefaults. It is pure,
+// so every refusal happens before anything is written.
+func (c Config) validate() error {
+	if len(c.Members) == 0 {
+		return ErrNoMembers
+	}
+	seen := make(map[string]bool, len(c.Members))
+	for _, m := range c.Members {
+		if auth.ValidName(m) != nil {
+			return fmt.Errorf("%w (got %q)", ErrBadMember, m)
+		}
+		if seen[m] {
+			return fmt.Errorf("%w (%q)", ErrDuplicateMember, m)
+		}
+		seen[m] = true
+	}
+	r := c.NodesPerMember
+	for _, n := range []int{r.Bootnodes, r.Validators, r.Tx, r.Public} {
+		if n < 0 || n > MaxNodesPerRole {
+			return fmt.Errorf("%w (got %+v)", ErrBadRoles, r)
+		}
+	}
+	// Every member gets the same roles, so no validator per member means
+	// no signer at all, and a Clique chain with no signer never makes a block.
+	if r.Validators == 0 {
+		return fmt.Errorf("%w (got %+v)", ErrBadRoles, r)
+	}
+	if c.PrefundWei.Sign() <= 0 {
+		return fmt.Errorf("%w (amount %s)", ErrBadPrefund, c.PrefundWei)
+	}
+	for _, a := range c.Prefund {
+		if a == (common.Address{}) {
+			return fmt.Errorf("%w (the zero address)", ErrBadPrefund)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package registry
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseStatus(t *testing.T) {
+	id := "0000000000000000000000000000000000000000000000000000000000000001"
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{"client":"Geth/v1.17.10","head":10,"peers":2,"syncing":false}`, true},
+		{`{"peer_ids":["` + id + `"]}`, true},
+		{`{"head":-1}`, false},
+		{`{"peers":-1}`, false},
+		{`{"unknown":1}`, false},
+		{`{"head":1}{}`, false},
+		{`{"peer_ids":["abc"]}`, false},
+		{`[]`, false},
+	} {
+		_, err := ParseStatus([]byte(tc.in))
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseStatus(%s) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("error %v is not ErrInvalid", err)
+		}
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	f.Add([]byte(`{"client":"x","head":1,"peers":1,"syncing":true}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseStatus(b)
+		if err == nil && (s.Peers < 0 || len(s.Client) > 200 || len(s.PeerIDs) > MaxPeerIDs) {
+			t.Fatalf("accepted out-of-bounds status %+v", s)
+		}
+	})
+}
