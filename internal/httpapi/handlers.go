@@ -214,6 +214,27 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	return s.writePeers(w, r, ps, wq.Format, inm)
 }
 
+// rolePeers answers ?role=R&format=F: the set a new node of the caller's
+// member with that role would get (for cold-start configuration).
+func (s *Server) rolePeers(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	q := r.URL.Query()
+	role := q.Get("role")
+	q.Del("role")
+	wq, err := ParseWaitQuery(q, s.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	if wq.HasIndex {
+		return errBadRequest("bad_query", "GET /v1/peers does not block; it takes role and format")
+	}
+	ps, err := s.reg.PeersForRole(p, role)
+	if err != nil {
+		return err
+	}
+	return s.writePeers(w, r, ps, wq.Format, r.Header.Get("If-None-Match"))
+}
+
 // unchanged reports whether the caller already holds ps: by ETag when it
 // sent one, else by index.
 func unchanged(ps *registry.PeerSet, inm string, wq WaitQuery) bool {

@@ -341,3 +341,24 @@ func contains(list []string, sub string) bool {
 	}
 	return false
 }
+
+func TestPeersForRole(t *testing.T) {
+	h := newHarness(t, opts{})
+	a, b := consortium2(t, h)
+	r := h.do("GET", "/v1/peers?role=public", a.cred, nil)
+	h.expect(r, 200, "")
+	var ps registry.PeerSet
+	r.json(t, &ps)
+	if len(ps.Static) != 4 || !contains(ps.Static, b.pub.pub) || len(ps.Bootnodes) != 1 {
+		t.Fatalf("new public node's set: %+v", ps)
+	}
+	r = h.do("GET", "/v1/peers?role=tx", a.cred, nil)
+	ps = registry.PeerSet{}
+	r.json(t, &ps)
+	if len(ps.Static) != 3 || contains(ps.Static, b.pub.pub) {
+		t.Fatalf("new tx node's set: %+v", ps)
+	}
+	h.expect(h.do("GET", "/v1/peers?role=miner", a.cred, nil), 400, "invalid")
+	h.expect(h.do("GET", "/v1/peers?role=tx", h.admin, nil), 403, "forbidden")
+	h.expect(h.do("GET", "/v1/peers?role=tx&index=1", a.cred, nil), 400, "bad_query")
+}

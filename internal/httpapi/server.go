@@ -90,6 +90,7 @@ func New(cfg Config) *Server {
 	s.route("DELETE /v1/nodes/{id}", s.removeNode, true)
 	s.route("POST /v1/nodes/{id}/renew", s.renew, true)
 	s.route("GET /v1/nodes/{id}/peers", s.peers, true)
+	s.route("GET /v1/peers", s.rolePeers, true)
 	s.route("GET /v1/events", s.listEvents, true)
 	s.route("GET /v1/whoami", s.whoami, true)
 

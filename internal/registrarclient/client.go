@@ -267,6 +267,20 @@ func (c *Client) WatchPeers(ctx context.Context, id string, index uint64, etag s
 	return out, nil
 }
 
+// PeersForRole fetches the peer set a new node with role would get.
+func (c *Client) PeersForRole(ctx context.Context, role string) (*Peers, error) {
+	resp, err := c.do(ctx, "GET", "/v1/peers", url.Values{"role": {role}}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := &Peers{ETag: resp.Header.Get("ETag")}
+	if err := decode(resp, &out.PeerSet); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeersText fetches a peer set rendered as format (bootnodes, toml, enr).
 func (c *Client) PeersText(ctx context.Context, id, format string) (string, error) {
 	resp, err := c.do(ctx, "GET", "/v1/nodes/"+url.PathEscape(id)+"/peers", url.Values{"format": {format}}, nil, nil)

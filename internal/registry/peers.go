@@ -145,6 +145,25 @@ func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
 	return ps, nil
 }
 
+// PeersForRole answers the peer set a new node of p's member with role
+// would get: what `agent init` writes before the node has ever registered.
+func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
+	if p.Admin {
+		return nil, fmt.Errorf("%w: ask with the member's credential", ErrForbidden)
+	}
+	ro, err := noderecord.ParseRole(role)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	r.mu.Lock()
+	if r.groups == nil {
+		r.groups = r.buildGroups()
+	}
+	g, index := r.groups, r.index
+	r.mu.Unlock()
+	return compute(g, index, enode.ID{}, p.Name, ro), nil
+}
+
 func compute(g *groups, index uint64, self enode.ID, member string, role noderecord.Role) *PeerSet {
 	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}}
 	h := sha256.New()

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/consortium/consortium/internal/agent"
+	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// registrarFlagsFor adds the flags every registrar client shares.
+type clientFlags struct {
+	url, credFile, ca *string
+	insecure          *bool
+}
+
+func addClientFlags(e *env, fs interface {
+	String(string, string, string) *string
+	Bool(string, bool, string) *bool
+}, defCred string) clientFlags {
+	return clientFlags{
+		url:      fs.String("registrar", envOr(e, "CONSORTIUM_REGISTRAR", "http://127.0.0.1:9898"), "registrar URL"),
+		credFile: fs.String("credential-file", envOr(e, "CONSORTIUM_CREDENTIAL_FILE", defCred), "file holding the member credential (or set CONSORTIUM_CREDENTIAL)"),
+		ca:       fs.String("ca", "", "PEM CA file for an https registrar"),
+		insecure: fs.Bool("allow-insecure", false, "allow sending the credential over plain http to a non-loopback host"),
+	}
+}
+
+func (c clientFlags) client(e *env) (*registrarclient.Client, error) {
+	cred := e.getenv("CONSORTIUM_CREDENTIAL")
+	if cred == "" {
+		b, err := os.ReadFile(*c.credFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the credential: %v (pass --credential-file, or set CONSORTIUM_CREDENTIAL)", err)
+		}
+		cred = strings.TrimSpace(string(b))
+	}
+	return registrarclient.New(registrarclient.Config{URL: *c.url, Credential: cred, CAFile: *c.ca, AllowInsecure: *c.insecure})
+}
+
+func runAgent(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: consortium agent init|run [flags]", errUsage)
+	}
+	switch args[0] {
+	case "init":
+		return runAgentInit(ctx, e, args[1:])
+	case "run":
+		return runAgentRun(ctx, e, args[1:])
+	}
+	return fmt.Errorf("%w: consortium agent init|run [flags]", errUsage)
+}
+
+func runAgentInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "agent init")
+	cf := addClientFlags(e, fs, "credential")
+	role := fs.String("role", "", "bootnode, validator, tx or public")
+	key := fs.String("nodekey", "nodekey", "node key file (created 0600 if missing)")
+	state := fs.String("state-dir", "agent-state", "where the last peer set is kept")
+	out := fs.String("config-out", "config.toml", "geth config.toml to write")
+	listen := fs.String("p2p-listen", "", "geth [Node.P2P] ListenAddr, e.g. 127.0.0.1:30303")
+	nat := fs.String("nat-ip", "", "IP for geth --nat extip:IP (default --nat none)")
+	deadline := fs.Duration("deadline", 60*time.Second, "how long to wait for the registrar")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *role == "" {
+		return fmt.Errorf("%w: --role is required", errUsage)
+	}
+	log, err := newLogger(e.stderr, *logFormat, "info")
+	if err != nil {
+		return err
+	}
+	rc, err := cf.client(e)
+	if err != nil {
+		return err
+	}
+	res, err := agent.Init(ctx, agent.InitConfig{Registrar: rc, KeyPath: *key, Role: *role, StateDir: *state, ConfigPath: *out, ListenAddr: *listen, NATIP: *nat, Deadline: *deadline, Logger: log})
+	if err != nil {
+		return err
+	}
+	if res.Source == "saved" {
+		fmt.Fprintln(e.stderr, "registrar unreachable: wrote the LAST SAVED peer set")
+	}
+	log.Info("cold-start config written", "config", *out, "node", res.NodeID, "static", len(res.Static), "bootnodes", len(res.Bootnodes), "source", res.Source)
+	q := make([]string, len(res.Flags))
+	for i, f := range res.Flags {
+		if f == "" || strings.ContainsAny(f, " ,") {
+			f = "'" + f + "'"
+		}
+		q[i] = f
+	}
+	fmt.Fprintln(e.stdout, strings.Join(q, " "))
+	return os.WriteFile(filepath.Join(filepath.Dir(*out), "geth.flags"), []byte(strings.Join(res.Flags, "\n")+"\n"), 0o644)
+}
+
+func runAgentRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "agent run")
+	cf := addClientFlags(e, fs, "credential")
+	rpcEP := fs.String("rpc", "", "the client's IPC socket path or http(s)/ws URL (admin API)")
+	role := fs.String("role", "", "bootnode, validator, tx or public")
+	key := fs.String("nodekey", "nodekey", "the client's node key file")
+	state := fs.String("state-dir", "agent-state", "where the last peer set is kept")
+	cfgOut := fs.String("config-out", "", "geth config.toml to keep rewriting (cold start)")
+	listen := fs.String("p2p-listen", "", "geth [Node.P2P] ListenAddr written into --config-out")
+	advertise := fs.String("advertise-ip", "", "IP registered for the private endpoint (default: the client's)")
+	publicIP := fs.String("public-ip", "", "public endpoint IP (role public)")
+	publicPort := fs.Int("public-port", 0, "public endpoint port (default: the client's P2P port)")
+	httpAddr := fs.String("listen", "127.0.0.1:9899", "address for /healthz and /metrics (empty: off)")
+	logFormat := fs.String("log-format", "text", "text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *role == "" || *rpcEP == "" {
+		return fmt.Errorf("%w: --role and --rpc are required", errUsage)
+	}
+	log, err := newLogger(e.stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	rc, err := cf.client(e)
+	if err != nil {
+		return err
+	}
+	k, _, err := agent.LoadOrCreateKey(*key)
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{Registrar: rc, Key: k, Role: *role, StateDir: *state, ConfigPath: *cfgOut, ListenAddr: *listen, PublicPort: *publicPort, Logger: log}
+	if *advertise != "" {
+		if cfg.AdvertiseIP = net.ParseIP(*advertise); cfg.AdvertiseIP == nil {
+			return fmt.Errorf("%w: --advertise-ip %q is not an IP", errUsage, *advertise)
+		}
+	}
+	if *publicIP != "" {
+		if cfg.PublicIP = net.ParseIP(*publicIP); cfg.PublicIP == nil {
+			return fmt.Errorf("%w: --public-ip %q is not an IP", errUsage, *publicIP)
+		}
+	}
+	return runAgentWith(ctx, log, cfg, *rpcEP, *httpAddr)
+}
+
+// runAgentWith dials the client (retrying: it may start after the agent),
+// serves health and metrics, and runs the agent until ctx ends.
+func runAgentWith(ctx context.Context, log *slog.Logger, cfg agent.Config, rpcEP, httpAddr string) error {
+	var client *ethclient.Geth
+	backoff := 250 * time.Millisecond
+	for {
+		var err error
+		client, err = ethclient.Dial(ctx, ethclient.Config{Endpoint: rpcEP})
+		if err == nil {
+			break
+		}
+		log.Info("waiting for the client", "rpc", rpcEP, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	defer client.Close()
+	cfg.Client = client
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = reg
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	if httpAddr != "" {
+		ln, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s for health and metrics: %v (pick another --listen)", httpAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			h := a.Health()
+			w.Header().Set("Content-Type", "application/json")
+			if !h.ClientReachable {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			json.NewEncoder(w).Encode(h)
+		})
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		log.Info("agent health and metrics", "url", "http://"+ln.Addr().String())
+	}
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+)
+
+// Announce keeps a record that something else signs (the bootnode's own
+// ENR) registered: it registers, renews at a third of the lease, and
+// registers again when the lease lapsed or the record changed. It returns
+// when ctx ends.
+func Announce(ctx context.Context, rc *registrarclient.Client, role string, record func() string, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var registered string // the record text last accepted
+	var id string
+	interval := time.Second
+	backoff := 250 * time.Millisecond
+	for {
+		rec := record()
+		var err error
+		if rec != registered {
+			var resp httpapi.RegisterResponse
+			resp, err = rc.Register(ctx, httpapi.RegisterRequest{Role: role, ENR: rec})
+			if err == nil {
+				registered, id = rec, resp.ID
+				interval = max(time.Duration(resp.TTLSeconds*float64(time.Second))/3, 500*time.Millisecond)
+				log.Info("announced", "role", role, "node", resp.ID, "enode", resp.Enode)
+			}
+		} else {
+			_, err = rc.Renew(ctx, id, nil)
+			if registrarclient.IsStatus(err, 404) {
+				registered = "" // lapsed: register again at once
+				continue
+			}
+		}
+		wait := interval
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("registrar call failed; retrying", "err", err)
+			wait = backoff
+			backoff = min(backoff*2, 5*time.Second)
+		} else {
+			backoff = 250 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// NodeID is a helper for callers that hold an ENR text.
+func NodeID(rec string) string {
+	n, err := enode.Parse(enode.ValidSchemes, rec)
+	if err != nil {
+		return ""
+	}
+	return n.ID().String()
+}
