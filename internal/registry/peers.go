@@ -31,22 +31,26 @@ type PeerSet struct {
 	ENRs      []string `json:"enrs"`
 	ETag      string   `json:"-"`
 
-	renderMu sync.Mutex
-	rendered map[string][]byte
+	cache *renderCache // shared by copies; nil in a decoded copy
+}
+
+type renderCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
 }
 
 // Rendered caches one rendering of the set (by format name).
 func (ps *PeerSet) Rendered(format string, render func(*PeerSet) []byte) []byte {
-	ps.renderMu.Lock()
-	defer ps.renderMu.Unlock()
-	if b, ok := ps.rendered[format]; ok {
+	if ps.cache == nil {
+		return render(ps)
+	}
+	ps.cache.mu.Lock()
+	defer ps.cache.mu.Unlock()
+	if b, ok := ps.cache.m[format]; ok {
 		return b
 	}
-	if ps.rendered == nil {
-		ps.rendered = map[string][]byte{}
-	}
 	b := render(ps)
-	ps.rendered[format] = b
+	ps.cache.m[format] = b
 	return b
 }
 
@@ -165,7 +169,7 @@ func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
 }
 
 func compute(g *groups, index uint64, self enode.ID, member string, role noderecord.Role) *PeerSet {
-	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}}
+	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}, cache: &renderCache{m: map[string][]byte{}}}
 	h := sha256.New()
 	if role != noderecord.RoleBootnode {
 		add := func(es []entry) {

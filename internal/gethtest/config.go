@@ -1,0 +1,175 @@
+package gethtest
+
+import (
+	"crypto/ecdsa"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes one geth node. The zero value is a v1.17.10 node on the
+// default genesis with a fresh key, free loopback ports and no peers.
+type Config struct {
+	// Version is the geth release to run. Default: V117.
+	Version string
+	// Genesis is the genesis JSON given to `geth init`.
+	// Default: DefaultGenesis(Version).
+	Genesis []byte
+	// NodeKey is the node's devp2p key. Default: a new random key.
+	NodeKey *ecdsa.PrivateKey
+
+	// StaticNodes, TrustedNodes and BootstrapNodes are enode URLs written
+	// to config.toml under [Node.P2P]: the cold-start path, the only one
+	// geth >= 1.11 reads (static-nodes.json is ignored). BootstrapNodes is
+	// written as BootstrapNodesV5 too, or discv5 would fall back to the
+	// mainnet bootnodes. Default: none.
+	StaticNodes    []string
+	TrustedNodes   []string
+	BootstrapNodes []string
+
+	// ListenAddr is the devp2p TCP address, also used for UDP discovery.
+	// It must be on 127.0.0.1. Default: "127.0.0.1:<free port>".
+	ListenAddr string
+	// Bootnodes is given as --bootnodes, which overrides BootstrapNodes
+	// from config.toml. When both are empty --bootnodes "" is passed so
+	// geth never falls back to the mainnet bootnodes; when only
+	// BootstrapNodes is set the flag is left out so config.toml is what
+	// geth uses. Default: none.
+	Bootnodes []string
+
+	// DataDir is geth's data directory; `geth init` runs when it holds no
+	// chain yet. Default: t.TempDir().
+	DataDir string
+	// ExtraArgs are appended to geth's command line (e.g. --mine).
+	ExtraArgs []string
+	// StartTimeout bounds the wait for admin_nodeInfo to answer after the
+	// process starts. Default: 90 s (a loaded 2-core machine under -race).
+	StartTimeout time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Version == "" {
+		c.Version = V117
+	}
+	if _, _, _, err := parseVersion(c.Version); err != nil {
+		return c, err
+	}
+	if len(c.Genesis) == 0 {
+		g, err := DefaultGenesis(c.Version)
+		if err != nil {
+			return c, err
+		}
+		c.Genesis = g
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 90 * time.Second
+	}
+	if c.ListenAddr != "" {
+		host, port, err := net.SplitHostPort(c.ListenAddr)
+		if err != nil {
+			return c, fmt.Errorf("gethtest: ListenAddr %q: %v", c.ListenAddr, err)
+		}
+		if host != "127.0.0.1" {
+			return c, fmt.Errorf("gethtest: ListenAddr %q is not on 127.0.0.1", c.ListenAddr)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			// Port 0 would give a new port on every restart.
+			return c, fmt.Errorf("gethtest: ListenAddr %q needs a fixed port", c.ListenAddr)
+		}
+	}
+	return c, nil
+}
+
+// configTOML renders the [Node.P2P] section geth reads with --config.
+func configTOML(c Config) string {
+	var b strings.Builder
+	b.WriteString("# written by internal/gethtest\n[Node.P2P]\n")
+	fmt.Fprintf(&b, "ListenAddr = %s\n", strconv.Quote(c.ListenAddr))
+	list := func(key string, urls []string) {
+		if len(urls) == 0 {
+			return
+		}
+		q := make([]string, len(urls))
+		for i, u := range urls {
+			q[i] = strconv.Quote(u)
+		}
+		fmt.Fprintf(&b, "%s = [%s]\n", key, strings.Join(q, ", "))
+	}
+	list("StaticNodes", c.StaticNodes)
+	list("TrustedNodes", c.TrustedNodes)
+	list("BootstrapNodes", c.BootstrapNodes)
+	list("BootstrapNodesV5", c.BootstrapNodes)
+	return b.String()
+}
+
+// ports is the node's fixed set of loopback ports, kept across restarts.
+type ports struct {
+	p2p, http, auth int
+}
+
+// gethArgs is the command line of a running node (without the binary).
+func gethArgs(c Config, p ports, dataDir, configPath, keyPath, ipcPath string) []string {
+	args := []string{
+		"--datadir", dataDir,
+		"--config", configPath,
+		"--nodekey", keyPath,
+		// Without extip geth asks the router for a mapping (UPnP/NAT-PMP)
+		// and may advertise a non-loopback address.
+		"--nat", "extip:127.0.0.1",
+		"--ipcpath", ipcPath,
+		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(p.http),
+		"--http.api", "admin,eth,net,web3,debug",
+		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(p.auth),
+		"--syncmode", "full",
+		"--verbosity", "3",
+	}
+	switch {
+	case len(c.Bootnodes) > 0:
+		args = append(args, "--bootnodes", strings.Join(c.Bootnodes, ","))
+	case len(c.BootstrapNodes) > 0:
+		// config.toml holds them; --bootnodes would replace them.
+	default:
+		// On a custom genesis geth otherwise dials the mainnet bootnodes.
+		args = append(args, "--bootnodes", "")
+	}
+	return append(args, c.ExtraArgs...)
+}
+
+var (
+	portMu    sync.Mutex
+	usedPorts = map[int]bool{}
+)
+
+// freePort returns a loopback port that was free for TCP (and for UDP when
+// udp is set) a moment ago and has not been handed out before by this
+// process. Another process may still take it before geth binds it; Start
+// retries with new ports when geth reports the address in use.
+func freePort(udp bool) (int, error) {
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		ok := !usedPorts[port]
+		if ok && udp {
+			u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+			} else {
+				u.Close()
+			}
+		}
+		l.Close()
+		if ok {
+			usedPorts[port] = true
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("gethtest: no free loopback port found")
+}
