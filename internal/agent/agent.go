@@ -420,6 +420,14 @@ func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.S
 	if s, err := a.cfg.Client.Syncing(ctx); err == nil {
 		st.Syncing = s
 	}
+	if ci, ok := a.cfg.Client.(ethclient.ChainInfo); ok {
+		if s, err := ci.HeadSigner(ctx, st.Head); err == nil && len(s) == 42 {
+			st.HeadSigner = s
+		}
+		if c, err := ci.Coinbase(ctx); err == nil && len(c) == 42 && c != "0x0000000000000000000000000000000000000000" {
+			st.Coinbase = c
+		}
+	}
 	if peers, err := a.cfg.Client.Peers(ctx); err == nil {
 		st.Peers = len(peers)
 		for _, p := range peers {

@@ -43,6 +43,10 @@ type Config struct {
 	// DataDir is geth's data directory; `geth init` runs when it holds no
 	// chain yet. Default: t.TempDir().
 	DataDir string
+	// KeepConfig leaves config.toml alone on a restart once it exists, so
+	// what another program wrote there (the agent's cold-start config) is
+	// what geth reads. Default false: rewritten from this Config each start.
+	KeepConfig bool
 	// ExtraArgs are appended to geth's command line (e.g. --mine).
 	ExtraArgs []string
 	// StartTimeout bounds the wait for admin_nodeInfo to answer after the

@@ -203,8 +203,11 @@ func sysProcAttr() *syscall.SysProcAttr {
 func (n *Node) launch() error {
 	cfg := n.cfg
 	cfg.ListenAddr = "127.0.0.1:" + strconv.Itoa(n.ports.p2p)
-	if err := os.WriteFile(n.configPath, []byte(configTOML(cfg)), 0o644); err != nil {
-		return err
+	_, statErr := os.Stat(n.configPath)
+	if !cfg.KeepConfig || statErr != nil {
+		if err := os.WriteFile(n.configPath, []byte(configTOML(cfg)), 0o644); err != nil {
+			return err
+		}
 	}
 	args := gethArgs(cfg, n.ports, n.dataDir, n.configPath, n.keyPath, n.ipcPath)
 	logf, err := n.openLog("start: geth " + strings.Join(args, " "))
@@ -408,6 +411,12 @@ func (n *Node) Key() *ecdsa.PrivateKey { return n.key }
 
 // RPCURL is the node's HTTP JSON-RPC endpoint.
 func (n *Node) RPCURL() string { return "http://127.0.0.1:" + strconv.Itoa(n.ports.http) }
+
+// ConfigPath is the config.toml geth reads (--config).
+func (n *Node) ConfigPath() string { return n.configPath }
+
+// ListenAddr is the devp2p listen address.
+func (n *Node) ListenAddr() string { return "127.0.0.1:" + strconv.Itoa(n.ports.p2p) }
 
 // IPCPath is the node's IPC socket.
 func (n *Node) IPCPath() string { return n.ipcPath }

@@ -13,6 +13,10 @@ type Status struct {
 	Peers   int      `json:"peers"`
 	Syncing bool     `json:"syncing"`
 	PeerIDs []string `json:"peer_ids,omitempty"` // connected peers' node IDs, for the topology view
+	// HeadSigner is the Clique signer of the head block, Coinbase the
+	// node's own etherbase: together they tell which member sealed it.
+	HeadSigner string `json:"head_signer,omitempty"`
+	Coinbase   string `json:"coinbase,omitempty"`
 }
 
 // MaxPeerIDs bounds PeerIDs; geth's own default max is 50 peers.
@@ -42,6 +46,11 @@ func (s Status) validate() error {
 	}
 	if len(s.PeerIDs) > MaxPeerIDs {
 		return fmt.Errorf("%w: status.peer_ids has more than %d entries", ErrInvalid, MaxPeerIDs)
+	}
+	for _, a := range []string{s.HeadSigner, s.Coinbase} {
+		if a != "" && (len(a) != 42 || a[:2] != "0x") {
+			return fmt.Errorf("%w: status addresses must be 0x-prefixed 20-byte hex", ErrInvalid)
+		}
 	}
 	for _, id := range s.PeerIDs {
 		if len(id) != 64 {
