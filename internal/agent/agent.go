@@ -60,6 +60,18 @@ type Config struct {
 	// RenewInterval overrides the renewal period. Default: a third of the
 	// lease the registrar grants.
 	RenewInterval time.Duration
+	// ForeignGrace is how long a connected peer outside the set may stay
+	// before it is disconnected. A node that has just started may dial us a
+	// moment before its registration reaches us; dropping it then would
+	// make geth wait ~35 s to redial. Default 2 s.
+	ForeignGrace time.Duration
+	// DialStagger delays the dial towards a new peer whose node ID is above
+	// ours. Both agents hear of each other in the same millisecond; if both
+	// nodes dial, each may keep its own connection and refuse the other's
+	// (geth's "already connected"), leaving none, and geth then waits ~35 s
+	// to redial. The lower ID dials at once; the higher one adds its static
+	// entry once the connection exists or the stagger has passed. Default 1 s.
+	DialStagger time.Duration
 	// RetryMin and RetryMax bound the backoff after errors. Default 250 ms and 5 s.
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
@@ -82,6 +94,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WatchWait <= 0 {
 		c.WatchWait = 60 * time.Second
+	}
+	if c.ForeignGrace <= 0 {
+		c.ForeignGrace = 2 * time.Second
+	}
+	if c.DialStagger <= 0 {
+		c.DialStagger = time.Second
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 250 * time.Millisecond
@@ -113,6 +131,8 @@ type Agent struct {
 	etag       string
 	haveSet    bool
 	applied    []*enode.Node
+	foreign    map[enode.ID]time.Time // connected outside the set, since
+	wantSince  map[enode.ID]time.Time // in the desired set, since
 	endpoint   Endpoint
 	seq        uint64
 	registered bool
@@ -247,8 +267,11 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 				renewAt = now.Add(a.renewInterval())
 			}
 		}
-		ok := a.reconcile(ctx)
+		ok, recheck := a.reconcile(ctx)
 		wait := time.Until(renewAt)
+		if recheck > 0 {
+			wait = min(wait, recheck)
+		}
 		if !ok || !a.isRegistered() {
 			wait = min(wait, backoff)
 			backoff = min(backoff*2, a.cfg.RetryMax)

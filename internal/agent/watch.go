@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -96,31 +97,84 @@ func (a *Agent) applySet(p *registrarclient.Peers) {
 }
 
 // reconcile brings the client's peers to the desired set. It reports
-// whether every action succeeded.
-func (a *Agent) reconcile(ctx context.Context) bool {
+// whether every action succeeded, and when to look again for a foreign peer
+// still within its grace period (0: no need).
+func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 	a.mu.Lock()
 	have := a.haveSet
 	desired, applied := a.desired, a.applied
 	a.mu.Unlock()
 	if !have {
-		return true // nothing known yet: touch nothing
+		return true, 0 // nothing known yet: touch nothing
 	}
 	peers, err := a.cfg.Client.Peers(ctx)
 	if err != nil {
 		a.log.Warn("reading admin_peers failed", "err", err)
-		return false
+		return false, 0
 	}
+	want := make(map[enode.ID]bool, len(desired))
+	for _, n := range desired {
+		want[n.ID()] = true
+	}
+	now := time.Now()
+	var allowed []enode.ID
+	var recheck time.Duration
+	seen := map[enode.ID]time.Time{}
 	actual := make([]reconcile.Peer, 0, len(peers))
 	for _, p := range peers {
-		if p.Node != nil {
-			actual = append(actual, reconcile.Peer{Node: p.Node, Trusted: p.Trusted})
+		if p.Node == nil {
+			continue
+		}
+		actual = append(actual, reconcile.Peer{Node: p.Node, Trusted: p.Trusted})
+		if want[p.ID] {
+			continue
+		}
+		since, ok := a.foreign[p.ID]
+		if !ok {
+			since = now
+		}
+		seen[p.ID] = since
+		if left := a.cfg.ForeignGrace - now.Sub(since); left > 0 {
+			allowed = append(allowed, p.ID)
+			if recheck == 0 || left < recheck {
+				recheck = left
+			}
 		}
 	}
-	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: desired, Previous: applied, Actual: actual})
+	a.foreign = seen
+	connectedNow := map[enode.ID]bool{}
+	for _, p := range actual {
+		connectedNow[p.Node.ID()] = true
+	}
+	since := map[enode.ID]time.Time{}
+	for id := range want {
+		t, ok := a.wantSince[id]
+		if !ok {
+			t = now
+		}
+		since[id] = t
+	}
+	a.wantSince = since
+	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: desired, Previous: applied, Actual: actual, Allowed: allowed})
 	if err != nil {
 		a.log.Warn("planning failed", "err", err)
-		return false
+		return false, 0
 	}
+	// Stagger: hold back our dial to a new, higher-ID peer (see DialStagger).
+	kept := acts[:0]
+	for _, act := range acts {
+		id := act.Node.ID()
+		if act.Kind == reconcile.AddPeer && !connectedNow[id] && bytes.Compare(id[:], a.id[:]) > 0 {
+			if left := a.cfg.DialStagger - now.Sub(since[id]); left > 0 {
+				if recheck == 0 || left < recheck {
+					recheck = left
+				}
+				continue
+			}
+		}
+		kept = append(kept, act)
+	}
+	acts = kept
 	ok := true
 	for _, act := range acts {
 		if err := a.apply(ctx, act); err != nil {
@@ -158,7 +212,7 @@ func (a *Agent) reconcile(ctx context.Context) bool {
 	a.mu.Unlock()
 	a.m.connected.Set(float64(len(connected)))
 	a.m.desired.Set(float64(len(desired)))
-	return ok
+	return ok, recheck
 }
 
 func (a *Agent) apply(ctx context.Context, act reconcile.Action) error {
