@@ -77,8 +77,10 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		return fmt.Errorf("loading the registry: %w", err)
 	}
 	if f.seed != "" {
-		if err := applySeed(ctx, reg, f.seed); err != nil {
-			log.Info("seed not applied", "seed", f.seed, "reason", err)
+		if err := applySeed(ctx, reg, f.seed); errors.Is(err, registry.ErrAlreadyInitialised) {
+			log.Info("seed ignored: the data directory is already initialised", "seed", f.seed)
+		} else if err != nil {
+			return fmt.Errorf("applying --seed: %w", err)
 		} else {
 			log.Info("seed applied", "seed", f.seed)
 		}
@@ -93,6 +95,9 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 			return fmt.Errorf("writing the administrator credential: %w", err)
 		}
 		log.Info("created the administrator credential", "file", path)
+	}
+	if f.tlsCert == "" && !loopbackAddr(ln.Addr()) {
+		log.Warn("serving plain http beyond loopback: member credentials would travel in clear text; pass --tls-cert and --tls-key, or put a TLS proxy in front")
 	}
 	if f.legacyOpen {
 		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")
@@ -152,3 +157,8 @@ func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
 }
 
 var _ = flag.ErrHelp
+
+func loopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}

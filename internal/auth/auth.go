@@ -32,10 +32,11 @@ var (
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
 // ValidName reports whether name may be used as a member name. Upper case,
-// separators (',', '.', newline, space) and the reserved "admin" are refused, so a
+// separators (',', '.', newline, space) and the reserved "admin" and
+// "default" (the seed's default network) are refused, so a
 // name can be embedded in a credential, a URL path and a comma-separated list.
 func ValidName(name string) error {
-	if name == Admin || !nameRE.MatchString(name) {
+	if name == Admin || name == "default" || !nameRE.MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
 	}
 	return nil

@@ -13,4 +13,6 @@ var (
 	ErrMemberExists    = errors.New("member already exists")
 	ErrStaleSeq        = errors.New("record sequence number must grow: a changed record needs a higher seq")
 	ErrInvalid         = errors.New("invalid input")
+	// ErrAlreadyInitialised refuses a seed for a registry that has state.
+	ErrAlreadyInitialised = errors.New("registry already initialised")
 )

@@ -61,7 +61,7 @@ func (r *Registry) ApplySeed(ctx context.Context, s Seed) error {
 	empty := r.adminHash == "" && len(r.members) == 0
 	r.mu.RUnlock()
 	if !empty {
-		return fmt.Errorf("%w: registry already initialised", ErrInvalid)
+		return ErrAlreadyInitialised
 	}
 	if len(s.AdminHash) != 64 {
 		return fmt.Errorf("%w: seed admin_hash must be a SHA-256 hex digest", ErrInvalid)

@@ -184,6 +184,9 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	case n.member != p.Name:
 		r.mu.Unlock()
 		return NodeView{}, ErrNotOwner
+	case n.expires.IsZero():
+		r.mu.Unlock()
+		return NodeView{}, fmt.Errorf("%w: node %s was removed; register a record with a higher seq", ErrNotFound, id)
 	case !n.live(now):
 		r.mu.Unlock()
 		return NodeView{}, fmt.Errorf("%w: the lease of node %s has lapsed; register again", ErrNotFound, id)
@@ -226,6 +229,22 @@ func (r *Registry) flush(ctx context.Context) {
 	r.dirty = map[string]store.Renewal{}
 	r.dirtyMu.Unlock()
 	r.writeMu.Lock()
+	// A removal or re-registration may have run since the batch was taken:
+	// write only what memory still says, so a removed node is not revived.
+	r.mu.RLock()
+	kept := batch[:0]
+	for _, ren := range batch {
+		nid, err := noderecord.ParseID(ren.ID)
+		if err != nil {
+			continue
+		}
+		if n, ok := r.nodes[nid]; ok && !n.expires.IsZero() {
+			ren.Expires = n.expires
+			kept = append(kept, ren)
+		}
+	}
+	r.mu.RUnlock()
+	batch = kept
 	err := r.store.Renew(ctx, batch)
 	r.writeMu.Unlock()
 	if err != nil {

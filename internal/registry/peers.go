@@ -132,6 +132,11 @@ func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
 	if r.groups == nil {
 		r.groups = r.buildGroups()
 	}
+	// Look the node up again: a registration may have replaced it.
+	if n = r.nodes[nid]; n == nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+	}
 	g, index, member, role := r.groups, r.index, n.member, n.role
 	r.mu.Unlock()
 
@@ -180,6 +185,8 @@ func compute(g *groups, index uint64, self enode.ID, member string, role noderec
 				ps.Static = append(ps.Static, e.enode)
 				ps.ENRs = append(ps.ENRs, e.enr)
 				h.Write([]byte(e.enode))
+				h.Write([]byte{' '})
+				h.Write([]byte(e.enr)) // a re-signed record changes the answer too
 				h.Write([]byte{'\n'})
 			}
 		}

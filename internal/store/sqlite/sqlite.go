@@ -50,6 +50,13 @@ func OpenFile(ctx context.Context, path string) (*Store, error) {
 	// synchronous=NORMAL in WAL mode keeps every committed transaction across a
 	// process kill (the WAL is in the OS page cache); only an OS crash could
 	// lose the last ones. busy_timeout covers a second process (migrate).
+	// Create the file 0600 before SQLite does: it gives the -wal and -shm
+	// files the database file's mode, and they hold the same data.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	} else {
+		f.Close()
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -26,6 +26,7 @@ func TestSuite(t *testing.T) {
 
 func TestFileIsWALAnd0600(t *testing.T) {
 	dir := t.TempDir()
+	os.Chmod(dir, 0o755) // an operator-made directory
 	s, err := Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +42,13 @@ func TestFileIsWALAnd0600(t *testing.T) {
 	if err := s.SetAdminHash(context.Background(), "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, FileName+"-wal")); err != nil {
-		t.Fatalf("no WAL file: %v", err)
+	for _, f := range []string{FileName + "-wal", FileName + "-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatalf("no %s: %v", f, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode %v, want 0600", f, fi.Mode().Perm())
+		}
 	}
 }
