@@ -46,7 +46,7 @@ func (l *logBuf) Write(p []byte) (int, error) {
 // testRegistrar can be stopped and started again on the same address and
 // data directory, like a registrar process.
 type testRegistrar struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	addr   string
 	admin  string
@@ -58,7 +58,7 @@ type testRegistrar struct {
 	done   chan struct{}
 }
 
-func startRegistrar(t *testing.T, log *slog.Logger) *testRegistrar {
+func startRegistrar(t testing.TB, log *slog.Logger) *testRegistrar {
 	r := &testRegistrar{t: t, dir: t.TempDir(), addr: "127.0.0.1:0", log: log}
 	r.start()
 	t.Cleanup(r.stop)
@@ -131,7 +131,7 @@ func (r *testRegistrar) client(cred string) *registrarclient.Client {
 
 // forwarder is a TCP relay standing in for a member's NAT/load balancer: the
 // public endpoint of a public node.
-func forwarder(t *testing.T, to string) int {
+func forwarder(t testing.TB, to string) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ type tnode struct {
 }
 
 type suite struct {
-	t       *testing.T
+	t       testing.TB
 	version string
 	reg     *testRegistrar
 	log     *slog.Logger
@@ -185,7 +185,7 @@ type suite struct {
 	nodes   []*tnode
 }
 
-func newSuite(t *testing.T, version string) *suite {
+func newSuite(t testing.TB, version string) *suite {
 	gethtest.Binary(t, version) // skips (or fails under CONSORTIUM_REQUIRE_GETH) without geth
 	logs := &logBuf{}
 	var w io.Writer = logs
@@ -285,7 +285,7 @@ func (n *tnode) stopAgent() {
 	}
 }
 
-func (n *tnode) peerIDs(t *testing.T) map[enode.ID]bool {
+func (n *tnode) peerIDs(t testing.TB) map[enode.ID]bool {
 	var peers []struct {
 		ID string `json:"id"`
 	}
