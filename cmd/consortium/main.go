@@ -38,7 +38,6 @@ func commands() map[string]command {
 		"bootnode":  {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":     {"init: write a client's cold-start config; run: keep its peers live", runAgent},
 		"init":      {"create a consortium: genesis, signer accounts, node keys, credentials", runInit},
-		"devnet":    {"run a whole consortium on this machine (builds geth once); add-member NAME", runDevnet},
 		"version":   {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
 	}
 }
