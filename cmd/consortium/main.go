@@ -37,7 +37,6 @@ func commands() map[string]command {
 		"member":    {"add, list or revoke members (talks to the registrar)", runMember},
 		"bootnode":  {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":     {"init: write a client's cold-start config; run: keep its peers live", runAgent},
-		"init":      {"create a consortium: genesis, signer accounts, node keys, credentials", runInit},
 		"version":   {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
 	}
 }
