@@ -33,11 +33,12 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"registrar": {"run the registrar (the consortium's node directory)", runRegistrar},
-		"member":    {"add, list or revoke members (talks to the registrar)", runMember},
-		"bootnode":  {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
-		"agent":     {"init: write a client's cold-start config; run: keep its peers live", runAgent},
-		"version":   {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
+		"registrar":   {"run the registrar (the consortium's node directory)", runRegistrar},
+		"member":      {"add, list or revoke members (talks to the registrar)", runMember},
+		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
+		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},
+		"healthcheck": {"exit 0 when a health URL answers 200 (for container HEALTHCHECKs)", runHealthcheck},
+		"version":     {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
 	}
 }
 

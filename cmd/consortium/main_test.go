@@ -359,3 +359,20 @@ func TestUsageErrors(t *testing.T) {
 	}
 	_ = bufio.NewReader
 }
+
+func TestHealthcheck(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	startProc(t, "registrar", "--listen", addr, "--data", dir)
+	waitReady(t, "http://"+addr, nil)
+	e := &env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(string) string { return "" }}
+	if err := run(context.Background(), e, []string{"healthcheck", "http://" + addr + "/healthz"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), e, []string{"healthcheck", "http://" + addr + "/nope"}); err == nil {
+		t.Fatal("404 counted as healthy")
+	}
+	if err := run(context.Background(), e, []string{"healthcheck", "http://" + freePort(t) + "/healthz"}); err == nil {
+		t.Fatal("closed port counted as healthy")
+	}
+}
