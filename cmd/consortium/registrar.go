@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/consortium/consortium/internal/store/sqlite"
@@ -102,7 +103,9 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	if f.legacyOpen {
 		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")
 	}
-	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait})
+	dash := dashboard.New(dashboard.Config{Registry: reg, Logger: log})
+	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait,
+		Extra: map[string]http.Handler{"/ui/": dash}})
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -111,10 +114,14 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown would otherwise wait for the dashboard's open streams.
+	hs.RegisterOnShutdown(dash.Close)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	go func() { defer close(done); reg.Run(runCtx) }()
+	dashDone := make(chan struct{})
+	go func() { defer close(dashDone); dash.Run(runCtx) }()
 
 	errc := make(chan error, 1)
 	scheme := "http"
@@ -132,6 +139,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		if !errors.Is(err, http.ErrServerClosed) {
 			cancel()
 			<-done
+			<-dashDone
 			return fmt.Errorf("serving: %w", err)
 		}
 	}
@@ -141,6 +149,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	hs.Shutdown(sctx)
 	cancel()
 	<-done
+	<-dashDone
 	return nil
 }
 

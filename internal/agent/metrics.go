@@ -2,7 +2,7 @@ package agent
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metric names are documented in docs/operations.md.
+// Metric names are documented in docs/dashboard.md.
 type metrics struct {
 	actions       *prometheus.CounterVec
 	registrations *prometheus.CounterVec

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metric names are documented in docs/operations.md.
+// Metric names are documented in docs/dashboard.md.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
