@@ -3,7 +3,10 @@ GO ?= go
 PKGS := ./...
 FUZZTIME ?= 10s
 
-.PHONY: test check unit fuzz bench build
+.PHONY: test check unit fuzz bench build demo
+
+demo:
+	$(GO) run ./cmd/consortium devnet
 
 build:
 	$(GO) build -o bin/consortium ./cmd/consortium

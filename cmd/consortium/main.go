@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"member":      {"add, list or revoke members (talks to the registrar)", runMember},
 		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},
+		"init":        {"create a consortium: genesis, signer accounts, node keys, credentials", runInit},
+		"devnet":      {"run a whole consortium on this machine (builds geth once); add-member NAME", runDevnet},
 		"healthcheck": {"exit 0 when a health URL answers 200 (for container HEALTHCHECKs)", runHealthcheck},
 		"version":     {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
 	}

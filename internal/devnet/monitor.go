@@ -1,0 +1,416 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consortium/consortium/internal/consortiuminit"
+	"github.com/consortium/consortium/internal/registry"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// pollEvery is how often the monitor looks at the registrar and the nodes.
+// Polling rather than subscriptions: it survives node restarts without
+// bookkeeping, and a dozen local IPC calls a tick cost nothing.
+const pollEvery = 250 * time.Millisecond
+
+// Stats are the moments an operator (and the benchmark) waits for.
+type Stats struct {
+	Started time.Time
+	// Mesh is when every intended link between running geth nodes was
+	// first up at once; zero until then.
+	Mesh time.Time
+	// FirstBlock is, per member, when a block sealed by its signer was first seen.
+	FirstBlock map[string]time.Time
+	// Head is the highest block any node has.
+	Head uint64
+	// Links and Expected are the intended links up now, and their number.
+	Links, Expected int
+}
+
+// monitor watches the registrar and every geth node and prints what
+// changes: registrations, peers, the mesh, blocks.
+type monitor struct {
+	d      *Devnet
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	st      Stats
+	clients map[string]*rpc.Client // by IPC path
+	links   map[[2]string]bool     // labels, sorted
+	meshOK  bool
+	printed uint64 // the last block printed
+	after   uint64 // the last registrar event printed
+}
+
+func startMonitor(d *Devnet) *monitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &monitor{
+		d: d, cancel: cancel, done: make(chan struct{}),
+		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
+		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
+	}
+	go m.run(ctx)
+	return m
+}
+
+func (m *monitor) stop() {
+	m.cancel()
+	<-m.done
+	for _, c := range m.clients {
+		c.Close()
+	}
+}
+
+func (m *monitor) stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.st
+	s.FirstBlock = make(map[string]time.Time, len(m.st.FirstBlock))
+	for k, v := range m.st.FirstBlock {
+		s.FirstBlock[k] = v
+	}
+	return s
+}
+
+func (m *monitor) run(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		m.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// view is what one tick knows of the consortium.
+type view struct {
+	names   map[string]string         // node ID -> label
+	roles   map[string]string         // node ID -> role
+	signers map[common.Address]string // signer -> label
+}
+
+func (m *monitor) view() (view, []*gethNode) {
+	d := m.d
+	d.mu.Lock()
+	all, nodes := d.all, d.nodes
+	d.mu.Unlock()
+	v := view{names: map[string]string{}, roles: map[string]string{}, signers: map[common.Address]string{}}
+	for _, s := range all {
+		v.names[s.ID] = s.Label()
+		v.roles[s.ID] = string(s.Role)
+		if s.Signer != nil {
+			v.signers[*s.Signer] = s.Label()
+		}
+	}
+	return v, nodes
+}
+
+func (m *monitor) tick(ctx context.Context) {
+	v, nodes := m.view()
+	m.events(v)
+
+	type obs struct {
+		n     *gethNode
+		peers []string
+		head  uint64
+	}
+	var seen []obs
+	for _, n := range nodes {
+		if _, up := n.running(); !up {
+			continue
+		}
+		c := m.client(ctx, n.ipcPath)
+		if c == nil {
+			continue
+		}
+		var peers []struct {
+			ID string `json:"id"`
+		}
+		var head struct {
+			Number hexutil.Uint64 `json:"number"`
+		}
+		if err := m.call(ctx, c, n.ipcPath, &peers, "admin_peers"); err != nil {
+			continue
+		}
+		if err := m.call(ctx, c, n.ipcPath, &head, "eth_getBlockByNumber", "latest", false); err != nil {
+			continue
+		}
+		o := obs{n: n, head: uint64(head.Number)}
+		for _, p := range peers {
+			o.peers = append(o.peers, p.ID)
+		}
+		seen = append(seen, o)
+	}
+
+	// Links: a pair is up when either side reports it.
+	up := map[[2]string]bool{}
+	for _, o := range seen {
+		for _, id := range o.peers {
+			name, ok := v.names[id]
+			if !ok {
+				name = "unknown node " + id[:min(12, len(id))]
+			}
+			up[pairOf(o.n.spec.Label(), name)] = true
+		}
+	}
+	// Intended links between every geth node of the devnet, running or
+	// not: a stopped node's links count as down.
+	isUp := map[string]bool{}
+	for _, o := range seen {
+		isUp[o.n.spec.Label()] = true
+	}
+	expected := map[[2]string]bool{}
+	linked := true // every intended link between running nodes is up
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			if !intended(a.spec, b.spec) {
+				continue
+			}
+			p := pairOf(a.spec.Label(), b.spec.Label())
+			expected[p] = true
+			if isUp[a.spec.Label()] && isUp[b.spec.Label()] && !up[p] {
+				linked = false
+			}
+		}
+	}
+	var have int
+	for p := range expected {
+		if up[p] {
+			have++
+		}
+	}
+	var newLinks, lost [][2]string
+	m.mu.Lock()
+	for p := range up {
+		if !m.links[p] {
+			newLinks = append(newLinks, p)
+		}
+	}
+	for p := range m.links {
+		if !up[p] {
+			lost = append(lost, p)
+		}
+	}
+	m.links = up
+	m.st.Links, m.st.Expected = have, len(expected)
+	m.mu.Unlock()
+	sortPairs(newLinks)
+	sortPairs(lost)
+	for _, p := range newLinks {
+		note := ""
+		if !expected[p] {
+			note = "  (outside the peer policy)"
+		}
+		m.d.out.printf("peer       %s <-> %s  [%d/%d links]%s", p[0], p[1], have, len(expected), note)
+	}
+	for _, p := range lost {
+		m.d.out.printf("peer lost  %s <-> %s  [%d/%d links]", p[0], p[1], have, len(expected))
+	}
+	// The mesh is complete when every intended link is up, so every
+	// node runs. A stopped node makes it incomplete; the running ones may
+	// still be fully linked.
+	complete := len(nodes) > 0 && len(seen) == len(nodes) && have == len(expected)
+	m.mu.Lock()
+	was := m.meshOK
+	m.meshOK = complete
+	first := complete && m.st.Mesh.IsZero()
+	if first {
+		m.st.Mesh = time.Now()
+	}
+	m.mu.Unlock()
+	switch {
+	case first:
+		m.d.out.printf("mesh complete: %d geth nodes, %d links, %.1fs after start", len(seen), len(expected), time.Since(m.d.start).Seconds())
+	case complete && !was:
+		m.d.out.printf("mesh complete again: %d geth nodes, %d links", len(seen), len(expected))
+	}
+
+	var maxHead uint64
+	var best *gethNode
+	for _, o := range seen {
+		if o.head > maxHead || best == nil {
+			maxHead, best = o.head, o.n
+		}
+	}
+	// Signers seal once the nodes that should be up are, and linked: at
+	// start-up all of them, later (a restart, a join) the running ones.
+	gate := linked && (complete || m.d.startupDone.Load())
+	for _, o := range seen {
+		m.maybeSeal(ctx, o.n, gate, len(o.peers), o.head, maxHead)
+	}
+	if best != nil {
+		m.blocks(ctx, v, best, maxHead)
+	}
+}
+
+// sealAnyway is how long a signer waits for the mesh before it seals
+// regardless: a member whose links do not come up must not stop the chain.
+const sealAnyway = 45 * time.Second
+
+// maybeSeal starts a signer sealing once the mesh is complete and the
+// signer has caught up with the best head, or after sealAnyway.
+func (m *monitor) maybeSeal(ctx context.Context, n *gethNode, mesh bool, peers int, head, best uint64) {
+	if !n.isSigner() {
+		return
+	}
+	since, sealing := n.sealState()
+	if sealing {
+		return
+	}
+	// At the head, not one behind: a signer that seals on a parent the
+	// others have moved past forks the chain, and geth 1.13 heals a fork
+	// only on its next forced sync, seconds later.
+	ready := mesh && peers > 0 && head >= best
+	late := time.Since(since) > sealAnyway
+	if !ready && !late {
+		return
+	}
+	if err := n.startSealing(ctx); err != nil {
+		return // geth restarting; next tick
+	}
+	why := "peered and at the head"
+	if !ready {
+		why = fmt.Sprintf("after %s without the full mesh (%d peers, head %d of %d)", sealAnyway, peers, head, best)
+	}
+	m.d.out.printf("sealing    %-16s signs blocks now (miner_start: %s)", n.spec.Label(), why)
+}
+
+// intended says whether the peer policy links two geth nodes: the same
+// member, or two public nodes.
+func intended(a, b nodeSpec) bool {
+	return a.Member == b.Member || (a.Role == consortiuminit.RolePublic && b.Role == consortiuminit.RolePublic)
+}
+
+func pairOf(a, b string) [2]string {
+	if b < a {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+func sortPairs(ps [][2]string) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i][0]+" "+ps[i][1] < ps[j][0]+" "+ps[j][1] })
+}
+
+// events prints the registrar's new events.
+func (m *monitor) events(v view) {
+	for _, e := range m.d.reg.reg.Events(admin, m.after) {
+		m.after = e.Seq
+		name := v.names[e.Node]
+		if name == "" && e.Node != "" {
+			name = e.Member + "/" + e.Node[:min(12, len(e.Node))]
+		}
+		switch e.Kind {
+		case registry.EventRegistered:
+			m.d.out.printf("registered %-16s %s", name, e.Role)
+		case registry.EventUpdated:
+			m.d.out.printf("registered %-16s %s (a new record)", name, e.Role)
+		case registry.EventExpired:
+			m.d.out.printf("lease out  %-16s %s (no renewal: it left every peer set)", name, e.Role)
+		case registry.EventRemoved:
+			m.d.out.printf("removed    %s", name)
+		case registry.EventMemberAdded:
+			m.d.out.printf("member     %s added at the registrar", e.Member)
+		case registry.EventMemberRevoked:
+			m.d.out.printf("member     %s revoked", e.Member)
+		}
+	}
+}
+
+// blocks prints the blocks after the last one printed, up to head, as src
+// has them, each with the member whose signer sealed it.
+func (m *monitor) blocks(ctx context.Context, v view, src *gethNode, head uint64) {
+	c := m.client(ctx, src.ipcPath)
+	if c == nil {
+		return
+	}
+	m.mu.Lock()
+	from := m.printed + 1
+	if m.st.Head < head {
+		m.st.Head = head
+	}
+	m.mu.Unlock()
+	if from == 1 && head > 0 && m.d.reused {
+		// A reused chain: say where it is, not all of its history, and
+		// count only blocks sealed from now on.
+		m.d.out.printf("chain      at block %d", head)
+		m.mu.Lock()
+		m.printed = head
+		m.mu.Unlock()
+		return
+	}
+	for n := from; n <= head; n++ {
+		var signer common.Address
+		if err := m.call(ctx, c, src.ipcPath, &signer, "clique_getSigner", hexutil.EncodeUint64(n)); err != nil {
+			return
+		}
+		var blk struct {
+			Hash common.Hash   `json:"hash"`
+			Txs  []common.Hash `json:"transactions"`
+			Diff *hexutil.Big  `json:"difficulty"`
+		}
+		if err := m.call(ctx, c, src.ipcPath, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(n), false); err != nil {
+			return
+		}
+		label := v.signers[signer]
+		member, _, _ := strings.Cut(label, "/")
+		if label == "" {
+			member, label = "?", "unknown signer"
+		}
+		turn := "out of turn"
+		if blk.Diff != nil && blk.Diff.ToInt().Int64() == 2 {
+			turn = "in turn"
+		}
+		m.d.out.printf("block %-5d sealed by %-6s (%s, %s)  %d txs  %s", n, member, label, turn, len(blk.Txs), blk.Hash.Hex()[:14])
+		m.mu.Lock()
+		m.printed = n
+		first := member != "?" && m.st.FirstBlock[member].IsZero()
+		if first {
+			m.st.FirstBlock[member] = time.Now()
+		}
+		m.mu.Unlock()
+		if first {
+			m.d.out.printf("first block sealed by %s, %.1fs after start", member, time.Since(m.d.start).Seconds())
+		}
+	}
+}
+
+func (m *monitor) client(ctx context.Context, ipc string) *rpc.Client {
+	if c, ok := m.clients[ipc]; ok {
+		return c
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := rpc.DialIPC(dctx, ipc)
+	if err != nil {
+		return nil
+	}
+	m.clients[ipc] = c
+	return c
+}
+
+// call makes one call; on failure the connection is dropped and dialled
+// again next time (geth may have restarted).
+func (m *monitor) call(ctx context.Context, c *rpc.Client, ipc string, out any, method string, args ...any) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := c.CallContext(cctx, out, method, args...)
+	if err != nil {
+		c.Close()
+		delete(m.clients, ipc)
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	return nil
+}
