@@ -118,7 +118,7 @@ func (d *Devnet) saveState() error {
 
 func (d *Devnet) printURLs() {
 	var b strings.Builder
-	fmt.Fprintf(&b, "URLs:\n  %-18s %s\n", "registrar", d.reg.url)
+	fmt.Fprintf(&b, "URLs:\n  %-18s %s\n  %-18s %s\n", "registrar", d.reg.url, "dashboard", d.reg.url+"/ui/")
 	for _, n := range d.Nodes() {
 		if n.RPC == "" {
 			continue

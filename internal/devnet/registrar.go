@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/consortium/consortium/internal/store/sqlite"
@@ -54,7 +55,14 @@ func startRegistrar(ctx context.Context, ln net.Listener, dataDir, seedPath stri
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); reg.Run(runCtx) }()
-	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, Extra: extra})
+	dash := dashboard.New(dashboard.Config{Registry: reg, Logger: log})
+	mounts := map[string]http.Handler{"/ui/": dash}
+	for p, h := range extra {
+		mounts[p] = h
+	}
+	dashDone := make(chan struct{})
+	go func() { defer close(dashDone); dash.Run(runCtx) }()
+	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, Extra: mounts})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan struct{})
 	go func() {
@@ -67,11 +75,13 @@ func startRegistrar(ctx context.Context, ln net.Listener, dataDir, seedPath stri
 	r.stop = func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer scancel()
+		dash.Close()
 		hs.Shutdown(sctx) // blocking queries end with the server's base context
 		hs.Close()
 		<-served
 		cancel()
 		<-regDone // flushes the leases
+		<-dashDone
 		st.Close()
 	}
 	log.Info("registrar serving", "url", r.url, "data", dataDir)
