@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 FUZZTIME ?= 10s
 
-.PHONY: test check unit fuzz bench build demo
+.PHONY: test check unit fuzz bench build demo helm-test e2e
 
 demo:
 	$(GO) run ./cmd/consortium devnet
@@ -11,7 +11,17 @@ demo:
 build:
 	$(GO) build -o bin/consortium ./cmd/consortium
 
-test: check unit fuzz
+test: check unit helm-test fuzz
+
+# The Helm charts: lint, render with several values files, strict k8s types.
+# A module of its own, so Helm and Kubernetes stay out of the main go.mod.
+helm-test:
+	cd deploy/helm && $(GO) test -count=1 ./...
+
+# The compose consortium across real Docker networks (needs the Docker engine).
+e2e:
+	deploy/build-images.sh
+	$(GO) test -tags e2e -count=1 -v -timeout 30m ./test/e2e/
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,0 +1,371 @@
+{{/* The release's name prefix, at most 40 characters so that
+"<fullname>-validator-15-p2p" stays a valid Service name. */}}
+{{- define "cm.fullname" -}}
+{{- if contains .Values.member .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Values.member | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cm.labels" -}}
+app.kubernetes.io/name: consortium-member
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+consortium.dev/member: {{ .Values.member }}
+{{- end -}}
+
+{{/* Selector labels of one role's pods: dict "root" $ "role" ROLE */}}
+{{- define "cm.selector" -}}
+app.kubernetes.io/name: consortium-member
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end -}}
+
+{{/* Every pod of the release, whatever its role. */}}
+{{- define "cm.releasePods" -}}
+app.kubernetes.io/name: consortium-member
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "cm.image.consortium" -}}
+{{ .Values.image.consortium.repository }}:{{ .Values.image.consortium.tag }}
+{{- end -}}
+{{- define "cm.image.geth" -}}
+{{ .Values.image.geth.repository }}:{{ .Values.image.geth.tag }}
+{{- end -}}
+
+{{- define "cm.credentialSecret" -}}
+{{- if .Values.registrar.existingCredentialSecret -}}
+{{ .Values.registrar.existingCredentialSecret }}
+{{- else -}}
+{{ include "cm.fullname" . }}-credential
+{{- end -}}
+{{- end -}}
+
+{{- define "cm.caConfigMap" -}}
+{{- if .Values.registrar.existingCAConfigMap -}}
+{{ .Values.registrar.existingCAConfigMap }}
+{{- else -}}
+{{ include "cm.fullname" . }}-registrar-ca
+{{- end -}}
+{{- end -}}
+
+{{/* Checks that cross fields, which the schema cannot say clearly. */}}
+{{- define "cm.validate" -}}
+{{- if and (not .Values.registrar.ca) (not .Values.registrar.existingCAConfigMap) -}}
+{{- fail "registrar.ca (the PEM of the registrar's CA, --set-file registrar.ca=ca.pem) or registrar.existingCAConfigMap is required: the images carry no CA bundle" -}}
+{{- end -}}
+{{- if and (not .Values.registrar.credential) (not .Values.registrar.existingCredentialSecret) -}}
+{{- fail "registrar.credential (the member's credential) or registrar.existingCredentialSecret is required" -}}
+{{- end -}}
+{{- if and .Values.registrar.credential (not (hasPrefix (printf "%s." .Values.member) .Values.registrar.credential)) -}}
+{{- fail (printf "registrar.credential belongs to another member: it must start with %q" (printf "%s." .Values.member)) -}}
+{{- end -}}
+{{- if and .Values.bootnodes.nodekeys (ne (len .Values.bootnodes.nodekeys) (int .Values.bootnodes.replicas)) -}}
+{{- fail (printf "bootnodes.nodekeys has %d keys for %d replicas: give one per replica, or none" (len .Values.bootnodes.nodekeys) (int .Values.bootnodes.replicas)) -}}
+{{- end -}}
+{{- if and .Values.tx.nodekeys (ne (len .Values.tx.nodekeys) (int .Values.tx.replicas)) -}}
+{{- fail (printf "tx.nodekeys has %d keys for %d replicas: give one per replica, or none" (len .Values.tx.nodekeys) (int .Values.tx.replicas)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cm.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "cm.securityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The registrar flags every agent and bootnode passes. */}}
+{{- define "cm.registrarArgs" -}}
+- --registrar
+- {{ .Values.registrar.url | quote }}
+- --ca
+- /registrar-ca/ca.pem
+- --credential-file
+- /member/credential
+{{- end -}}
+
+{{- define "cm.downwardEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+{{- end -}}
+
+{{- define "cm.clientMounts" -}}
+- name: credential
+  mountPath: /member
+  readOnly: true
+- name: registrar-ca
+  mountPath: /registrar-ca
+  readOnly: true
+{{- end -}}
+
+{{- define "cm.clientVolumes" -}}
+- name: credential
+  secret:
+    secretName: {{ include "cm.credentialSecret" . }}
+    defaultMode: 0440
+    items:
+      - key: credential
+        path: credential
+- name: registrar-ca
+  configMap:
+    name: {{ include "cm.caConfigMap" . }}
+    items:
+      - key: ca.pem
+        path: ca.pem
+{{- end -}}
+
+{{/*
+A geth node with its agent: the pod template and the volume claim of a
+StatefulSet. Arguments (a dict):
+  root      the chart's root context
+  role      validator, tx or public
+  name      the StatefulSet's name
+  keySecret a Secret holding the node key (or "": the key lives on the volume)
+  keyPath   where geth and the agent read the node key
+  gethArgs  extra geth arguments (list)
+  agentArgs extra agent arguments (list)
+  ports     extra container ports of geth (list of dicts)
+  signer    the Secret of a validator's account (or "")
+*/}}
+{{- define "cm.gethStatefulSet" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "cm.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .role }}
+spec:
+  serviceName: {{ .name }}
+  replicas: {{ .replicas }}
+  podManagementPolicy: Parallel
+  selector:
+    matchLabels:
+      {{- include "cm.selector" (dict "root" $root "role" .role) | nindent 6 }}
+      {{- if .instanceLabel }}
+      consortium.dev/node: {{ .name }}
+      {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "cm.labels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .role }}
+        {{- if .instanceLabel }}
+        consortium.dev/node: {{ .name }}
+        {{- end }}
+    spec:
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: 60
+      {{- with $v.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- include "cm.podSecurityContext" $root | nindent 8 }}
+      initContainers:
+        # geth init is idempotent: it writes the genesis once and checks it
+        # against the stored one on every later start.
+        - name: geth-init
+          image: {{ include "cm.image.geth" $root }}
+          imagePullPolicy: {{ $v.image.geth.pullPolicy }}
+          args: [--datadir, /data, init, /genesis/genesis.json]
+          securityContext:
+            {{- include "cm.securityContext" $root | nindent 12 }}
+          volumeMounts:
+            - {name: data, mountPath: /data}
+            - {name: genesis, mountPath: /genesis, readOnly: true}
+        # The cold start: config.toml with the peers the registrar gives
+        # (or the last saved set, when it cannot be reached).
+        - name: agent-init
+          image: {{ include "cm.image.consortium" $root }}
+          imagePullPolicy: {{ $v.image.consortium.pullPolicy }}
+          args:
+            - agent
+            - init
+            - --role
+            - {{ .role }}
+            - --nodekey
+            - {{ .keyPath }}
+            - --state-dir
+            - /data/agent
+            - --config-out
+            - /data/config.toml
+            - --nat-ip
+            - $(POD_IP)
+            {{- include "cm.registrarArgs" $root | nindent 12 }}
+          env:
+            {{- include "cm.downwardEnv" $root | nindent 12 }}
+          securityContext:
+            {{- include "cm.securityContext" $root | nindent 12 }}
+          volumeMounts:
+            - {name: data, mountPath: /data}
+            {{- if .keySecret }}
+            - {name: keys, mountPath: /keys, readOnly: true}
+            {{- end }}
+            {{- include "cm.clientMounts" $root | nindent 12 }}
+      containers:
+        - name: geth
+          image: {{ include "cm.image.geth" $root }}
+          imagePullPolicy: {{ $v.image.geth.pullPolicy }}
+          args:
+            - --datadir
+            - /data
+            - --config
+            - /data/config.toml
+            - --nodekey
+            - {{ .keyPath }}
+            - --port
+            - {{ $v.p2pPort | quote }}
+            - --nat
+            - extip:$(POD_IP)
+            - --syncmode
+            - full
+            - --cache
+            - {{ $v.geth.cache | default 256 | quote }}
+            - --ipcpath
+            - /data/geth.ipc
+            {{- with .gethArgs }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- with $v.geth.extraArgs }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          env:
+            {{- include "cm.downwardEnv" $root | nindent 12 }}
+          ports:
+            - {name: p2p, containerPort: {{ $v.p2pPort }}, protocol: TCP}
+            - {name: p2p-udp, containerPort: {{ $v.p2pPort }}, protocol: UDP}
+            {{- with .ports }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          readinessProbe:
+            tcpSocket: {port: p2p}
+            periodSeconds: 10
+          livenessProbe:
+            tcpSocket: {port: p2p}
+            initialDelaySeconds: 30
+            periodSeconds: 20
+            failureThreshold: 6
+          securityContext:
+            {{- include "cm.securityContext" $root | nindent 12 }}
+          {{- with $v.geth.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          volumeMounts:
+            - {name: data, mountPath: /data}
+            - {name: tmp, mountPath: /tmp}
+            {{- if .keySecret }}
+            - {name: keys, mountPath: /keys, readOnly: true}
+            {{- end }}
+            {{- if .signer }}
+            - {name: signer, mountPath: /signer, readOnly: true}
+            {{- end }}
+        # The agent: registers the node, renews its lease, and keeps geth's
+        # peers equal to the registrar's answer over the IPC socket.
+        - name: agent
+          image: {{ include "cm.image.consortium" $root }}
+          imagePullPolicy: {{ $v.image.consortium.pullPolicy }}
+          args:
+            - agent
+            - run
+            - --role
+            - {{ .role }}
+            - --rpc
+            - /data/geth.ipc
+            - --nodekey
+            - {{ .keyPath }}
+            - --state-dir
+            - /data/agent
+            - --config-out
+            - /data/config.toml
+            - --advertise-ip
+            - $(POD_IP)
+            - --listen
+            - ":9899"
+            {{- with .agentArgs }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- include "cm.registrarArgs" $root | nindent 12 }}
+          env:
+            {{- include "cm.downwardEnv" $root | nindent 12 }}
+          ports:
+            - {name: agent, containerPort: 9899, protocol: TCP}
+          readinessProbe:
+            httpGet: {path: /healthz, port: agent}
+            periodSeconds: 10
+          livenessProbe:
+            httpGet: {path: /healthz, port: agent}
+            initialDelaySeconds: 60
+            periodSeconds: 20
+            failureThreshold: 6
+          securityContext:
+            {{- include "cm.securityContext" $root | nindent 12 }}
+          {{- with $v.agent.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          volumeMounts:
+            - {name: data, mountPath: /data}
+            {{- if .keySecret }}
+            - {name: keys, mountPath: /keys, readOnly: true}
+            {{- end }}
+            {{- include "cm.clientMounts" $root | nindent 12 }}
+      volumes:
+        - name: tmp
+          emptyDir: {}
+        - name: genesis
+          configMap:
+            name: {{ include "cm.fullname" $root }}-genesis
+        {{- if .keySecret }}
+        - name: keys
+          secret:
+            secretName: {{ .keySecret }}
+            defaultMode: 0440
+        {{- end }}
+        {{- if .signer }}
+        - name: signer
+          secret:
+            secretName: {{ .signer }}
+            defaultMode: 0440
+            items:
+              - {key: keystore, path: keystore/key.json}
+              - {key: password, path: password}
+        {{- end }}
+        {{- include "cm.clientVolumes" $root | nindent 8 }}
+  volumeClaimTemplates:
+    - metadata:
+        name: data
+      spec:
+        accessModes: [ReadWriteOnce]
+        {{- with $v.storageClassName }}
+        storageClassName: {{ . }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ .storage }}
+{{- end -}}

@@ -1,0 +1,478 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Knobs, from the environment, with the defaults the suite is timed with.
+var (
+	project      = envOr("E2E_PROJECT", "consortium-e2e")
+	netPrefix    = envOr("E2E_NET", "10.202")
+	registrarPt  = envOr("E2E_REGISTRAR_PORT", "29898")
+	outage       = envDuration("E2E_OUTAGE", 60*time.Second)
+	targetCatch  = envDuration("E2E_CATCHUP_TARGET", 10*time.Second)
+	ttl          = envDuration("E2E_TTL", 30*time.Second)
+	keepOnFinish = os.Getenv("E2E_KEEP") == "1"
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v := os.Getenv(k); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			panic(fmt.Sprintf("%s=%q: %v", k, v, err))
+		}
+		return d
+	}
+	return def
+}
+
+var members = []string{"a", "b", "c"}
+
+// gethRoles are the roles that run geth (a bootnode speaks discovery only).
+var gethRoles = []string{"validator", "tx", "public"}
+
+// manifest is the part of consortium.json the suite reads.
+type manifest struct {
+	ChainID uint64 `json:"chain_id"`
+	Period  uint64 `json:"period"`
+	Members []struct {
+		Name       string `json:"name"`
+		Credential string `json:"credential_file"`
+		Nodes      []struct {
+			Name     string `json:"name"`
+			Role     string `json:"role"`
+			ID       string `json:"id"`
+			Pubkey   string `json:"enode_pubkey"`
+			Dir      string `json:"dir"`
+			Signer   string `json:"signer"`
+			Keystore string `json:"keystore_dir"`
+			Password string `json:"password_file"`
+		} `json:"nodes"`
+	} `json:"members"`
+}
+
+// node is one node of the consortium as the suite knows it.
+type node struct {
+	member, role string
+	service      string // compose service
+	id           string // enode ID, hex
+	pubkey       string
+	ip           string // private address
+	signer       string // validators only, lower-case 0x address
+	keystore     string
+	password     string
+}
+
+// consortium is a running compose consortium.
+type consortium struct {
+	root, dir string
+	compose   []string
+	env       []string // extra environment for compose commands
+	man       manifest
+	nodes     map[string]*node // by service
+	byID      map[string]*node
+	signers   map[string]string // signer address -> member
+	http      *http.Client
+	registrar string
+	admin     string
+	creds     map[string]string // member -> credential
+
+	mu      sync.Mutex
+	figures []figure
+}
+
+// figure is one measured time, for the summary and docs/deploy.md.
+type figure struct {
+	name  string
+	value time.Duration
+	note  string
+}
+
+func (c *consortium) record(t *testing.T, name string, d time.Duration, note string) {
+	t.Helper()
+	c.mu.Lock()
+	c.figures = append(c.figures, figure{name, d, note})
+	c.mu.Unlock()
+	fmt.Printf("E2E FIGURE %-48s %8.1f s  %s\n", name, d.Seconds(), note)
+	t.Logf("%s: %.1f s %s", name, d.Seconds(), note)
+}
+
+func (c *consortium) summary() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "| measurement | seconds | note |\n|---|---:|---|\n")
+	for _, f := range c.figures {
+		fmt.Fprintf(&b, "| %s | %.1f | %s |\n", f.name, f.value.Seconds(), f.note)
+	}
+	return b.String()
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	root, err := filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// run runs a command and returns its combined output.
+func run(ctx context.Context, env []string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, lastLines(out.String(), 30))
+	}
+	return out.String(), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func composeCommand() []string {
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{"docker-compose"}
+	}
+	return []string{"docker", "compose"}
+}
+
+// start builds the images, brings the consortium up with up.sh and
+// registers its teardown. It returns when up.sh has returned.
+func start(t *testing.T) (*consortium, time.Time) {
+	for _, tool := range []string{"docker", "jq", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed: %v", tool, err)
+		}
+	}
+	root := repoRoot(t)
+	c := &consortium{root: root, dir: t.TempDir(), compose: composeCommand()}
+	c.env = []string{
+		"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
+		"REGISTRAR_PORT=" + registrarPt, "TTL=" + ttl.String(),
+	}
+	ctx := context.Background()
+
+	// A run killed before its cleanup leaves its containers: clear them.
+	c.down(t)
+	t.Cleanup(func() {
+		if keepOnFinish {
+			t.Logf("E2E_KEEP=1: leaving project %s up; remove it with CONSORTIUM_DIR=%s COMPOSE_PROJECT_NAME=%s deploy/compose/down.sh", project, c.dir, project)
+			return
+		}
+		if t.Failed() {
+			c.dumpLogs(t)
+		}
+		c.down(t)
+	})
+
+	t0 := time.Now()
+	if out, err := run(ctx, nil, filepath.Join(root, "deploy", "build-images.sh")); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("images built in %.1f s:\n%s", time.Since(t0).Seconds(), lastLines(out, 2))
+	}
+
+	up := time.Now()
+	if _, err := run(ctx, append(c.env, "SKIP_BUILD=1"), filepath.Join(root, "deploy", "compose", "up.sh")); err != nil {
+		t.Fatal(err)
+	}
+	c.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), "52 containers created")
+	c.load(t)
+	return c, up
+}
+
+// down removes everything of the project, by docker's labels.
+func (c *consortium) down(t *testing.T) {
+	env := []string{"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project}
+	if out, err := run(context.Background(), env, filepath.Join(c.root, "deploy", "compose", "down.sh")); err != nil {
+		t.Errorf("down.sh: %v", err)
+	} else if s := strings.TrimSpace(out); s != "" {
+		t.Log(s)
+	}
+}
+
+func (c *consortium) dumpLogs(t *testing.T) {
+	for _, svc := range []string{"registrar", "a-public-agent", "b-public-agent", "c-public-agent", "c-public", "a-bootnode"} {
+		id, err := c.container(svc)
+		if err != nil {
+			continue
+		}
+		out, _ := run(context.Background(), nil, "docker", "logs", "--tail", "40", id)
+		t.Logf("--- last log lines of %s:\n%s", svc, out)
+	}
+}
+
+// load reads the init output up.sh made.
+func (c *consortium) load(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "consortium.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &c.man); err != nil {
+		t.Fatal(err)
+	}
+	octet := map[string]int{"bootnode": 10, "validator": 11, "tx": 12, "public": 13}
+	c.nodes, c.byID, c.signers, c.creds = map[string]*node{}, map[string]*node{}, map[string]string{}, map[string]string{}
+	for i, m := range c.man.Members {
+		for _, n := range m.Nodes {
+			if !strings.HasSuffix(n.Name, "-1") {
+				continue
+			}
+			nd := &node{member: m.Name, role: n.Role, service: m.Name + "-" + n.Role, id: n.ID, pubkey: n.Pubkey,
+				ip: fmt.Sprintf("%s.%d.%d", netPrefix, i+1, octet[n.Role]), signer: strings.ToLower(n.Signer)}
+			if n.Keystore != "" {
+				nd.keystore, nd.password = filepath.Join(c.dir, n.Keystore), filepath.Join(c.dir, n.Password)
+			}
+			c.nodes[nd.service], c.byID[nd.id] = nd, nd
+			if nd.signer != "" {
+				c.signers[nd.signer] = m.Name
+			}
+		}
+		c.creds[m.Name] = readTrim(t, filepath.Join(c.dir, m.Credential))
+	}
+	c.admin = readTrim(t, filepath.Join(c.dir, "registrar", "admin.credential"))
+	pem, err := os.ReadFile(filepath.Join(c.dir, "tls", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("tls/ca.pem holds no certificate")
+	}
+	c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c.registrar = "https://127.0.0.1:" + registrarPt
+}
+
+func readTrim(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// gethNodes are the nine geth nodes, sorted by service name.
+func (c *consortium) gethNodes() []*node {
+	var out []*node
+	for _, n := range c.nodes {
+		if n.role != "bootnode" {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].service < out[j].service })
+	return out
+}
+
+// composeRun runs a docker-compose command on the project.
+func (c *consortium) composeRun(extraEnv []string, args ...string) (string, error) {
+	full := append(append([]string{}, c.compose[1:]...), "-p", project, "--env-file", filepath.Join(c.dir, "compose.env"),
+		"-f", filepath.Join(c.root, "deploy", "compose", "docker-compose.yml"))
+	full = append(full, args...)
+	return run(context.Background(), extraEnv, c.compose[0], full...)
+}
+
+// container finds the running (or stopped) container of a service.
+func (c *consortium) container(service string) (string, error) {
+	out, err := run(context.Background(), nil, "docker", "ps", "-aq",
+		"--filter", "label=com.docker.compose.project="+project,
+		"--filter", "label=com.docker.compose.service="+service)
+	if err != nil {
+		return "", err
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return "", fmt.Errorf("no container for service %s", service)
+	}
+	return ids[0], nil
+}
+
+// gethJS evaluates a JavaScript expression in a node's geth console (over
+// its IPC socket, inside the container) and decodes the JSON string the
+// expression returns into v.
+func (c *consortium) gethJS(service, expr string, v any) error {
+	id, err := c.container(service)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := run(ctx, nil, "docker", "exec", id, "geth", "attach", "--exec", "JSON.stringify("+expr+")", "/data/geth.ipc")
+	if err != nil {
+		return err
+	}
+	out = strings.TrimSpace(out)
+	var s string
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		return fmt.Errorf("%s: geth console said %q", service, lastLines(out, 3))
+	}
+	return json.Unmarshal([]byte(s), v)
+}
+
+// peer is one devp2p connection as admin_peers shows it.
+type peer struct {
+	ID      string `json:"id"`
+	Local   string `json:"l"`
+	Remote  string `json:"r"`
+	Inbound bool   `json:"in"`
+}
+
+func (c *consortium) peers(service string) ([]peer, error) {
+	var ps []peer
+	err := c.gethJS(service, `admin.peers.map(function(p){return {id:p.id, l:p.network.localAddress, r:p.network.remoteAddress, in:p.network.inbound}})`, &ps)
+	return ps, err
+}
+
+// chain is a node's head and the signers of its blocks from a given number.
+type chain struct {
+	Head    uint64   `json:"head"`
+	Hash    string   `json:"hash"`
+	Signers []string `json:"signers"` // of blocks from, from+1, ..., head
+}
+
+func (c *consortium) chain(service string, from uint64) (chain, error) {
+	var ch chain
+	err := c.gethJS(service, fmt.Sprintf(`(function(){var h=eth.blockNumber;var s=[];for(var i=%d;i<=h;i++){s.push(clique.getSigner("0x"+i.toString(16)))};return {head:h,hash:eth.getBlock(h).hash,signers:s}})()`, from), &ch)
+	return ch, err
+}
+
+func (c *consortium) head(service string) (uint64, string, error) {
+	var h struct {
+		N    uint64 `json:"n"`
+		Hash string `json:"hash"`
+	}
+	err := c.gethJS(service, `(function(){var b=eth.getBlock("latest");return {n:b.number,hash:b.hash}})()`, &h)
+	return h.N, h.Hash, err
+}
+
+func (c *consortium) blockHash(service string, n uint64) (string, error) {
+	var h string
+	err := c.gethJS(service, fmt.Sprintf(`(function(){var b=eth.getBlock(%d);return b?b.hash:""})()`, n), &h)
+	return h, err
+}
+
+// expectedPeers is the intended mesh: every geth node of a member peers
+// with the member's other geth nodes, and a public node also with the
+// other members' public nodes. Nothing else.
+func (c *consortium) expectedPeers(n *node) map[string]bool {
+	want := map[string]bool{}
+	for _, o := range c.gethNodes() {
+		switch {
+		case o == n:
+		case o.member == n.member:
+			want[o.id] = true
+		case n.role == "public" && o.role == "public":
+			want[o.id] = true
+		}
+	}
+	return want
+}
+
+// meshGaps lists what differs from the intended mesh, empty when complete.
+func (c *consortium) meshGaps() []string {
+	var gaps []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range c.gethNodes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := c.nodeGaps(n)
+			mu.Lock()
+			gaps = append(gaps, g...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Strings(gaps)
+	return gaps
+}
+
+func (c *consortium) nodeGaps(n *node) []string {
+	ps, err := c.peers(n.service)
+	if err != nil {
+		return []string{n.service + ": " + firstLine(err.Error())}
+	}
+	want := c.expectedPeers(n)
+	var gaps []string
+	have := map[string]bool{}
+	for _, p := range ps {
+		have[p.ID] = true
+		if !want[p.ID] {
+			gaps = append(gaps, fmt.Sprintf("%s: unexpected peer %s (%s)", n.service, c.name(p.ID), p.Remote))
+		}
+	}
+	for id := range want {
+		if !have[id] {
+			gaps = append(gaps, fmt.Sprintf("%s: missing %s", n.service, c.name(id)))
+		}
+	}
+	return gaps
+}
+
+func (c *consortium) name(id string) string {
+	if n, ok := c.byID[id]; ok {
+		return n.service
+	}
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// waitFor polls cond every interval until it returns true or the timeout
+// passes; it returns the time it took, or fails the test with the last
+// reason cond gave.
+func waitFor(t *testing.T, what string, timeout, interval time.Duration, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	for {
+		ok, why := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = why
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not reached after %s: %s", what, timeout, last)
+		}
+		time.Sleep(interval)
+	}
+}
