@@ -65,6 +65,13 @@ type Config struct {
 	// moment before its registration reaches us; dropping it then would
 	// make geth wait ~35 s to redial. Default 2 s.
 	ForeignGrace time.Duration
+	// DepartGrace is how long a peer that left the set is kept before it is
+	// removed (see reconcile). Default 10 s.
+	DepartGrace time.Duration
+	// CallTimeout bounds each registration and renewal, DNS included, so an
+	// unreachable registrar costs seconds, not a resolver's timeouts.
+	// Default 4 s.
+	CallTimeout time.Duration
 	// DialStagger delays the dial towards a new peer whose node ID is above
 	// ours. Both agents hear of each other in the same millisecond; if both
 	// nodes dial, each may keep its own connection and refuse the other's
@@ -97,6 +104,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ForeignGrace <= 0 {
 		c.ForeignGrace = 2 * time.Second
+	}
+	if c.DepartGrace <= 0 {
+		c.DepartGrace = 10 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 4 * time.Second
 	}
 	if c.DialStagger <= 0 {
 		c.DialStagger = time.Second
@@ -133,6 +146,8 @@ type Agent struct {
 	applied    []*enode.Node
 	foreign    map[enode.ID]time.Time // connected outside the set, since
 	wantSince  map[enode.ID]time.Time // in the desired set, since
+	goneSince  map[enode.ID]time.Time // out of the desired set, since
+	noCoinbase bool                   // the client has no etherbase: stop asking
 	endpoint   Endpoint
 	seq        uint64
 	registered bool
@@ -387,7 +402,9 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 		}
 		req.PublicENR = pub
 	}
-	resp, err := a.cfg.Registrar.Register(ctx, req)
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	defer cancel()
+	resp, err := a.cfg.Registrar.Register(cctx, req)
 	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
 	if err != nil {
 		a.m.registrations.WithLabelValues("error").Inc()
@@ -406,7 +423,10 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 
 func (a *Agent) renew(ctx context.Context) error {
 	info, _ := a.cfg.Client.NodeInfo(ctx)
-	resp, err := a.cfg.Registrar.Renew(ctx, a.id.String(), a.status(ctx, info))
+	st := a.status(ctx, info)
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	resp, err := a.cfg.Registrar.Renew(cctx, a.id.String(), st)
+	cancel()
 	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
 	if registrarclient.IsStatus(err, 404) {
 		a.m.renewals.WithLabelValues("lapsed").Inc()
@@ -447,8 +467,19 @@ func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.S
 		if s, err := ci.HeadSigner(ctx, st.Head); err == nil && len(s) == 42 {
 			st.HeadSigner = s
 		}
-		if c, err := ci.Coinbase(ctx); err == nil && len(c) == 42 && c != "0x0000000000000000000000000000000000000000" {
-			st.Coinbase = c
+		a.mu.Lock()
+		ask := !a.noCoinbase
+		a.mu.Unlock()
+		if ask {
+			c, err := ci.Coinbase(ctx)
+			if err == nil && len(c) == 42 && c != "0x0000000000000000000000000000000000000000" {
+				st.Coinbase = c
+			} else {
+				// Not a signer: asking again each renewal only fills geth's log.
+				a.mu.Lock()
+				a.noCoinbase = true
+				a.mu.Unlock()
+			}
 		}
 	}
 	if peers, err := a.cfg.Client.Peers(ctx); err == nil {

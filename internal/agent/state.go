@@ -99,10 +99,9 @@ func (c GethConfig) Render() string {
 	var b strings.Builder
 	b.WriteString("# Written by consortium agent; rewritten whenever the peer set changes.\n")
 	b.WriteString(frag)
-	if len(c.Bootnodes) > 0 {
-		// Same list for discv5, which geth keeps separately.
-		b.WriteString("BootstrapNodesV5 = " + tomlList(c.Bootnodes) + "\n")
-	}
+	// Same list for discv5, which geth keeps separately; written even when
+	// empty, or geth would fall back to the mainnet discv5 bootnodes.
+	b.WriteString("BootstrapNodesV5 = " + tomlList(c.Bootnodes) + "\n")
 	if c.ListenAddr != "" {
 		b.WriteString("ListenAddr = " + fmt.Sprintf("%q", c.ListenAddr) + "\n")
 	}

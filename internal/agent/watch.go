@@ -26,7 +26,9 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		if first {
 			wait = 0 // confirm (304) or replace the saved set at once
 		}
-		p, err := a.cfg.Registrar.WatchPeers(ctx, a.id.String(), index, etag, wait)
+		wctx, cancel := context.WithTimeout(ctx, wait+a.cfg.CallTimeout+5*time.Second)
+		p, err := a.cfg.Registrar.WatchPeers(wctx, a.id.String(), index, etag, wait)
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
@@ -155,15 +157,57 @@ func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 		since[id] = t
 	}
 	a.wantSince = since
-	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: desired, Previous: applied, Actual: actual, Allowed: allowed})
+	// Departure grace: a peer that just left the set stays for DepartGrace.
+	// When a member comes back after its leases lapsed, its nodes register
+	// again one by one; without this, the first answers (which lack the
+	// others) would cut links inside the member that never broke, and geth
+	// waits ~35 s to redial them.
+	gone := map[enode.ID]time.Time{}
+	effective := append([]*enode.Node(nil), desired...)
+	for _, old := range applied {
+		id := old.ID()
+		if want[id] {
+			continue
+		}
+		t, ok := a.goneSince[id]
+		if !ok {
+			t = now
+		}
+		if left := a.cfg.DepartGrace - now.Sub(t); left > 0 {
+			gone[id] = t
+			effective = append(effective, old)
+			if recheck == 0 || left < recheck {
+				recheck = left
+			}
+		}
+	}
+	a.goneSince = gone
+	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: effective, Previous: applied, Actual: actual, Allowed: allowed})
 	if err != nil {
 		a.log.Warn("planning failed", "err", err)
 		return false, 0
+	}
+	// A moved peer that is connected (most likely through its new endpoint)
+	// is left alone: geth only takes a new endpoint for a static peer after
+	// removing it, and removing disconnects. Its static entry is renewed once
+	// it disconnects (a drop event or the next tick reconciles again).
+	prev := map[enode.ID]*enode.Node{}
+	for _, n := range applied {
+		prev[n.ID()] = n
+	}
+	heldMoved := map[enode.ID]bool{}
+	for _, act := range acts {
+		if act.Reason == reconcile.ReasonMoved && connectedNow[act.Node.ID()] {
+			heldMoved[act.Node.ID()] = true
+		}
 	}
 	// Stagger: hold back our dial to a new, higher-ID peer (see DialStagger).
 	kept := acts[:0]
 	for _, act := range acts {
 		id := act.Node.ID()
+		if heldMoved[id] {
+			continue
+		}
 		if act.Kind == reconcile.AddPeer && !connectedNow[id] && bytes.Compare(id[:], a.id[:]) > 0 {
 			if left := a.cfg.DialStagger - now.Sub(since[id]); left > 0 {
 				if recheck == 0 || left < recheck {
@@ -188,8 +232,15 @@ func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 		}
 	}
 	if ok {
+		next := make([]*enode.Node, 0, len(effective))
+		for _, n := range effective {
+			if heldMoved[n.ID()] && prev[n.ID()] != nil {
+				n = prev[n.ID()] // still the endpoint geth holds
+			}
+			next = append(next, n)
+		}
 		a.mu.Lock()
-		a.applied = desired
+		a.applied = next
 		a.mu.Unlock()
 	}
 	// Confirm against admin_peers: addPeer's "true" proves nothing.
@@ -271,6 +322,10 @@ func (a *Agent) peerEventLoop(ctx context.Context) {
 				a.wake()
 				break loop
 			case ev := <-ch:
+				if ev.Type == "drop" && a.isDesired(ev.Peer) {
+					a.wake() // a held moved peer gets its new endpoint now
+					continue
+				}
 				if ev.Type != "add" {
 					continue
 				}
