@@ -79,7 +79,9 @@ type Config struct {
 	// to redial. The lower ID dials at once; the higher one adds its static
 	// entry once the connection exists or the stagger has passed. Default 1 s.
 	DialStagger time.Duration
-	// RetryMin and RetryMax bound the backoff after errors. Default 250 ms and 5 s.
+	// RetryMin and RetryMax bound the backoff after errors. Default 250 ms
+	// and 2 s: after an outage the node is back in every answer within
+	// about RetryMax.
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
 	// Metrics is where the agent's metrics are registered. Default: none.
@@ -118,7 +120,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.RetryMin = 250 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
+		c.RetryMax = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -148,6 +150,7 @@ type Agent struct {
 	wantSince  map[enode.ID]time.Time // in the desired set, since
 	goneSince  map[enode.ID]time.Time // out of the desired set, since
 	noCoinbase bool                   // the client has no etherbase: stop asking
+	renewNow   bool                   // the registrar is back: renew at once
 	endpoint   Endpoint
 	seq        uint64
 	registered bool
@@ -274,7 +277,7 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 			} else {
 				renewAt = now.Add(a.renewInterval())
 			}
-		} else if !now.Before(renewAt) {
+		} else if a.takeRenewNow() || !now.Before(renewAt) {
 			if err := a.renew(ctx); err != nil {
 				a.log.Warn("renewal failed; keeping current peers", "err", err)
 				renewAt = now.Add(min(backoff, a.renewInterval()))
@@ -308,6 +311,14 @@ func resetTimer(t *time.Timer, d time.Duration) {
 		}
 	}
 	t.Reset(d)
+}
+
+func (a *Agent) takeRenewNow() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.renewNow
+	a.renewNow = false
+	return r
 }
 
 func (a *Agent) clientUp() bool {

@@ -46,6 +46,14 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			backoff = min(backoff*2, a.cfg.RetryMax)
 			continue
 		}
+		if backoff > a.cfg.RetryMin {
+			// The registrar answers again after failures: renew (or
+			// register again) now rather than at the next tick.
+			a.mu.Lock()
+			a.renewNow = true
+			a.mu.Unlock()
+			a.wake()
+		}
 		a.setRegistrarUp(true)
 		backoff, first = a.cfg.RetryMin, false
 		if p.NotModified {
