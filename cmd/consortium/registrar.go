@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/consortium/consortium/internal/dashboard"
@@ -58,6 +59,11 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	log, err := newLogger(e.stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
+	}
+	if e.getenv("GOMEMLIMIT") == "" {
+		// A soft limit keeps the heap (and RSS) near the live set instead of
+		// doubling it between collections; GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(80 << 20)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {

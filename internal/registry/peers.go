@@ -26,9 +26,9 @@ type PeerSet struct {
 	Index     uint64   `json:"index"`
 	Node      string   `json:"node"`
 	Static    []string `json:"static"`
-	Trusted   []string `json:"trusted"`
+	Trusted   []string `json:"-"` // always Static; the toml format writes it as TrustedNodes
 	Bootnodes []string `json:"bootnodes"`
-	ENRs      []string `json:"enrs"`
+	ENRs      []string `json:"-"` // served by format=enr; left out of JSON, where it would double the body
 	ETag      string   `json:"-"`
 
 	cache *renderCache // shared by copies; nil in a decoded copy
@@ -149,10 +149,18 @@ func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
 		}
 		r.cache, r.cacheAt = map[enode.ID]*PeerSet{}, index
 	}
+	if len(r.cache) >= maxCachedSets {
+		// Bound memory: a change that wakes thousands of watchers must
+		// not keep every rendered answer until the next change.
+		r.cache = map[enode.ID]*PeerSet{}
+	}
 	r.cache[nid] = ps
 	r.cacheMu.Unlock()
 	return ps, nil
 }
+
+// maxCachedSets bounds the per-node answer cache.
+const maxCachedSets = 64
 
 // PeersForRole answers the peer set a new node of p's member with role
 // would get: what `agent init` writes before the node has ever registered.
