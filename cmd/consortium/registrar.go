@@ -63,7 +63,7 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	if e.getenv("GOMEMLIMIT") == "" {
 		// A soft limit keeps the heap (and RSS) near the live set instead of
 		// doubling it between collections; GOMEMLIMIT overrides it.
-		debug.SetMemoryLimit(80 << 20)
+		debug.SetMemoryLimit(56 << 20)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {

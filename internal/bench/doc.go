@@ -1,0 +1,7 @@
+// Package bench holds the registrar's performance benchmarks (bench_test.go):
+// renewals, registrations, peer-set reads, blocking-query fan-out and the
+// registrar's memory, against the real SQLite store and real HTTP on
+// 127.0.0.1. Run them with `make bench`; docs/benchmarks.md records a run.
+//
+// The package has no code of its own: this file only documents it.
+package bench
