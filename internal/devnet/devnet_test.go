@@ -5,6 +5,7 @@ package devnet
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"slices"
@@ -93,31 +94,49 @@ func TestDevnet(t *testing.T) {
 		// c/tx-1 is what counts.
 		ref := rpcOf("c/tx-1")
 		sealedBy := map[string]uint64{}
-		eventually(t, 30*time.Second, "the chain at c/tx-1 lacks a block of every member", func() bool {
+		// A 1-second Clique chain on a loaded machine can fork for a block;
+		// what counts is that, once it settles, every node holds the same
+		// block of each member.
+		var why string
+		defer func() {
+			if t.Failed() {
+				t.Log(why)
+			}
+		}()
+		eventually(t, 60*time.Second, "no settled block of every member held by every node", func() bool {
 			clear(sealedBy)
 			for n := uint64(1); n <= headOf(ref); n++ {
 				if m := memberOf[signerOf(ref, n)]; m != "" && sealedBy[m] == 0 {
 					sealedBy[m] = n
 				}
 			}
-			return len(sealedBy) == 3
+			if len(sealedBy) != 3 {
+				why = "the chain at c/tx-1 lacks a block of every member"
+				return false
+			}
+			for m, n := range sealedBy {
+				want, err := blockAt(ref, n)
+				if err != nil {
+					why = err.Error()
+					return false
+				}
+				for _, node := range d.Nodes() {
+					if node.RPC == "" {
+						continue
+					}
+					got, err := blockAt(node.RPC, n)
+					if err != nil {
+						why = node.Label() + ": " + err.Error()
+						return false
+					}
+					if got.Hash != want.Hash {
+						why = fmt.Sprintf("%s: block %d (sealed by %s) is %s, c/tx-1 has %s", node.Label(), n, m, got.Hash, want.Hash)
+						return false
+					}
+				}
+			}
+			return true
 		})
-		for m, n := range sealedBy {
-			want, err := blockAt(ref, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, node := range d.Nodes() {
-				if node.RPC == "" {
-					continue
-				}
-				eventually(t, 20*time.Second, node.Label()+" never reached block "+want.Number.String(), func() bool { return headOf(node.RPC) >= n })
-				got, err := blockAt(node.RPC, n)
-				if err != nil || got.Hash != want.Hash {
-					t.Errorf("%s: block %d (sealed by %s) is %s, want %s (%v)", node.Label(), n, m, got.Hash, want.Hash, err)
-				}
-			}
-		}
 		for _, m := range []string{"a", "b", "c"} {
 			if !strings.Contains(out.String(), "sealed by "+m) {
 				t.Errorf("no block line names member %s", m)

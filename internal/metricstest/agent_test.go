@@ -140,7 +140,7 @@ func TestAgentMetricsMove(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
 		Client: client, Registrar: rc, Key: key, Role: "validator", StateDir: t.TempDir(),
-		WatchWait: 2 * time.Second, RenewInterval: 100 * time.Millisecond, DialStagger: time.Millisecond,
+		WatchWait: 2 * time.Second, RenewInterval: 100 * time.Millisecond, DialStagger: time.Millisecond, DepartGrace: 50 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Metrics: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
