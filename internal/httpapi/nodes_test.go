@@ -322,6 +322,10 @@ func TestRevokedMemberLeavesEveryPeerSet(t *testing.T) {
 func TestRemoveNode(t *testing.T) {
 	h := newHarness(t, opts{})
 	a, _ := consortium2(t, h)
+	// Read first, so a cached answer exists that the removal must replace.
+	if !contains(h.peers(a.cred, a.val.id).Static, a.tx.ip) {
+		t.Fatal("tx missing before the removal")
+	}
 	h.expect(h.do("DELETE", "/v1/nodes/"+a.tx.id, a.cred, nil), 200, "")
 	if contains(h.peers(a.cred, a.val.id).Static, a.tx.ip) {
 		t.Fatal("removed node still in set")

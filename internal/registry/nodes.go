@@ -283,6 +283,7 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	if !p.Admin && cp.member != p.Name {
 		return ErrNotOwner
 	}
+	wasLive := cp.live(now) // before the removal changes cp
 	if p.Admin {
 		err = r.store.DeleteNode(ctx, cp.idHex)
 	} else {
@@ -299,7 +300,7 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	} else {
 		n.expires, n.lapsed = time.Time{}, true
 	}
-	if cp.live(now) {
+	if wasLive {
 		r.bump()
 	}
 	r.event(Event{Kind: EventRemoved, Member: cp.member, Node: cp.idHex, Role: string(cp.role)})
