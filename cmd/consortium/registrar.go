@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -170,8 +169,6 @@ func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
 	}
 	return reg.ApplySeed(ctx, s)
 }
-
-var _ = flag.ErrHelp
 
 func loopbackAddr(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 // Announce keeps a record that something else signs (the bootnode's own
@@ -57,13 +56,4 @@ func Announce(ctx context.Context, rc *registrarclient.Client, role string, reco
 		case <-time.After(wait):
 		}
 	}
-}
-
-// NodeID is a helper for callers that hold an ENR text.
-func NodeID(rec string) string {
-	n, err := enode.Parse(enode.ValidSchemes, rec)
-	if err != nil {
-		return ""
-	}
-	return n.ID().String()
 }
