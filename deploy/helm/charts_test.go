@@ -29,6 +29,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -44,11 +45,44 @@ const (
 // rendered is what one chart produced for one set of values.
 type rendered struct {
 	statefulSets []*appsv1.StatefulSet
+	deployments  []*appsv1.Deployment
 	services     []*corev1.Service
 	secrets      []*corev1.Secret
 	configMaps   []*corev1.ConfigMap
 	policies     []*networkingv1.NetworkPolicy
+	pdbs         []*policyv1.PodDisruptionBudget
 	notes        string
+}
+
+// workload is a StatefulSet's or a Deployment's pods.
+type workload struct {
+	what     string // "StatefulSet acme-tx"
+	name     string
+	selector *metav1.LabelSelector
+	tmpl     corev1.PodTemplateSpec
+	claims   []corev1.PersistentVolumeClaim
+}
+
+func (r *rendered) workloads() []workload {
+	var out []workload
+	for _, ss := range r.statefulSets {
+		out = append(out, workload{"StatefulSet " + ss.Name, ss.Name, ss.Spec.Selector, ss.Spec.Template, ss.Spec.VolumeClaimTemplates})
+	}
+	for _, d := range r.deployments {
+		out = append(out, workload{"Deployment " + d.Name, d.Name, d.Spec.Selector, d.Spec.Template, nil})
+	}
+	return out
+}
+
+// selecting returns the workloads whose pods a label selector matches.
+func (r *rendered) selecting(sel labels.Selector) []string {
+	var names []string
+	for _, w := range r.workloads() {
+		if sel.Matches(labels.Set(w.tmpl.Labels)) {
+			names = append(names, w.name)
+		}
+	}
+	return names
 }
 
 func loadValues(t *testing.T, file string) map[string]any {
@@ -107,6 +141,12 @@ func decode(t *testing.T, files map[string]string) *rendered {
 			case "apps/v1 StatefulSet":
 				o := &appsv1.StatefulSet{}
 				r.statefulSets, obj = append(r.statefulSets, o), o
+			case "apps/v1 Deployment":
+				o := &appsv1.Deployment{}
+				r.deployments, obj = append(r.deployments, o), o
+			case "policy/v1 PodDisruptionBudget":
+				o := &policyv1.PodDisruptionBudget{}
+				r.pdbs, obj = append(r.pdbs, o), o
 			case "v1 Service":
 				o := &corev1.Service{}
 				r.services, obj = append(r.services, o), o
@@ -193,21 +233,38 @@ func (r *rendered) check(t *testing.T, existing map[string]bool) {
 		if err != nil || !sel.Matches(labels.Set(ss.Spec.Template.Labels)) {
 			t.Errorf("StatefulSet %s: selector %v does not match its pods' labels %v", ss.Name, ss.Spec.Selector, ss.Spec.Template.Labels)
 		}
-		podLabels = append(podLabels, ss.Spec.Template.Labels)
 		if svc := services[ss.Spec.ServiceName]; svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			t.Errorf("StatefulSet %s: serviceName %q is not a rendered headless Service", ss.Name, ss.Spec.ServiceName)
 		}
-		checkPod(t, "StatefulSet "+ss.Name, ss, secrets, configMaps, existing)
+	}
+	for _, d := range r.deployments {
+		meta("Deployment", d.ObjectMeta, false)
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("Deployment %s: selector %v does not match its pods' labels %v", d.Name, d.Spec.Selector, d.Spec.Template.Labels)
+		}
+	}
+	for _, w := range r.workloads() {
+		podLabels = append(podLabels, w.tmpl.Labels)
+		checkPod(t, w.what, w.tmpl.Spec, w.claims, secrets, configMaps, existing)
+	}
+	// A controller whose selector also matches another's pods fights it
+	// over them.
+	for _, w := range r.workloads() {
+		sel, err := metav1.LabelSelectorAsSelector(w.selector)
+		if ws := r.selecting(sel); err == nil && len(ws) != 1 {
+			t.Errorf("%s: its selector matches the pods of %v", w.what, ws)
+		}
 	}
 	for _, s := range r.services {
 		if len(s.Spec.Selector) == 0 {
 			t.Errorf("Service %s selects nothing", s.Name)
 			continue
 		}
-		var pods []*appsv1.StatefulSet
-		for _, ss := range r.statefulSets {
-			if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(ss.Spec.Template.Labels)) {
-				pods = append(pods, ss)
+		var pods []workload
+		for _, w := range r.workloads() {
+			if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.tmpl.Labels)) {
+				pods = append(pods, w)
 			}
 		}
 		if len(pods) == 0 {
@@ -217,9 +274,9 @@ func (r *rendered) check(t *testing.T, existing map[string]bool) {
 			if p.TargetPort.StrVal == "" {
 				continue
 			}
-			for _, ss := range pods {
-				if !hasPort(ss.Spec.Template.Spec, p.TargetPort.StrVal, p.Protocol) {
-					t.Errorf("Service %s: targetPort %s/%s is not a port of %s", s.Name, p.TargetPort.StrVal, p.Protocol, ss.Name)
+			for _, w := range pods {
+				if !hasPort(w.tmpl.Spec, p.TargetPort.StrVal, p.Protocol) {
+					t.Errorf("Service %s: targetPort %s/%s is not a port of %s", s.Name, p.TargetPort.StrVal, p.Protocol, w.name)
 				}
 			}
 		}
@@ -233,6 +290,16 @@ func (r *rendered) check(t *testing.T, existing map[string]bool) {
 		}
 		if !slices.ContainsFunc(podLabels, func(l labels.Set) bool { return sel.Matches(l) }) {
 			t.Errorf("NetworkPolicy %s selects no pod", np.Name)
+		}
+	}
+	for _, b := range r.pdbs {
+		meta("PodDisruptionBudget", b.ObjectMeta, false)
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if err != nil || len(r.selecting(sel)) != 1 {
+			t.Errorf("PodDisruptionBudget %s: selector %v must match the pods of one workload (%v)", b.Name, b.Spec.Selector, err)
+		}
+		if (b.Spec.MaxUnavailable == nil) == (b.Spec.MinAvailable == nil) {
+			t.Errorf("PodDisruptionBudget %s: set one of maxUnavailable and minAvailable", b.Name)
 		}
 	}
 }
@@ -250,9 +317,8 @@ func hasPort(spec corev1.PodSpec, name string, proto corev1.Protocol) bool {
 
 var varRef = regexp.MustCompile(`\$\(([A-Z_][A-Z0-9_]*)\)`)
 
-func checkPod(t *testing.T, what string, ss *appsv1.StatefulSet, secrets map[string]*corev1.Secret, configMaps map[string]*corev1.ConfigMap, existing map[string]bool) {
+func checkPod(t *testing.T, what string, spec corev1.PodSpec, claims []corev1.PersistentVolumeClaim, secrets map[string]*corev1.Secret, configMaps map[string]*corev1.ConfigMap, existing map[string]bool) {
 	t.Helper()
-	spec := ss.Spec.Template.Spec
 	psc := spec.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
 		t.Errorf("%s: pod may run as root", what)
@@ -283,7 +349,7 @@ func checkPod(t *testing.T, what string, ss *appsv1.StatefulSet, secrets map[str
 			}
 		}
 	}
-	for _, pvc := range ss.Spec.VolumeClaimTemplates {
+	for _, pvc := range claims {
 		volumes[pvc.Name] = corev1.Volume{Name: pvc.Name}
 	}
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
@@ -305,6 +371,15 @@ func checkPod(t *testing.T, what string, ss *appsv1.StatefulSet, secrets map[str
 		env := map[string]bool{}
 		for _, e := range c.Env {
 			env[e.Name] = true
+			if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
+				s, ok := secrets[ref.SecretKeyRef.Name]
+				if !ok && !existing["Secret/"+ref.SecretKeyRef.Name] {
+					t.Errorf("%s: env %s: Secret %s is neither rendered nor given as existing", cw, e.Name, ref.SecretKeyRef.Name)
+				}
+				if s != nil && s.Data[ref.SecretKeyRef.Key] == nil {
+					t.Errorf("%s: env %s: Secret %s has no key %s", cw, e.Name, s.Name, ref.SecretKeyRef.Key)
+				}
+			}
 		}
 		for _, a := range append(slices.Clone(c.Command), c.Args...) {
 			for _, m := range varRef.FindAllStringSubmatch(a, -1) {
@@ -338,8 +413,10 @@ func TestChartsRenderStrictly(t *testing.T) {
 		{memberChart, "testdata/member-minimal.yaml", nil, checkMemberMinimal},
 		{memberChart, "testdata/member-full.yaml", []string{"ConfigMap/consortium-registrar-ca", "Secret/acme-credential", "Secret/acme-validator-2"}, checkMemberFull},
 		{memberChart, "testdata/member-validators-only.yaml", []string{"Secret/acme-signer"}, checkValidatorsOnly},
-		{registrarChart, "testdata/registrar-minimal.yaml", []string{"Secret/registrar-tls", "Secret/consortium-seed"}, nil},
+		{registrarChart, "testdata/registrar-minimal.yaml", []string{"Secret/registrar-tls", "Secret/consortium-seed"}, checkRegistrarSQLite},
 		{registrarChart, "testdata/registrar-full.yaml", []string{"Secret/registrar-tls"}, checkRegistrarFull},
+		{registrarChart, "testdata/registrar-ha.yaml", []string{"Secret/registrar-tls", "Secret/consortium-seed"}, checkRegistrarHA},
+		{registrarChart, "testdata/registrar-external-etcd.yaml", []string{"Secret/registrar-tls", "Secret/etcd-client-tls", "Secret/etcd-registrar-password"}, checkRegistrarExternalEtcd},
 	} {
 		t.Run(tc.chart+"/"+filepath.Base(tc.values), func(t *testing.T) {
 			vals := loadValues(t, tc.values)
@@ -450,19 +527,26 @@ func find[T any](t *testing.T, list []*T, name func(*T) string, want string) *T 
 	return nil
 }
 
-func ssName(s *appsv1.StatefulSet) string         { return s.Name }
-func svcName(s *corev1.Service) string            { return s.Name }
-func secName(s *corev1.Secret) string             { return s.Name }
-func npName(s *networkingv1.NetworkPolicy) string { return s.Name }
+func ssName(s *appsv1.StatefulSet) string            { return s.Name }
+func svcName(s *corev1.Service) string               { return s.Name }
+func secName(s *corev1.Secret) string                { return s.Name }
+func npName(s *networkingv1.NetworkPolicy) string    { return s.Name }
+func depName(s *appsv1.Deployment) string            { return s.Name }
+func pdbName(s *policyv1.PodDisruptionBudget) string { return s.Name }
 
 func container(t *testing.T, ss *appsv1.StatefulSet, name string) corev1.Container {
 	t.Helper()
-	for _, c := range append(slices.Clone(ss.Spec.Template.Spec.InitContainers), ss.Spec.Template.Spec.Containers...) {
+	return podContainer(t, ss.Name, ss.Spec.Template.Spec, name)
+}
+
+func podContainer(t *testing.T, what string, spec corev1.PodSpec, name string) corev1.Container {
+	t.Helper()
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
 		if c.Name == name {
 			return c
 		}
 	}
-	t.Fatalf("%s has no container %s", ss.Name, name)
+	t.Fatalf("%s has no container %s", what, name)
 	return corev1.Container{}
 }
 
@@ -604,6 +688,7 @@ func checkValidatorsOnly(t *testing.T, r *rendered) {
 }
 
 func checkRegistrarFull(t *testing.T, r *rendered) {
+	checkRegistrarSQLite(t, r)
 	ss := find(t, r.statefulSets, ssName, "acme-registrar")
 	args := container(t, ss, "registrar").Args
 	if argAfter(args, "--ttl") != "45s" || argAfter(args, "--seed") != "/seed/seed.json" || argAfter(args, "--tls-cert") != "/tls/tls.crt" {
@@ -619,5 +704,289 @@ func checkRegistrarFull(t *testing.T, r *rendered) {
 	}
 	if p := ss.Spec.Template.Spec.Containers[0].ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
 		t.Errorf("registrar readiness probe %+v", p)
+	}
+}
+
+// The default store: one replica, a StatefulSet on an SQLite volume, as
+// before the etcd store.
+func checkRegistrarSQLite(t *testing.T, r *rendered) {
+	t.Helper()
+	if len(r.deployments) != 0 || len(r.pdbs) != 0 || len(r.statefulSets) != 1 {
+		t.Errorf("SQLite mode rendered %d StatefulSets, %d Deployments and %d PodDisruptionBudgets", len(r.statefulSets), len(r.deployments), len(r.pdbs))
+	}
+	ss := find(t, r.statefulSets, ssName, "acme-registrar")
+	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 || len(ss.Spec.VolumeClaimTemplates) != 1 {
+		t.Errorf("registrar StatefulSet: replicas %v, %d volume claims", ss.Spec.Replicas, len(ss.Spec.VolumeClaimTemplates))
+	}
+	args := container(t, ss, "registrar").Args
+	if slices.Contains(args, "--store") || argAfter(args, "--data") != "/data" {
+		t.Errorf("registrar args %v: want the SQLite store in /data", args)
+	}
+	if !strings.Contains(r.notes, "SQLite") {
+		t.Errorf("NOTES do not say where the state is:\n%s", r.notes)
+	}
+}
+
+// The workloads whose pods a NetworkPolicy peer's pod selector admits (in
+// the policy's own namespace: no namespaceSelector, no ipBlock).
+func admitted(t *testing.T, r *rendered, np *networkingv1.NetworkPolicy, port int) []string {
+	t.Helper()
+	var out []string
+	for _, rule := range np.Spec.Ingress {
+		if !slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port != nil && p.Port.IntValue() == port }) {
+			continue
+		}
+		if len(rule.From) == 0 {
+			t.Errorf("NetworkPolicy %s: port %d is open to everyone", np.Name, port)
+		}
+		for _, f := range rule.From {
+			if f.PodSelector == nil || f.NamespaceSelector != nil || f.IPBlock != nil {
+				t.Errorf("NetworkPolicy %s: port %d admits %+v, not only pods of this namespace", np.Name, port, f)
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(f.PodSelector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r.selecting(sel)...)
+		}
+	}
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.Ports) == 0 {
+			t.Errorf("NetworkPolicy %s: a rule admits every port", np.Name)
+		}
+	}
+	return out
+}
+
+func checkRegistrarHA(t *testing.T, r *rendered) {
+	const (
+		etcdName = "acme-registrar-etcd"
+		headless = "acme-registrar-etcd-headless"
+	)
+	// Three registrar replicas, stateless, on every bundled etcd member.
+	dep := find(t, r.deployments, depName, "acme-registrar")
+	for _, ss := range r.statefulSets {
+		if ss.Name == "acme-registrar" {
+			t.Errorf("the SQLite StatefulSet is rendered beside the Deployment")
+		}
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 {
+		t.Errorf("registrar replicas %v, want 3", dep.Spec.Replicas)
+	}
+	if ru := dep.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("registrar rolling update %+v: want a new replica up before an old one goes", ru)
+	}
+	args := podContainer(t, dep.Name, dep.Spec.Template.Spec, "registrar").Args
+	var members []string
+	for i := range 3 {
+		members = append(members, fmt.Sprintf("%s-%d.%s.%s.svc.cluster.local:2379", etcdName, i, headless, namespace))
+	}
+	if got, want := argAfter(args, "--store"), "etcd://"+strings.Join(members, ","); got != want {
+		t.Errorf("registrar --store %q, want %q", got, want)
+	}
+	if argAfter(args, "--etcd-prefix") != "/consortium/" || argAfter(args, "--seed") != "/seed/seed.json" || argAfter(args, "--tls-cert") != "/tls/tls.crt" {
+		t.Errorf("registrar args %v", args)
+	}
+	for _, f := range []string{"--etcd-cacert", "--etcd-user"} {
+		if slices.Contains(args, f) {
+			t.Errorf("registrar on the bundled etcd (plain http, no users) has %s", f)
+		}
+	}
+	aff := dep.Spec.Template.Spec.Affinity
+	if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		len(aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 0 {
+		t.Fatalf("registrar affinity %+v: want one soft anti-affinity term", aff)
+	}
+	term := aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
+	sel, _ := metav1.LabelSelectorAsSelector(term.LabelSelector)
+	if term.TopologyKey != "kubernetes.io/hostname" || !slices.Equal(r.selecting(sel), []string{dep.Name}) {
+		t.Errorf("registrar anti-affinity %+v: want its own pods, across nodes", term)
+	}
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Name == "data" && v.EmptyDir == nil {
+			t.Errorf("registrar /data on %+v, want scratch (emptyDir)", v.VolumeSource)
+		}
+	}
+
+	// The bundled etcd: three members that name each other by stable DNS.
+	etcd := find(t, r.statefulSets, ssName, etcdName)
+	if etcd.Spec.Replicas == nil || *etcd.Spec.Replicas != 3 {
+		t.Errorf("etcd replicas %v, want 3", etcd.Spec.Replicas)
+	}
+	if etcd.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		t.Errorf("etcd podManagementPolicy %q: an ordered start never gets member 0 ready", etcd.Spec.PodManagementPolicy)
+	}
+	hs := find(t, r.services, svcName, headless)
+	if etcd.Spec.ServiceName != headless || !hs.Spec.PublishNotReadyAddresses {
+		t.Errorf("etcd serviceName %q, headless Service publishNotReadyAddresses %v", etcd.Spec.ServiceName, hs.Spec.PublishNotReadyAddresses)
+	}
+	if q := etcd.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]; q.String() != "4Gi" {
+		t.Errorf("etcd volume %s, want 4Gi", q.String())
+	}
+	ec := container(t, etcd, "etcd")
+	if ec.Image != "consortium/consortium:dev" || len(ec.Args) == 0 || ec.Args[0] != "etcd" {
+		t.Errorf("etcd container runs %s %v, want consortium etcd", ec.Image, ec.Args)
+	}
+	if len(ec.Env) == 0 || ec.Env[0].Name != "POD_NAME" || ec.Env[0].ValueFrom == nil || ec.Env[0].ValueFrom.FieldRef == nil ||
+		ec.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("etcd env %+v: want POD_NAME from metadata.name", ec.Env)
+	}
+	for i := range 3 {
+		// What pod i runs: $(POD_NAME) is its name.
+		pod := fmt.Sprintf("%s-%d", etcdName, i)
+		var args []string
+		for _, a := range ec.Args {
+			args = append(args, strings.ReplaceAll(a, "$(POD_NAME)", pod))
+		}
+		cluster := map[string]string{}
+		for _, m := range strings.Split(argAfter(args, "--initial-cluster"), ",") {
+			n, u, _ := strings.Cut(m, "=")
+			cluster[n] = u
+		}
+		for j := range 3 {
+			n := fmt.Sprintf("%s-%d", etcdName, j)
+			if want := fmt.Sprintf("http://%s.%s.%s.svc.cluster.local:2380", n, headless, namespace); cluster[n] != want {
+				t.Errorf("pod %s: --initial-cluster has %s=%q, want %s", pod, n, cluster[n], want)
+			}
+		}
+		if len(cluster) != 3 {
+			t.Errorf("pod %s: --initial-cluster names %d members", pod, len(cluster))
+		}
+		if name := argAfter(args, "--name"); name != pod || argAfter(args, "--advertise-peer") != cluster[name] {
+			t.Errorf("pod %s: --name %s --advertise-peer %s, not its own --initial-cluster entry %s", pod, name, argAfter(args, "--advertise-peer"), cluster[pod])
+		}
+		if argAfter(args, "--initial-cluster-state") != "new" || argAfter(args, "--data") != "/data/etcd" {
+			t.Errorf("pod %s: args %v", pod, args)
+		}
+	}
+	if p := ec.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/health" || p.HTTPGet.Port.StrVal != "client" {
+		t.Errorf("etcd readiness probe %+v", p)
+	}
+	if p := ec.LivenessProbe; p == nil || p.HTTPGet == nil || !strings.HasPrefix(p.HTTPGet.Path, "/health") {
+		t.Errorf("etcd liveness probe %+v", p)
+	}
+	if !hasPort(etcd.Spec.Template.Spec, "client", corev1.ProtocolTCP) || !hasPort(etcd.Spec.Template.Spec, "peer", corev1.ProtocolTCP) {
+		t.Errorf("etcd ports %+v", ec.Ports)
+	}
+	find(t, r.services, svcName, etcdName)
+
+	// One member, one registrar down at a time.
+	for _, n := range []string{"acme-registrar", etcdName} {
+		b := find(t, r.pdbs, pdbName, n)
+		if b.Spec.MaxUnavailable == nil || b.Spec.MaxUnavailable.IntValue() != 1 {
+			t.Errorf("PodDisruptionBudget %s: maxUnavailable %v, want 1", n, b.Spec.MaxUnavailable)
+		}
+		sel, _ := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if got := r.selecting(sel); !slices.Equal(got, []string{n}) {
+			t.Errorf("PodDisruptionBudget %s covers %v", n, got)
+		}
+	}
+
+	// etcd's client port only from the registrars, its peer port only from
+	// its members; the policy covers the etcd pods and nothing else.
+	np := find(t, r.policies, npName, etcdName)
+	sel, _ = metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if got := r.selecting(sel); !slices.Equal(got, []string{etcdName}) {
+		t.Errorf("NetworkPolicy %s applies to %v", etcdName, got)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy %s policyTypes %v", etcdName, np.Spec.PolicyTypes)
+	}
+	if got := admitted(t, r, np, 2379); !slices.Equal(got, []string{"acme-registrar"}) {
+		t.Errorf("etcd client port 2379 admits %v, want only the registrar pods", got)
+	}
+	if got := admitted(t, r, np, 2380); !slices.Equal(got, []string{etcdName}) {
+		t.Errorf("etcd peer port 2380 admits %v, want only the etcd pods", got)
+	}
+	for _, rule := range np.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if v := p.Port.IntValue(); v != 2379 && v != 2380 {
+				t.Errorf("NetworkPolicy %s opens port %d", etcdName, v)
+			}
+		}
+	}
+
+	// Several replicas behind one address.
+	lb := find(t, r.services, svcName, "acme-registrar")
+	if got := r.selecting(labels.SelectorFromSet(lb.Spec.Selector)); lb.Spec.Type != corev1.ServiceTypeLoadBalancer || !slices.Equal(got, []string{"acme-registrar"}) {
+		t.Errorf("registrar Service: type %s, selects %v; want a LoadBalancer in front of the registrar replicas only", lb.Spec.Type, got)
+	}
+	for _, s := range r.services {
+		if s.Name == "acme-registrar-headless" {
+			t.Errorf("the SQLite StatefulSet's headless Service is rendered in etcd mode")
+		}
+	}
+	if !strings.Contains(r.notes, "3 replica(s)") || !strings.Contains(r.notes, "bundled etcd: 3 members") {
+		t.Errorf("NOTES do not describe the HA registrar:\n%s", r.notes)
+	}
+}
+
+func checkRegistrarExternalEtcd(t *testing.T, r *rendered) {
+	for _, ss := range r.statefulSets {
+		t.Errorf("StatefulSet %s rendered for an external etcd", ss.Name)
+	}
+	dep := find(t, r.deployments, depName, "acme-registrar")
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
+		t.Errorf("registrar replicas %v, want 2", dep.Spec.Replicas)
+	}
+	c := podContainer(t, dep.Name, dep.Spec.Template.Spec, "registrar")
+	want := map[string]string{
+		"--store":             "etcds://etcd-0.db.example.org:2379,etcd-1.db.example.org:2379,10.0.3.7:2379",
+		"--etcd-prefix":       "/consortia/acme/",
+		"--etcd-dial-timeout": "10s",
+		"--etcd-cacert":       "/etcd-tls/ca.crt",
+		"--etcd-cert":         "/etcd-tls/tls.crt",
+		"--etcd-key":          "/etcd-tls/tls.key",
+		"--etcd-user":         "registrar",
+	}
+	for f, v := range want {
+		if got := argAfter(c.Args, f); got != v {
+			t.Errorf("registrar %s %q, want %q", f, got, v)
+		}
+	}
+	// The client certificate: the Secret's three keys, where the flags say.
+	var tlsVol *corev1.Volume
+	for i, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "etcd-client-tls" {
+			tlsVol = &dep.Spec.Template.Spec.Volumes[i]
+		}
+	}
+	if tlsVol == nil {
+		t.Fatalf("no volume from Secret etcd-client-tls")
+	}
+	var keys []string
+	for _, it := range tlsVol.Secret.Items {
+		keys = append(keys, it.Key+"="+it.Path)
+	}
+	if !slices.Equal(keys, []string{"ca.crt=ca.crt", "tls.crt=tls.crt", "tls.key=tls.key"}) {
+		t.Errorf("etcd TLS volume items %v", keys)
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == tlsVol.Name && m.MountPath == "/etcd-tls" && m.ReadOnly
+	}) {
+		t.Errorf("etcd TLS volume not mounted read-only at /etcd-tls: %+v", c.VolumeMounts)
+	}
+	// The password: from the Secret, never in the args.
+	var pw *corev1.EnvVar
+	for i, e := range c.Env {
+		if e.Name == "CONSORTIUM_ETCD_PASSWORD" {
+			pw = &c.Env[i]
+		}
+	}
+	if pw == nil || pw.Value != "" || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil ||
+		pw.ValueFrom.SecretKeyRef.Name != "etcd-registrar-password" || pw.ValueFrom.SecretKeyRef.Key != "password" {
+		t.Errorf("CONSORTIUM_ETCD_PASSWORD %+v, want the key password of Secret etcd-registrar-password", pw)
+	}
+	b := find(t, r.pdbs, pdbName, "acme-registrar")
+	if b.Spec.MaxUnavailable == nil || b.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("registrar PodDisruptionBudget maxUnavailable %v", b.Spec.MaxUnavailable)
+	}
+	if len(r.pdbs) != 1 || len(r.policies) != 1 {
+		t.Errorf("%d PodDisruptionBudgets, %d NetworkPolicies: want the registrar's only", len(r.pdbs), len(r.policies))
+	}
+	find(t, r.secrets, secName, "acme-registrar-seed")
+	if !strings.Contains(r.notes, "etcd-0.db.example.org:2379") || !strings.Contains(r.notes, "(TLS)") {
+		t.Errorf("NOTES do not name the external etcd:\n%s", r.notes)
 	}
 }

@@ -48,6 +48,7 @@ func (r *Registry) PostLegacy(ctx context.Context, network, en string) error {
 	if err := r.store.PutLegacy(ctx, store.Legacy{Network: network, Enode: canon, Expires: exp}); err != nil {
 		return err
 	}
+	r.expect(legacyKey(network, canon), fpPut)
 	r.mu.Lock()
 	_, had := r.legacy[network][canon]
 	r.legacyPut(network, canon, exp)

@@ -17,7 +17,9 @@ type Principal struct {
 }
 
 // EnsureAdmin creates the administrator credential when none exists yet and
-// returns it; it returns ok=false (and no credential) when one exists.
+// returns it; it returns ok=false (and no credential) when one exists. Over a
+// shared store (store.Initializer) replicas starting together create one:
+// the others return ok=false and hold the winner's state.
 func (r *Registry) EnsureAdmin(ctx context.Context) (cred auth.Credential, ok bool, err error) {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
@@ -31,13 +33,36 @@ func (r *Registry) EnsureAdmin(ctx context.Context) (cred auth.Credential, ok bo
 	if err != nil {
 		return cred, false, err
 	}
-	if err := r.store.SetAdminHash(ctx, auth.Hash(cred.Secret)); err != nil {
+	hash := auth.Hash(cred.Secret)
+	if in, shared := r.store.(store.Initializer); shared {
+		done, err := in.InitIfEmpty(ctx, hash, nil)
+		if err != nil {
+			return auth.Credential{}, false, err
+		}
+		if !done {
+			return auth.Credential{}, false, r.reload(ctx)
+		}
+	} else if err := r.store.SetAdminHash(ctx, hash); err != nil {
 		return auth.Credential{}, false, err
 	}
+	r.expect(adminKey, hash)
 	r.mu.Lock()
-	r.adminHash = auth.Hash(cred.Secret)
+	r.adminHash = hash
 	r.mu.Unlock()
 	return cred, true, nil
+}
+
+// reload replaces memory with the store's state, for a replica that lost the
+// race to initialise: the winner's administrator and members must be known
+// before this call returns, not when the watch gets to them. Must be called
+// with writeMu held.
+func (r *Registry) reload(ctx context.Context) error {
+	s, err := r.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	r.replaceState(s, r.cfg.Now())
+	return nil
 }
 
 // Seed is a start-up state written by `consortium init`: hashes only.
@@ -75,18 +100,47 @@ func (r *Registry) ApplySeed(ctx context.Context, s Seed) error {
 			return fmt.Errorf("%w: seed member %s: hash must be a SHA-256 hex digest", ErrInvalid, m.Name)
 		}
 	}
+	members := make([]store.Member, 0, len(s.Members))
 	for _, m := range s.Members {
-		sm := store.Member{Name: m.Name, Hash: m.Hash, Created: now}
+		members = append(members, store.Member{Name: m.Name, Hash: m.Hash, Created: now})
+	}
+	if in, shared := r.store.(store.Initializer); shared {
+		// One atomic step, so that replicas given the same seed at once
+		// apply it once and one given none cannot half-initialise it.
+		done, err := in.InitIfEmpty(ctx, s.AdminHash, members)
+		if err != nil {
+			return err
+		}
+		if !done {
+			if err := r.reload(ctx); err != nil {
+				return err
+			}
+			return ErrAlreadyInitialised
+		}
+		r.expect(adminKey, s.AdminHash)
+		r.mu.Lock()
+		for _, sm := range members {
+			r.expect(memberKey(sm.Name), memberFP(sm))
+			r.members[sm.Name] = &member{Member: sm}
+		}
+		r.adminHash = s.AdminHash
+		r.bump()
+		r.mu.Unlock()
+		return nil
+	}
+	for _, sm := range members {
 		if err := r.store.PutMember(ctx, sm); err != nil {
 			return err
 		}
+		r.expect(memberKey(sm.Name), memberFP(sm))
 		r.mu.Lock()
-		r.members[m.Name] = &member{Member: sm}
+		r.members[sm.Name] = &member{Member: sm}
 		r.mu.Unlock()
 	}
 	if err := r.store.SetAdminHash(ctx, s.AdminHash); err != nil {
 		return err
 	}
+	r.expect(adminKey, s.AdminHash)
 	r.mu.Lock()
 	r.adminHash = s.AdminHash
 	r.bump()
@@ -159,6 +213,7 @@ func (r *Registry) AddMember(ctx context.Context, p Principal, name string) (aut
 	if err := r.store.PutMember(ctx, m); err != nil {
 		return auth.Credential{}, err
 	}
+	r.expect(memberKey(name), memberFP(m))
 	r.mu.Lock()
 	r.members[name] = &member{Member: m}
 	r.bump()
@@ -191,6 +246,7 @@ func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (
 		if err := r.store.PutMember(ctx, cp); err != nil {
 			return MemberView{}, err
 		}
+		r.expect(memberKey(name), memberFP(cp))
 		r.mu.Lock()
 		m.Member = cp
 		r.bump()

@@ -98,9 +98,11 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 		}
 		visible = !same || !oldCopy.live(now)
 	}
-	if err := r.store.PutNode(ctx, n.toStore()); err != nil {
+	sn := n.toStore()
+	if err := r.store.PutNode(ctx, sn); err != nil {
 		return NodeView{}, false, err
 	}
+	r.expect(nodeKey(sn.ID), nodeFP(sn))
 	r.mu.Lock()
 	r.nodes[n.id] = n
 	if visible {
@@ -191,7 +193,9 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 		r.mu.Unlock()
 		return NodeView{}, fmt.Errorf("%w: the lease of node %s has lapsed; register again", ErrNotFound, id)
 	}
-	n.expires = now.Add(r.cfg.TTL)
+	// Never shorter than a lease another replica gave (its clock may run
+	// ahead of ours).
+	n.expires = later(n.expires, now.Add(r.cfg.TTL))
 	ren := store.Renewal{ID: n.idHex, Expires: n.expires}
 	if st != nil {
 		n.status = *st
@@ -215,7 +219,10 @@ func (r *Registry) forgetRenewal(id string) {
 	r.dirtyMu.Unlock()
 }
 
-// flush writes pending renewals in one batch.
+// flush writes pending renewals in one batch. It writes the expiry memory
+// holds when it writes, not the one the renewal set: a renewal applied from
+// another replica since may have extended it, and the store must not get
+// the shorter one back.
 func (r *Registry) flush(ctx context.Context) {
 	r.dirtyMu.Lock()
 	if len(r.dirty) == 0 {
@@ -284,15 +291,19 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 		return ErrNotOwner
 	}
 	wasLive := cp.live(now) // before the removal changes cp
+	fp := fpDeleted
 	if p.Admin {
 		err = r.store.DeleteNode(ctx, cp.idHex)
 	} else {
 		cp.expires = time.Time{}
-		err = r.store.PutNode(ctx, cp.toStore())
+		sn := cp.toStore()
+		fp = nodeFP(sn)
+		err = r.store.PutNode(ctx, sn)
 	}
 	if err != nil {
 		return err
 	}
+	r.expect(nodeKey(cp.idHex), fp)
 	r.forgetRenewal(cp.idHex)
 	r.mu.Lock()
 	if p.Admin {

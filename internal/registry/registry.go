@@ -7,6 +7,10 @@
 // through the Store before it is acknowledged, except lease renewals, which
 // are written behind in batches (a renewal lost to a crash is harmless: on
 // start-up every lease gets a fresh TTL, see Open).
+//
+// Several registries may share one store (etcd) when it implements
+// store.Watcher: each then applies the others' writes to its memory as they
+// are committed (shared.go), so any replica answers any agent.
 package registry
 
 import (
@@ -114,6 +118,12 @@ type Registry struct {
 	dirtyMu sync.Mutex
 	dirty   map[string]store.Renewal
 
+	// watcher is the store as a store.Watcher when it is shared, else nil.
+	watcher store.Watcher
+	// echoes are this replica's writes still to come back through the
+	// watch, per key, oldest first; guarded by writeMu (see echo.go).
+	echoes map[string][]string
+
 	stats Stats
 }
 
@@ -137,10 +147,16 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 		events:    newRing(cfg.Events),
 		cache:     map[enode.ID]*PeerSet{},
 		dirty:     map[string]store.Renewal{},
+		echoes:    map[string][]string{},
 	}
+	r.watcher, _ = st.(store.Watcher)
 	for _, m := range s.Members {
 		r.members[m.Name] = &member{Member: m}
 	}
+	// The restart grace is for agents that could not renew while the
+	// registrar was down. With a shared store other replicas may have been
+	// up: a live lease in the state says so, and then the state is current.
+	grace := r.watcher == nil || !anyLive(s.Nodes, now)
 	for _, sn := range s.Nodes {
 		n, err := nodeFromStore(sn)
 		if err != nil {
@@ -148,8 +164,13 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 			r.log.Warn("skipping stored node record that does not verify", "node", sn.ID, "err", err)
 			continue
 		}
-		if !n.expires.IsZero() && n.expires.After(now.Add(-cfg.RestartGrace)) && n.expires.Before(now.Add(cfg.TTL)) {
+		if grace && !n.expires.IsZero() && n.expires.After(now.Add(-cfg.RestartGrace)) && n.expires.Before(now.Add(cfg.TTL)) {
 			n.expires = now.Add(cfg.TTL)
+			if r.watcher != nil {
+				// Share the fresh lease, so replicas starting after this
+				// one do not see these nodes lapsed.
+				r.dirty[n.idHex] = store.Renewal{ID: n.idHex, Expires: n.expires}
+			}
 		}
 		n.lapsed = !n.expires.After(now)
 		r.nodes[n.id] = n
@@ -186,9 +207,26 @@ func nodeFromStore(sn store.Node) (*node, error) {
 	return n, nil
 }
 
+// anyLive reports whether any stored lease is still running at now.
+func anyLive(ns []store.Node, now time.Time) bool {
+	for _, n := range ns {
+		if n.Expires.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // Run expires leases and writes renewals behind until ctx ends, then flushes
-// the last renewals.
+// the last renewals. With a shared store it also applies the changes other
+// replicas commit (follow) until ctx ends.
 func (r *Registry) Run(ctx context.Context) {
+	if r.watcher != nil {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); r.follow(ctx) }()
+		defer wg.Wait()
+	}
 	flush := time.NewTicker(r.cfg.FlushInterval)
 	defer flush.Stop()
 	reap := time.NewTimer(0)
