@@ -35,6 +35,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"registrar":   {"run the registrar (the consortium's node directory)", runRegistrar},
 		"member":      {"add, list or revoke members (talks to the registrar)", runMember},
+		"etcd":        {"run one member of an etcd cluster for highly available registrars (etcd, embedded)", runEtcd},
 		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},
 		"init":        {"create a consortium: genesis, signer accounts, node keys, credentials", runInit},

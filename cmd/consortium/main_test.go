@@ -152,8 +152,14 @@ func TestLegacyOpenPostWarnsAtStartup(t *testing.T) {
 	addr := freePort(t)
 	p := startProc(t, "registrar", "--listen", addr, "--data", dir, "--legacy-open-post")
 	waitReady(t, "http://"+addr, nil)
-	if !strings.Contains(p.stderr.String(), "level=WARN") || !strings.Contains(p.stderr.String(), "INSECURE") {
-		t.Fatalf("no warning:\n%s", p.stderr.String())
+	// The process wrote the warning before it served; our copy of its
+	// stderr pipe may lag behind the answer, so give it a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for !(strings.Contains(p.stderr.String(), "level=WARN") && strings.Contains(p.stderr.String(), "INSECURE")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

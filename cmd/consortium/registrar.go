@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,7 +18,8 @@ import (
 	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
+	"github.com/consortium/consortium/internal/store/migrate"
+	"github.com/consortium/consortium/internal/store/open"
 )
 
 // AdminCredentialFile is where a new registrar writes the administrator
@@ -26,17 +28,35 @@ const AdminCredentialFile = "admin.credential"
 
 type registrarFlags struct {
 	listen, data, tlsCert, tlsKey, seed, logFormat, logLevel string
+	storeURL                                                 string
+	etcd                                                     open.Options
 	ttl                                                      time.Duration
 	legacyOpen                                               bool
 	rateLimit                                                float64
 	maxWait                                                  time.Duration
 }
 
+// etcdFlags are the etcd client options, named as etcdctl names them.
+func etcdFlags(fs *flag.FlagSet, e *env, o *open.Options) {
+	fs.StringVar(&o.Prefix, "etcd-prefix", "/consortium/", "key prefix in etcd (one consortium per prefix)")
+	fs.StringVar(&o.CAFile, "etcd-cacert", "", "CA bundle (PEM) to verify etcd's certificates (etcds:// URLs)")
+	fs.StringVar(&o.CertFile, "etcd-cert", "", "client certificate (PEM) for etcd")
+	fs.StringVar(&o.KeyFile, "etcd-key", "", "client key (PEM) for etcd")
+	fs.StringVar(&o.Username, "etcd-user", "", "etcd user name (its password from CONSORTIUM_ETCD_PASSWORD)")
+	fs.DurationVar(&o.DialTimeout, "etcd-dial-timeout", 5*time.Second, "how long to wait for etcd at start-up")
+	o.Password = e.getenv("CONSORTIUM_ETCD_PASSWORD")
+}
+
 func runRegistrar(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(ctx, e, args[1:])
+	}
 	fs := newFlags(e, "registrar")
 	var f registrarFlags
 	fs.StringVar(&f.listen, "listen", envOr(e, "CONSORTIUM_LISTEN", ":9898"), "address to serve on")
 	fs.StringVar(&f.data, "data", envOr(e, "CONSORTIUM_DATA", "data"), "data directory (SQLite file, admin credential)")
+	fs.StringVar(&f.storeURL, "store", envOr(e, "CONSORTIUM_STORE", ""), "where the state lives: sqlite:///dir (default: the --data directory) or etcd://host:2379,host:2379 for several replicas")
+	etcdFlags(fs, e, &f.etcd)
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key serves https")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&f.seed, "seed", "", "seed.json from 'consortium init', applied only to an empty data directory")
@@ -73,9 +93,16 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 
 func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f registrarFlags) error {
 	defer ln.Close()
-	st, err := sqlite.Open(ctx, f.data)
+	if f.storeURL == "" {
+		f.storeURL = "sqlite://" + f.data
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	f.etcd.Logger = log
+	st, target, err := open.Open(ctx, f.storeURL, f.etcd)
 	if err != nil {
-		return fmt.Errorf("opening the store in %s: %w", f.data, err)
+		return fmt.Errorf("opening the store %s: %w", f.storeURL, err)
 	}
 	defer st.Close()
 	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Logger: log})
@@ -84,7 +111,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	}
 	if f.seed != "" {
 		if err := applySeed(ctx, reg, f.seed); errors.Is(err, registry.ErrAlreadyInitialised) {
-			log.Info("seed ignored: the data directory is already initialised", "seed", f.seed)
+			log.Info("seed ignored: the store is already initialised (by an earlier start or another replica)", "seed", f.seed)
 		} else if err != nil {
 			return fmt.Errorf("applying --seed: %w", err)
 		} else {
@@ -137,7 +164,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	} else {
 		go func() { errc <- hs.Serve(ln) }()
 	}
-	log.Info("registrar serving", "url", scheme+"://"+ln.Addr().String(), "data", f.data, "ttl", f.ttl)
+	log.Info("registrar serving", "url", scheme+"://"+ln.Addr().String(), "store", target.String(), "data", f.data, "ttl", f.ttl)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -173,4 +200,46 @@ func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
 func loopbackAddr(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// runMigrate copies a registrar's state between stores:
+//
+//	consortium registrar migrate --from sqlite:///var/lib/consortium --to etcd://e1:2379,e2:2379,e3:2379
+//
+// Stop the registrar that uses --from first: renewals it takes during the
+// copy would be lost (its agents register again; nothing else is).
+func runMigrate(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "registrar migrate")
+	from := fs.String("from", "", "source store URL (sqlite:///dir or etcd://...)")
+	to := fs.String("to", "", "destination store URL; must be empty")
+	var o open.Options
+	etcdFlags(fs, e, &o)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *from == "" || *to == "" {
+		return fmt.Errorf("%w: consortium registrar migrate --from URL --to URL", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	src, st, err := open.Open(ctx, *from, o)
+	if err != nil {
+		return fmt.Errorf("opening --from: %w", err)
+	}
+	defer src.Close()
+	dst, dt, err := open.Open(ctx, *to, o)
+	if err != nil {
+		return fmt.Errorf("opening --to: %w", err)
+	}
+	defer dst.Close()
+	if st.String() == dt.String() {
+		return fmt.Errorf("%w: --from and --to are the same store", errUsage)
+	}
+	rep, err := migrate.Copy(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\nfrom %s to %s; the copy was read back and matches.\n", rep, st, dt)
+	return nil
 }

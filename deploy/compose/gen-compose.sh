@@ -71,9 +71,36 @@ x-geth-init: &geth-init
   healthcheck: {disable: true}
 
 services:
-  registrar:
+  # ------------------------------------------------ the consortium registrar
+  # Three replicas share one three-member etcd (the etcd members run inside
+  # the consortium image: consortium etcd). Each replica carries the alias
+  # "registrar" on every network, so docker's DNS answers the name with
+  # every running replica; an agent whose replica dies reconnects to another.
+EOF
+	peers=""
+	for e in 1 2 3; do peers="$peers${peers:+,}etcd-$e=http://etcd-$e:2380"; done
+	for e in 1 2 3; do
+		cat <<EOF
+  etcd-$e:
+    <<: *consortium
+    command: [etcd, --name, etcd-$e, --data, /data, --listen-client, "http://0.0.0.0:2379",
+      --advertise-client, "http://etcd-$e:2379", --listen-peer, "http://0.0.0.0:2380",
+      --advertise-peer, "http://etcd-$e:2380", --initial-cluster, "$peers"]
+    healthcheck:
+      test: [CMD, /usr/local/bin/consortium, healthcheck, "http://127.0.0.1:2379/health"]
+    volumes:
+      - etcd-$e:/data
+    networks: [registrar-backend]
+EOF
+	done
+	for r in 1 2 3; do
+		svc=registrar
+		[ "$r" = 1 ] || svc=registrar-$r
+		cat <<EOF
+  $svc:
     <<: *consortium
     command: [registrar, --listen, ":9898", --data, /data, --seed, /consortium/seed.json,
+      --store, "etcd://etcd-1:2379,etcd-2:2379,etcd-3:2379",
       --tls-cert, /tls/registrar.pem, --tls-key, /tls/registrar-key.pem, --ttl, "$(v TTL)"]
     environment:
       # Go reads the trusted CAs from here: the health check (and nothing
@@ -82,26 +109,35 @@ services:
     healthcheck:
       test: [CMD, /usr/local/bin/consortium, healthcheck, "https://127.0.0.1:9898/healthz"]
     volumes:
-      - registrar:/data
+      - $svc:/data
       - $DIR/registrar/seed.json:/consortium/seed.json:ro
       - $DIR/tls/ca.pem:/tls/ca.pem:ro
       - $DIR/tls/registrar.pem:/tls/registrar.pem:ro
       - $DIR/tls/registrar-key.pem:/tls/registrar-key.pem:ro
+    depends_on: [etcd-1, etcd-2, etcd-3]
+EOF
+		if [ "$r" = 1 ]; then
+			cat <<EOF
     ports:
       - "127.0.0.1:$(v REGISTRAR_PORT):9898"
-    networks:
-      internet: {ipv4_address: "$NET.0.2"}
 EOF
-	i=0
-	for m in "${members[@]}"; do
-		i=$((i + 1))
-		echo "      $m: {ipv4_address: \"$NET.$i.2\"}"
-	done
-	cat <<EOF
+		fi
+		echo "    networks:"
+		echo "      registrar-backend: {}"
+		echo "      internet: {ipv4_address: \"$NET.0.$((r + 1))\", aliases: [registrar]}"
+		i=0
+		for m in "${members[@]}"; do
+			i=$((i + 1))
+			echo "      $m: {ipv4_address: \"$NET.$i.$((r + 1))\", aliases: [registrar]}"
+		done
+		if [ "$r" = 1 ]; then
+			cat <<EOF
       # Not internal, so that docker can publish the port on the host's
       # loopback; nothing else joins it.
       registrar-host: {}
 EOF
+		fi
+	done
 
 	i=0
 	for m in "${members[@]}"; do
@@ -223,9 +259,17 @@ EOF
 	done
 	cat <<EOF
   registrar-host: {}
+  # The registrars and their etcd; no member's node joins it.
+  registrar-backend:
+    internal: true
 
 volumes:
   registrar:
+  registrar-2:
+  registrar-3:
+  etcd-1:
+  etcd-2:
+  etcd-3:
 EOF
 	for m in "${members[@]}"; do
 		for rp in "${roles[@]}"; do

@@ -92,7 +92,8 @@ if [ ! -f "$tls/registrar.pem" ] || [ "$(cat "$tls/net" 2>/dev/null)" != "$NET" 
 	openssl req -x509 -new -key "$ca_key" -sha256 -days 3650 -subj "/CN=consortium compose CA" -out "$tls/ca.pem" 2>/dev/null
 	(umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$tls/registrar-key.pem")
 	san="DNS:registrar,DNS:localhost,IP:127.0.0.1,IP:$NET.0.2"
-	for i in 1 2 3; do san="$san,IP:$NET.$i.2"; done
+	san="$san,IP:$NET.0.3,IP:$NET.0.4"
+	for i in 1 2 3; do san="$san,IP:$NET.$i.2,IP:$NET.$i.3,IP:$NET.$i.4"; done
 	ext=$(mktemp)
 	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n' "$san" >"$ext"
 	openssl req -new -key "$tls/registrar-key.pem" -subj "/CN=registrar" 2>/dev/null |

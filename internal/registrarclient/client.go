@@ -1,82 +1,99 @@
 // Package registrarclient is the Go client of the registrar's HTTP API, used
 // by the CLI, the agent and the bootnode.
+//
+// A client may be given several URLs, replicas of one registrar. It sends
+// every request to the current one and moves on to the next only when that
+// fails (no connection, a broken or timed-out exchange, a 502, 503 or 504),
+// sending the request again there when doing so cannot act twice or outlive
+// the caller (failover.go). An answer, even a refusal, is never sent on.
 package registrarclient
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
 )
 
-// APIError is an error answered by the registrar.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
+// DefaultURL is the registrar a zero Config talks to.
+const DefaultURL = "http://127.0.0.1:9898"
 
-func (e *APIError) Error() string {
-	return fmt.Sprintf("registrar: %s (HTTP %d %s)", e.Message, e.Status, e.Code)
-}
-
-// IsStatus reports whether err is an APIError with that status.
-func IsStatus(err error, status int) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == status
-}
-
-// ErrUnreachable wraps transport failures: the registrar did not answer.
-var ErrUnreachable = errors.New("registrar unreachable")
+// DialTimeout bounds connecting to one registrar URL with the default
+// transport, so that a replica that is down (or a host that drops packets)
+// costs about a second before the next URL is tried, and a watcher resumes
+// on another replica within two.
+const DialTimeout = time.Second
 
 // Config for a Client. Zero values mean defaults.
 type Config struct {
-	URL        string // default http://127.0.0.1:9898
+	// URL is the registrar's base URL, or several comma-separated base URLs
+	// of replicas of one registrar ("https://r1:9898,https://r2:9898"),
+	// tried in that order. Default DefaultURL.
+	URL        string
 	Credential string // bearer credential
 	// CAFile is a PEM file of CAs to trust for an https URL.
 	CAFile string
 	// AllowInsecure permits sending the credential over plain http to a
 	// host that is not loopback. Default refuse (DESIGN.md, Security 7).
 	AllowInsecure bool
-	HTTPClient    *http.Client
+	// HTTPClient replaces the default client (whose transport dials with
+	// DialTimeout and trusts CAFile).
+	HTTPClient *http.Client
+	// Logger reports moving from a failed URL to the next. Default: no log.
+	Logger *slog.Logger
 }
 
-// Client talks to one registrar.
+// Client talks to one registrar, through one or several URLs. It keeps a
+// current URL, used for every request until it fails; then the next one in
+// the list becomes current (see send for which requests are sent again).
+// A Client is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	cred string
-	hc   *http.Client
+	bases []string      // validated base URLs, without a trailing slash
+	cur   atomic.Uint32 // index into bases
+	cred  string
+	hc    *http.Client
+	log   *slog.Logger
 }
 
 // New validates cfg and returns a client.
 func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" {
-		cfg.URL = "http://127.0.0.1:9898"
+		cfg.URL = DefaultURL
 	}
-	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("registrar URL %q must be http(s)://host:port", cfg.URL)
+	urls, err := parseURLs(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
-	if u.Scheme == "http" && cfg.Credential != "" && !cfg.AllowInsecure && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("refusing to send a credential over plain http to %s: use https, or allow it explicitly", u.Host)
+	bases := make([]string, len(urls))
+	for i, u := range urls {
+		if u.Scheme == "http" && cfg.Credential != "" && !cfg.AllowInsecure && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("refusing to send a credential over plain http to %s: use https, or allow it explicitly", u.Host)
+		}
+		bases[i] = u.String()
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
+		// TCP keep-alive probes notice a replica whose host vanished in
+		// the middle of a blocking query within about 11 s, instead of the
+		// query's whole deadline.
+		d := &net.Dialer{Timeout: DialTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
+		tr.DialContext = d.DialContext
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
@@ -90,80 +107,54 @@ func New(cfg Config) (*Client, error) {
 		}
 		hc = &http.Client{Transport: tr}
 	}
-	return &Client{base: u, cred: strings.TrimSpace(cfg.Credential), hc: hc}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{bases: bases, cred: strings.TrimSpace(cfg.Credential), hc: hc, log: log}, nil
 }
 
-func isLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
-}
+// URL is the current base URL: the one the next request goes to first.
+func (c *Client) URL() string { return c.bases[c.cur.Load()] }
 
-// URL is the registrar's base URL.
-func (c *Client) URL() string { return c.base.String() }
+// URLs are all the base URLs, in the configured order.
+func (c *Client) URLs() []string { return slices.Clone(c.bases) }
 
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, hdr http.Header) (*http.Response, error) {
-	var rd io.Reader
+func (c *Client) call(ctx context.Context, k kind, method, path string, body, out any) error {
+	r := request{kind: k, method: method, path: path}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rd = bytes.NewReader(b)
+		r.body = b
 	}
-	u := c.base.String() + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.cred != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cred)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
-	return resp, nil
-}
-
-func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	resp, err := c.do(ctx, method, path, nil, body, nil)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
 	return decode(resp, out)
 }
 
-func decode(resp *http.Response, out any) error {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
-	if resp.StatusCode >= 400 {
-		var eb httpapi.ErrorBody
-		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
-			eb.Error = strings.TrimSpace(string(b))
-			if len(eb.Error) > 200 {
-				eb.Error = eb.Error[:200]
-			}
+func (r *response) apiError() *APIError {
+	var eb httpapi.ErrorBody
+	if json.Unmarshal(r.body, &eb) != nil || eb.Error == "" {
+		eb.Error = strings.TrimSpace(string(r.body))
+		if len(eb.Error) > 200 {
+			eb.Error = eb.Error[:200]
 		}
-		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error}
+	}
+	return &APIError{Status: r.status, Code: eb.Code, Message: eb.Error}
+}
+
+func decode(resp *response, out any) error {
+	if resp.status >= 400 {
+		return resp.apiError()
 	}
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(b, out); err != nil {
+	if err := json.Unmarshal(resp.body, out); err != nil {
 		return fmt.Errorf("registrar answered invalid JSON: %w", err)
 	}
 	return nil
@@ -172,7 +163,7 @@ func decode(resp *http.Response, out any) error {
 // AddMember creates a member; the returned credential is shown only now.
 func (c *Client) AddMember(ctx context.Context, name string) (httpapi.MemberCreated, error) {
 	var out httpapi.MemberCreated
-	err := c.call(ctx, "POST", "/v1/members", httpapi.MemberRequest{Name: name}, &out)
+	err := c.call(ctx, once, "POST", "/v1/members", httpapi.MemberRequest{Name: name}, &out)
 	return out, err
 }
 
@@ -181,21 +172,21 @@ func (c *Client) Members(ctx context.Context) ([]registry.MemberView, error) {
 	var out struct {
 		Members []registry.MemberView `json:"members"`
 	}
-	err := c.call(ctx, "GET", "/v1/members", nil, &out)
+	err := c.call(ctx, repeatable, "GET", "/v1/members", nil, &out)
 	return out.Members, err
 }
 
 // RevokeMember revokes a member (administrator).
 func (c *Client) RevokeMember(ctx context.Context, name string) (registry.MemberView, error) {
 	var out registry.MemberView
-	err := c.call(ctx, "DELETE", "/v1/members/"+url.PathEscape(name), nil, &out)
+	err := c.call(ctx, repeatable, "DELETE", "/v1/members/"+url.PathEscape(name), nil, &out)
 	return out, err
 }
 
 // Register registers or updates a node record.
 func (c *Client) Register(ctx context.Context, req httpapi.RegisterRequest) (httpapi.RegisterResponse, error) {
 	var out httpapi.RegisterResponse
-	err := c.call(ctx, "POST", "/v1/nodes", req, &out)
+	err := c.call(ctx, repeatable, "POST", "/v1/nodes", req, &out)
 	return out, err
 }
 
@@ -206,13 +197,13 @@ func (c *Client) Renew(ctx context.Context, id string, st *registry.Status) (htt
 	if st != nil {
 		body = httpapi.RenewRequest{Status: st}
 	}
-	err := c.call(ctx, "POST", "/v1/nodes/"+url.PathEscape(id)+"/renew", body, &out)
+	err := c.call(ctx, repeatable, "POST", "/v1/nodes/"+url.PathEscape(id)+"/renew", body, &out)
 	return out, err
 }
 
 // Remove takes a node out of the directory.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	return c.call(ctx, "DELETE", "/v1/nodes/"+url.PathEscape(id), nil, nil)
+	return c.call(ctx, repeatable, "DELETE", "/v1/nodes/"+url.PathEscape(id), nil, nil)
 }
 
 // Nodes lists the nodes the credential may see.
@@ -220,7 +211,7 @@ func (c *Client) Nodes(ctx context.Context) ([]registry.NodeView, error) {
 	var out struct {
 		Nodes []registry.NodeView `json:"nodes"`
 	}
-	err := c.call(ctx, "GET", "/v1/nodes", nil, &out)
+	err := c.call(ctx, repeatable, "GET", "/v1/nodes", nil, &out)
 	return out.Nodes, err
 }
 
@@ -240,25 +231,30 @@ func (c *Client) Peers(ctx context.Context, id string) (*Peers, error) {
 // WatchPeers is the blocking query: it returns when the node's peer set
 // differs from etag, or after wait (NotModified then). index and etag come
 // from the previous answer; zero values fetch at once.
+//
+// With several URLs, a blocking query (wait > 0) that fails after it was
+// sent (the replica died mid-wait, or answered 502/503/504) makes the next
+// URL current and returns the error at once: the caller re-issues it, and
+// the ETag makes the new replica answer from where the old one left off.
+// One that could not connect goes to the next URL straight away.
 func (c *Client) WatchPeers(ctx context.Context, id string, index uint64, etag string, wait time.Duration) (*Peers, error) {
-	q := url.Values{}
-	hdr := http.Header{}
+	r := request{kind: repeatable, method: "GET", path: "/v1/nodes/" + url.PathEscape(id) + "/peers", query: url.Values{}, header: http.Header{}}
 	if wait > 0 {
-		q.Set("index", strconv.FormatUint(index, 10))
-		q.Set("wait", wait.String())
+		r.kind = blocking
+		r.query.Set("index", strconv.FormatUint(index, 10))
+		r.query.Set("wait", wait.String())
 	}
 	if etag != "" {
-		hdr.Set("If-None-Match", etag)
+		r.header.Set("If-None-Match", etag)
 	}
-	resp, err := c.do(ctx, "GET", "/v1/nodes/"+url.PathEscape(id)+"/peers", q, nil, hdr)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	out := &Peers{ETag: resp.Header.Get("ETag")}
-	if resp.StatusCode == http.StatusNotModified {
+	out := &Peers{ETag: resp.header.Get("ETag")}
+	if resp.status == http.StatusNotModified {
 		out.NotModified = true
-		out.Index, _ = strconv.ParseUint(resp.Header.Get("X-Consortium-Index"), 10, 64)
+		out.Index, _ = strconv.ParseUint(resp.header.Get("X-Consortium-Index"), 10, 64)
 		return out, nil
 	}
 	if err := decode(resp, &out.PeerSet); err != nil {
@@ -269,12 +265,11 @@ func (c *Client) WatchPeers(ctx context.Context, id string, index uint64, etag s
 
 // PeersForRole fetches the peer set a new node with role would get.
 func (c *Client) PeersForRole(ctx context.Context, role string) (*Peers, error) {
-	resp, err := c.do(ctx, "GET", "/v1/peers", url.Values{"role": {role}}, nil, nil)
+	resp, err := c.send(ctx, request{kind: repeatable, method: "GET", path: "/v1/peers", query: url.Values{"role": {role}}})
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	out := &Peers{ETag: resp.Header.Get("ETag")}
+	out := &Peers{ETag: resp.header.Get("ETag")}
 	if err := decode(resp, &out.PeerSet); err != nil {
 		return nil, err
 	}
@@ -283,19 +278,17 @@ func (c *Client) PeersForRole(ctx context.Context, role string) (*Peers, error) 
 
 // PeersText fetches a peer set rendered as format (bootnodes, toml, enr).
 func (c *Client) PeersText(ctx context.Context, id, format string) (string, error) {
-	resp, err := c.do(ctx, "GET", "/v1/nodes/"+url.PathEscape(id)+"/peers", url.Values{"format": {format}}, nil, nil)
+	resp, err := c.send(ctx, request{kind: repeatable, method: "GET", path: "/v1/nodes/" + url.PathEscape(id) + "/peers", query: url.Values{"format": {format}}})
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
+	if resp.status >= 400 {
 		return "", decode(resp, nil)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return string(b), err
+	return string(resp.body), nil
 }
 
 // Ready asks /readyz.
 func (c *Client) Ready(ctx context.Context) error {
-	return c.call(ctx, "GET", "/readyz", nil, nil)
+	return c.call(ctx, repeatable, "GET", "/readyz", nil, nil)
 }

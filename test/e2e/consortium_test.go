@@ -40,6 +40,7 @@ func TestConsortium(t *testing.T) {
 	t.Run("no private address crosses members", c.noPrivateAddressLeaks)
 	t.Run("transaction at a visible at c", c.transaction)
 	t.Run("member c cut off", c.memberCutOff)
+	t.Run("registrar replica and etcd member lost", c.replicaAndEtcdMemberLost)
 	t.Run("registrar stopped", c.registrarOutage)
 	t.Run("bootnode recreated", c.bootnodeRecreated)
 	t.Run("public node moves", c.publicNodeMoves)

@@ -23,11 +23,15 @@ import (
 
 // Knobs, from the environment, with the defaults the suite is timed with.
 var (
-	project      = envOr("E2E_PROJECT", "consortium-e2e")
-	netPrefix    = envOr("E2E_NET", "10.202")
-	registrarPt  = envOr("E2E_REGISTRAR_PORT", "29898")
-	outage       = envDuration("E2E_OUTAGE", 60*time.Second)
+	project     = envOr("E2E_PROJECT", "consortium-e2e")
+	netPrefix   = envOr("E2E_NET", "10.202")
+	registrarPt = envOr("E2E_REGISTRAR_PORT", "29898")
+	outage      = envDuration("E2E_OUTAGE", 60*time.Second)
+	// targetCatch is the figure, reported with each run; boundCatch
+	// is what fails the test: a generous upper bound, since the figure
+	// depends on geth's block propagation (see docs/deploy.md).
 	targetCatch  = envDuration("E2E_CATCHUP_TARGET", 10*time.Second)
+	boundCatch   = envDuration("E2E_CATCHUP_BOUND", 30*time.Second)
 	ttl          = envDuration("E2E_TTL", 30*time.Second)
 	keepOnFinish = os.Getenv("E2E_KEEP") == "1"
 )
@@ -195,6 +199,9 @@ func start(t *testing.T) (*consortium, time.Time) {
 		if t.Failed() {
 			c.dumpLogs(t)
 		}
+		if d := os.Getenv("E2E_LOG_DIR"); d != "" {
+			c.saveLogs(t, d)
+		}
 		c.down(t)
 	})
 
@@ -209,7 +216,7 @@ func start(t *testing.T) (*consortium, time.Time) {
 	if _, err := run(ctx, append(c.env, "SKIP_BUILD=1"), filepath.Join(root, "deploy", "compose", "up.sh")); err != nil {
 		t.Fatal(err)
 	}
-	c.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), "52 containers created")
+	c.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), "58 containers created")
 	c.load(t)
 	return c, up
 }
@@ -225,7 +232,22 @@ func (c *consortium) down(t *testing.T) {
 }
 
 func (c *consortium) dumpLogs(t *testing.T) {
-	for _, svc := range []string{"registrar", "a-public-agent", "b-public-agent", "c-public-agent", "c-public", "a-bootnode"} {
+	// Every agent's decisions and warnings: what a failed run needs first.
+	for _, n := range c.gethNodes() {
+		id, err := c.container(n.service + "-agent")
+		if err != nil {
+			continue
+		}
+		out, _ := run(context.Background(), nil, "docker", "logs", "--timestamps", id)
+		var keep []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "peer action") || strings.Contains(l, "peer set changed") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				keep = append(keep, l)
+			}
+		}
+		t.Logf("--- %s-agent: peer actions and warnings (last 60):\n%s", n.service, lastLines(strings.Join(keep, "\n"), 60))
+	}
+	for _, svc := range []string{"registrar", "registrar-2", "registrar-3", "etcd-1", "a-public-agent", "b-public-agent", "c-public-agent", "c-public", "a-bootnode"} {
 		id, err := c.container(svc)
 		if err != nil {
 			continue
@@ -233,6 +255,25 @@ func (c *consortium) dumpLogs(t *testing.T) {
 		out, _ := run(context.Background(), nil, "docker", "logs", "--tail", "40", id)
 		t.Logf("--- last log lines of %s:\n%s", svc, out)
 	}
+}
+
+// saveLogs writes every container's whole log (with timestamps) to dir, one
+// file per container, for diagnosing a run after its containers are gone.
+func (c *consortium) saveLogs(t *testing.T, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("E2E_LOG_DIR: %v", err)
+		return
+	}
+	out, err := run(context.Background(), nil, "docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}")
+	if err != nil {
+		t.Errorf("listing containers: %v", err)
+		return
+	}
+	for _, name := range strings.Fields(out) {
+		logs, _ := run(context.Background(), nil, "docker", "logs", "--timestamps", name)
+		os.WriteFile(filepath.Join(dir, name+".log"), []byte(logs), 0o644)
+	}
+	t.Logf("container logs saved in %s", dir)
 }
 
 // load reads the init output up.sh made.

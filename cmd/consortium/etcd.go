@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/consortium/consortium/internal/etcdserver"
+)
+
+// runEtcd runs one etcd member inside the consortium binary, so a
+// deployment that wants several registrar replicas needs no other image:
+//
+//	consortium etcd --name e1 --data /data \
+//	  --listen-client http://0.0.0.0:2379 --advertise-client http://e1:2379 \
+//	  --listen-peer http://0.0.0.0:2380 --advertise-peer http://e1:2380 \
+//	  --initial-cluster e1=http://e1:2380,e2=http://e2:2380,e3=http://e3:2380
+func runEtcd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "etcd")
+	var c etcdserver.Config
+	var lc, ac, lp, ap, logFormat, logLevel string
+	fs.StringVar(&c.Name, "name", "", "this member's name (as in --initial-cluster)")
+	fs.StringVar(&c.DataDir, "data", "", "data directory")
+	fs.StringVar(&lc, "listen-client", "http://127.0.0.1:2379", "client URLs to listen on (comma-separated)")
+	fs.StringVar(&ac, "advertise-client", "", "client URLs to advertise (default: --listen-client)")
+	fs.StringVar(&lp, "listen-peer", "http://127.0.0.1:2380", "peer URLs to listen on (comma-separated)")
+	fs.StringVar(&ap, "advertise-peer", "", "peer URLs to advertise (default: --listen-peer)")
+	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "name=peerURL,... of every member (default: this one alone)")
+	fs.StringVar(&c.ClusterState, "initial-cluster-state", "new", "new, or existing when joining a running cluster")
+	fs.StringVar(&c.ClusterToken, "initial-cluster-token", "consortium", "token that keeps two clusters apart")
+	fs.StringVar(&logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if c.Name == "" || c.DataDir == "" {
+		return fmt.Errorf("%w: --name and --data are required", errUsage)
+	}
+	if c.ClusterState != "new" && c.ClusterState != "existing" {
+		return fmt.Errorf("%w: --initial-cluster-state must be new or existing", errUsage)
+	}
+	split := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	c.ClientURLs, c.PeerURLs = split(lc), split(lp)
+	c.AdvertiseClientURLs, c.AdvertisePeerURLs = split(ac), split(ap)
+	if len(c.AdvertiseClientURLs) == 0 {
+		c.AdvertiseClientURLs = c.ClientURLs
+	}
+	if len(c.AdvertisePeerURLs) == 0 {
+		c.AdvertisePeerURLs = c.PeerURLs
+	}
+	if c.InitialCluster == "" {
+		c.InitialCluster = c.Name + "=" + c.AdvertisePeerURLs[0]
+	}
+	log, err := newLogger(e.stderr, logFormat, logLevel)
+	if err != nil {
+		return err
+	}
+	c.Logger = log
+	srv, err := etcdserver.Start(ctx, c)
+	if err != nil {
+		return fmt.Errorf("starting etcd: %w", err)
+	}
+	log.Info("etcd member serving", "name", c.Name, "clients", strings.Join(srv.ClientEndpoints(), ","))
+	select {
+	case <-ctx.Done():
+	case err := <-srv.Err():
+		srv.Close()
+		return fmt.Errorf("etcd stopped: %w", err)
+	}
+	log.Info("etcd member stopping")
+	srv.Close()
+	return nil
+}
