@@ -11,7 +11,8 @@ demo:
 build:
 	$(GO) build -o bin/consortium ./cmd/consortium
 
-test: check unit helm-test fuzz
+# The whole suite, as CI runs it: the compose e2e suite (Docker) last.
+test: check unit helm-test fuzz e2e
 
 # The Helm charts: lint, render with several values files, strict k8s types.
 # A module of its own, so Helm and Kubernetes stay out of the main go.mod.

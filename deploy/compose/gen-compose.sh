@@ -23,8 +23,15 @@ DIR=$(v CONSORTIUM_DIR)
 
 upper() { tr '[:lower:]' '[:upper:]' <<<"$1"; }
 
-reg_flags() {
-	printf '%s' "--registrar, https://registrar:9898, --ca, /tls/ca.pem, --credential-file, /member/credential"
+# The member's agents and bootnode list the three registrar replicas by
+# their addresses on the member's network (the certificate names them), and
+# move to the next one when one fails. Not the shared name "registrar":
+# while a replica is cut off, Docker's DNS forwards lookups it cannot answer
+# to the host's resolvers, and on a machine without outside DNS a lookup then
+# hangs for seconds at a time (measured: 50 s before c's agents saw the
+# registrar again after a cut), while an address fails or answers at once.
+reg_flags() { # member index
+	printf '%s' "--registrar, \"https://$NET.$1.2:9898,https://$NET.$1.3:9898,https://$NET.$1.4:9898\", --ca, /tls/ca.pem, --credential-file, /member/credential"
 }
 
 client_mounts() { # member
@@ -150,7 +157,7 @@ EOF
     <<: *consortium
     command: [bootnode, --listen, ":30301", --nodekey, /keys/nodekey, --data, /tmp/bootnode,
       --external-ip, "$NET.$i.10", --netrestrict, "$NET.$i.0/24", --http, "127.0.0.1:9900",
-      $(reg_flags)]
+      $(reg_flags "$i")]
     healthcheck:
       test: [CMD, /usr/local/bin/consortium, healthcheck, "http://127.0.0.1:9900/healthz"]
     volumes:
@@ -199,7 +206,7 @@ EOF
   $svc-agent-init:
     <<: *oneshot
     command: [agent, init, --role, $role, --nodekey, /keys/nodekey, --state-dir, /data/agent,
-      --config-out, /data/config.toml, --nat-ip, "$ip", $(reg_flags)]
+      --config-out, /data/config.toml, --nat-ip, "$ip", $(reg_flags "$i")]
     volumes:
       - $svc:/data
       - $DIR/members/$m/$role-1:/keys:ro
@@ -225,7 +232,7 @@ $nets
     <<: *consortium
     command: [agent, run, --role, $role, --rpc, /data/geth.ipc, --nodekey, /keys/nodekey,
       --state-dir, /data/agent, --config-out, /data/config.toml, --advertise-ip, "$ip"$agent_extra,
-      --listen, "127.0.0.1:9899", $(reg_flags)]
+      --listen, "127.0.0.1:9899", $(reg_flags "$i")]
     healthcheck:
       test: [CMD, /usr/local/bin/consortium, healthcheck, "http://127.0.0.1:9899/healthz"]
     volumes:
