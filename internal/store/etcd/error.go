@@ -33,10 +33,12 @@ const retryPause = 100 * time.Millisecond
 // unknown whether it was applied; otherwise only errors that mean "not
 // applied" are retried. Errors wrap store.ErrUnavailable.
 //
-// An idempotent f also gets only a third of the time per attempt: a write
-// proposed just as its leader died is lost without an answer, and would
-// otherwise hold the call until the deadline although the next leader is
-// elected in about a second.
+// The first attempt of an idempotent f gets only a third of the time (at
+// least a second): a write proposed just as its leader died is lost without
+// an answer, and would otherwise hold the call until the deadline although
+// the next leader is elected in about a second. Later attempts get all the
+// time left, so that an overloaded cluster sees at most one repeat of a slow
+// request, not a storm of them.
 func (s *Store) do(ctx context.Context, op string, idempotent bool, f func(context.Context) error) error {
 	if s.isClosed() {
 		return fmt.Errorf("%w: etcd %s: %w", store.ErrUnavailable, op, ErrClosed)
@@ -55,6 +57,7 @@ func (s *Store) do(ctx context.Context, op string, idempotent bool, f func(conte
 		err := f(actx)
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 		acancel()
+		attempt = s.cfg.RequestTimeout // the rest, bounded by cctx
 		switch {
 		case err == nil:
 			return nil

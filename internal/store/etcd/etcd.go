@@ -184,7 +184,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if _, err := cli.Get(dctx, cfg.Prefix+"admin", clientv3.WithSerializable(), clientv3.WithCountOnly()); err != nil {
 		cli.Close()
 		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%w: no etcd endpoint of %s answered within %s: %v", store.ErrUnavailable, strings.Join(cfg.Endpoints, ","), cfg.DialTimeout, err)
+			// gRPC does not say why (refused, TLS handshake, DNS): list
+			// what to check.
+			return nil, fmt.Errorf("%w: no etcd endpoint of %s answered within %s (is etcd running there, and do the scheme and TLS files match its own?)",
+				store.ErrUnavailable, strings.Join(cfg.Endpoints, ","), cfg.DialTimeout)
 		}
 		return nil, fmt.Errorf("%w: etcd at %s: %v", store.ErrUnavailable, strings.Join(cfg.Endpoints, ","), err)
 	}

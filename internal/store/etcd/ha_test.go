@@ -89,7 +89,19 @@ func TestQuorumLossAndRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Nodes) != 3 || !st.Nodes[0].Expires.Equal(now.Add(2*time.Minute)) {
+	// A write that timed out without a quorum is not refused: it waits in
+	// the surviving member's log and may be committed once the quorum is
+	// back (03 and the renewal to now). Like any store error, "unavailable"
+	// means "unknown outcome"; every replica converges through Watch.
+	ids := map[string]store.Node{}
+	for _, n := range st.Nodes {
+		ids[n.ID] = n
+	}
+	_, has01 := ids["01"]
+	_, has02 := ids["02"]
+	_, has04 := ids["04"]
+	exp := ids["01"].Expires
+	if !has01 || !has02 || !has04 || len(ids) > 4 || !(exp.Equal(now.Add(2*time.Minute)) || exp.Equal(now)) {
 		t.Fatalf("after recovery: %+v", st.Nodes)
 	}
 	// The watcher saw 02 and the renewal, may have reloaded during the

@@ -138,7 +138,11 @@ func decodeNode(v []byte) (store.Node, error) {
 	return store.Node{ID: nv.ID, Member: nv.Member, Role: nv.Role, ENR: nv.ENR, PublicENR: nv.PublicENR, Registered: fromMS(nv.Registered), Updated: fromMS(nv.Updated)}, nil
 }
 
-func encodeLease(t time.Time) string { return strconv.FormatInt(ms(t), 10) }
+// encodeLease writes a lease end as milliseconds in 19 digits, zero-padded,
+// so that etcd's byte-wise comparison in a transaction orders leases by time
+// (Renew only ever extends one). The zero time, a member's removal, is all
+// zeros.
+func encodeLease(t time.Time) string { return fmt.Sprintf("%019d", max(ms(t), 0)) }
 
 func decodeLease(v []byte) (time.Time, error) {
 	n, err := strconv.ParseInt(string(v), 10, 64)

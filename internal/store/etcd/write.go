@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -22,10 +23,12 @@ func (s *Store) txn(ctx context.Context, op string, ops ...clientv3.Op) error {
 	})
 }
 
+// SetAdminHash writes the administrator credential's hash.
 func (s *Store) SetAdminHash(ctx context.Context, hash string) error {
 	return s.txn(ctx, "set admin hash", clientv3.OpPut(s.keys.admin(), hash))
 }
 
+// PutMember creates or replaces a member (a revocation is a replacement).
 func (s *Store) PutMember(ctx context.Context, m store.Member) error {
 	return s.txn(ctx, "put member "+m.Name, clientv3.OpPut(s.keys.member(m.Name), encodeMember(m)))
 }
@@ -44,6 +47,8 @@ func (s *Store) PutNode(ctx context.Context, n store.Node) error {
 		status)
 }
 
+// DeleteNode deletes the record, its lease and its status in one
+// transaction; deleting an unknown node does nothing.
 func (s *Store) DeleteNode(ctx context.Context, id string) error {
 	return s.txn(ctx, "delete node "+id,
 		clientv3.OpDelete(s.keys.node(id)),
@@ -77,9 +82,10 @@ func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 			merged[i].Status = r.Status
 		}
 	}
-	// A transaction of n nested ones counts n operations, and each nested
-	// one may use what is left of the limit: keep room for its two puts.
-	perTxn := max(1, s.cfg.MaxTxnOps-2)
+	// etcd gives a nested transaction what its parent leaves of the limit,
+	// level by level: a renewal's guard, its status put and its inner
+	// "only later" transaction need four.
+	perTxn := max(1, s.cfg.MaxTxnOps-4)
 	var ops []clientv3.Op
 	size := 0
 	flush := func() error {
@@ -93,7 +99,12 @@ func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 	for _, r := range merged {
 		var then []clientv3.Op
 		if !r.Expires.IsZero() {
-			then = append(then, clientv3.OpPut(s.keys.lease(r.ID), encodeLease(r.Expires)))
+			// Only ever extend: a replica's late batch must not shorten a
+			// lease another replica extended since. Lease values are
+			// zero-padded milliseconds, so they compare as strings.
+			v := encodeLease(r.Expires)
+			later := clientv3.Compare(clientv3.Value(s.keys.lease(r.ID)), "<", v)
+			then = append(then, clientv3.OpTxn([]clientv3.Cmp{later}, []clientv3.Op{clientv3.OpPut(s.keys.lease(r.ID), v)}, nil))
 		}
 		if r.Status != nil {
 			then = append(then, clientv3.OpPut(s.keys.status(r.ID), string(r.Status)))
@@ -107,17 +118,23 @@ func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 				return err
 			}
 		}
+		// Renew only a node that exists and that its member has not
+		// removed (lease "0"): a replica that has not seen the removal yet
+		// must not bring the node back.
 		exists := clientv3.Compare(clientv3.CreateRevision(s.keys.node(r.ID)), ">", 0)
-		ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{exists}, then, nil))
+		notRemoved := clientv3.Compare(clientv3.Value(s.keys.lease(r.ID)), "!=", encodeLease(time.Time{}))
+		ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{exists, notRemoved}, then, nil))
 		size += n
 	}
 	return flush()
 }
 
+// PutLegacy creates or replaces an open-POST enode.
 func (s *Store) PutLegacy(ctx context.Context, l store.Legacy) error {
 	return s.txn(ctx, "put legacy enode", clientv3.OpPut(s.keys.legacy(l.Network, l.Enode), encodeLegacy(l)))
 }
 
+// DeleteLegacy deletes an open-POST enode.
 func (s *Store) DeleteLegacy(ctx context.Context, network, enode string) error {
 	return s.txn(ctx, "delete legacy enode", clientv3.OpDelete(s.keys.legacy(network, enode)))
 }
