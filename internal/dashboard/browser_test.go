@@ -311,9 +311,9 @@ func TestBrowserDevnet(t *testing.T) {
 	n.status = d.newNodeStatus("acme")
 	start := time.Now()
 	r.register(d.creds["acme"], n)
-	admin.waitJS(time.Second, fmt.Sprintf(`!!document.querySelector('#events li[data-kind="registered"][data-node="%s"]')`, n.id))
+	admin.waitJS(5*time.Second, fmt.Sprintf(`!!document.querySelector('#events li[data-kind="registered"][data-node="%s"]')`, n.id))
 	eventAfter := time.Since(start)
-	admin.waitJS(time.Second, fmt.Sprintf(`!!document.querySelector('#nodes tr[data-id="%s"]') && !!document.querySelector('#topology g.node[data-id="%s"]')`, n.id, n.id))
+	admin.waitJS(5*time.Second, fmt.Sprintf(`!!document.querySelector('#nodes tr[data-id="%s"]') && !!document.querySelector('#topology g.node[data-id="%s"]')`, n.id, n.id))
 	t.Logf("registration → event in the page: %v", eventAfter)
 
 	// An agent-reported client string is shown as text, never as markup.
@@ -325,13 +325,13 @@ func TestBrowserDevnet(t *testing.T) {
 	}
 	coopTx.status.Client = `<img src=x id=pwned onerror="document.title='pwned'">`
 	r.renew(d.creds["coop"], coopTx)
-	admin.waitJS(2*time.Second, fmt.Sprintf(`document.querySelector('#nodes tr[data-id="%s"]').cells[4].textContent.startsWith('<img')`, coopTx.id))
+	admin.waitJS(5*time.Second, fmt.Sprintf(`document.querySelector('#nodes tr[data-id="%s"]').cells[4].textContent.startsWith('<img')`, coopTx.id))
 	if eval[bool](admin, `!!document.getElementById('pwned') || document.title === 'pwned'`) {
 		t.Fatal("a client string was rendered as HTML")
 	}
 	coopTx.status.Client = "Geth/v1.17.10-stable-2a5ff2e4/linux-amd64/go1.26.8"
 	r.renew(d.creds["coop"], coopTx)
-	admin.waitJS(2*time.Second, fmt.Sprintf(`document.querySelector('#nodes tr[data-id="%s"]').cells[4].textContent.startsWith('Geth')`, coopTx.id))
+	admin.waitJS(5*time.Second, fmt.Sprintf(`document.querySelector('#nodes tr[data-id="%s"]').cells[4].textContent.startsWith('Geth')`, coopTx.id))
 	admin.checkRequests(r.admin)
 
 	shot := screenshot(admin)
