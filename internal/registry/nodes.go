@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -235,7 +236,15 @@ func (r *Registry) flush(ctx context.Context) {
 	}
 	r.dirty = map[string]store.Renewal{}
 	r.dirtyMu.Unlock()
-	r.writeMu.Lock()
+	// With one process on SQLite, writeMu keeps a removal from landing
+	// between reading memory and writing (which would revive the node).
+	// A shared store guards that itself (etcd's Renew never extends a
+	// removed node nor shortens a lease), so there registrations do not
+	// wait behind a batch that etcd, without quorum, holds for seconds.
+	shared := r.watcher != nil
+	if !shared {
+		r.writeMu.Lock()
+	}
 	// A removal or re-registration may have run since the batch was taken:
 	// write only what memory still says, so a removed node is not revived.
 	r.mu.RLock()
@@ -253,7 +262,10 @@ func (r *Registry) flush(ctx context.Context) {
 	r.mu.RUnlock()
 	batch = kept
 	err := r.store.Renew(ctx, batch)
-	r.writeMu.Unlock()
+	if !shared {
+		r.writeMu.Unlock()
+	}
+	r.setStoreDown(err != nil && errors.Is(err, store.ErrUnavailable))
 	if err != nil {
 		r.log.Warn("writing renewals failed; they are retried", "count", len(batch), "err", err)
 		r.dirtyMu.Lock()

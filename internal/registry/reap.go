@@ -11,6 +11,22 @@ import (
 func (r *Registry) Reap() time.Duration {
 	now := r.cfg.Now()
 	next := now.Add(time.Second)
+	if r.holdReap(now) {
+		// Paused while the shared store has no quorum (watchHealth):
+		// leases about to end here are carried forward in memory only
+		// (never written), so answers keep the nodes that other replicas
+		// may be renewing. Their real renewals, or their end, follow once
+		// the store answers.
+		const carry = 2 * time.Second
+		r.mu.Lock()
+		for _, n := range r.nodes {
+			if n.live(now) && n.expires.Before(now.Add(carry)) {
+				n.expires = now.Add(carry)
+			}
+		}
+		r.mu.Unlock()
+		return time.Second
+	}
 	var lapsed []*node
 	r.mu.RLock()
 	for _, n := range r.nodes {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consortium/consortium/internal/noderecord"
@@ -125,6 +126,12 @@ type Registry struct {
 	echoes map[string][]string
 
 	stats Stats
+
+	// Shared stores only: while the store has no quorum, renewals taken by
+	// other replicas cannot reach this one, so expiry pauses (holdReap) and
+	// resumes a little after the store answers again (reapAfter, unix ns).
+	storeDown atomic.Bool
+	reapAfter atomic.Int64
 }
 
 // Open loads the state from st and returns a registry over it. Call Run to
@@ -223,8 +230,9 @@ func anyLive(ns []store.Node, now time.Time) bool {
 func (r *Registry) Run(ctx context.Context) {
 	if r.watcher != nil {
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); r.follow(ctx) }()
+		go func() { defer wg.Done(); r.watchHealth(ctx) }()
 		defer wg.Wait()
 	}
 	flush := time.NewTicker(r.cfg.FlushInterval)
@@ -242,6 +250,51 @@ func (r *Registry) Run(ctx context.Context) {
 			reap.Reset(r.Reap())
 		}
 	}
+}
+
+// watchHealth pings a shared store every second. While it fails, leases do
+// not run out here: the renewals other replicas take cannot reach this one,
+// and a replica that reaped them would take live nodes out of every answer
+// (agents would drop working connections). When the store answers again,
+// expiry waits a few flush intervals more, for the renewals held back
+// meanwhile to be written and to arrive.
+func (r *Registry) watchHealth(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := r.store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		r.setStoreDown(err != nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// setStoreDown records the shared store's state (see watchHealth).
+func (r *Registry) setStoreDown(down bool) {
+	if r.watcher == nil {
+		return
+	}
+	was := r.storeDown.Swap(down)
+	switch {
+	case down && !was:
+		r.log.Warn("the shared store does not answer: leases will not run out on this replica until it does")
+	case !down && was:
+		r.reapAfter.Store(r.cfg.Now().Add(3 * r.cfg.FlushInterval).UnixNano())
+		r.log.Info("the shared store answers again; lease expiry resumes shortly")
+	}
+}
+
+// holdReap reports whether lease expiry is paused (shared store only).
+func (r *Registry) holdReap(now time.Time) bool {
+	return r.storeDown.Load() || now.UnixNano() < r.reapAfter.Load()
 }
 
 // Now is the registry's clock.

@@ -236,3 +236,44 @@ func TestSharedOpenGrace(t *testing.T) {
 		}
 	})
 }
+
+// While the shared store has no quorum, renewals taken by other replicas
+// cannot arrive, so a replica must not let leases run out: the nodes stay in
+// every answer. Once the store answers again (and a short hold has passed),
+// a lease nobody renewed does run out.
+func TestSharedStoreDownPausesExpiry(t *testing.T) {
+	c := newCluster(t, 2, false)
+	a, b := c.regs[0], c.regs[1]
+	ctx := context.Background()
+	c.addMember(a, "m")
+	n := newNode(t, "m", "tx")
+	c.register(a, n, 1, "10.0.0.1")
+	c.sync()
+
+	c.s.setDown(true)
+	b.setStoreDown(b.store.Ping(ctx) != nil) // what watchHealth does every second
+	idx := b.Index()
+	for i := 0; i < 3*int(sharedTTL/time.Second); i++ {
+		c.clock.Advance(time.Second)
+		b.Reap()
+		if !nodeOf(t, b, n.id).Live {
+			t.Fatalf("%d s into the store's outage, B let the lease run out", i+1)
+		}
+	}
+	if b.Index() != idx {
+		t.Fatal("B announced a change while its store was down")
+	}
+
+	c.s.setDown(false)
+	b.setStoreDown(b.store.Ping(ctx) != nil)
+	b.Reap()
+	if !nodeOf(t, b, n.id).Live {
+		t.Fatal("lease ran out at once when the store came back: renewals held back need a moment to arrive")
+	}
+	// FlushInterval is an hour in these tests: the hold is three of them.
+	c.clock.Advance(3*time.Hour + 5*time.Second)
+	b.Reap()
+	if nodeOf(t, b, n.id).Live {
+		t.Fatal("a lease nobody renewed did not run out after the store came back")
+	}
+}
