@@ -1,0 +1,5 @@
+//go:build !race
+
+package hatest
+
+const raceEnabled = false
