@@ -39,7 +39,7 @@ import (
 // this is a compact equivalent: the load generator builds requests by hand
 // and reads every body to the end without decoding it, as there. Unlike
 // internal/bench, the registrars are real processes, so their built-in
-// 56 MiB soft memory limit applies; GOMEMLIMIT in the environment reaches
+// 96 MiB soft memory limit applies; GOMEMLIMIT in the environment reaches
 // them and overrides it (the table says which).
 func TestHABenchmark(t *testing.T) {
 	if os.Getenv("HA_BENCH") != "1" {
