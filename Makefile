@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 FUZZTIME ?= 10s
 
-.PHONY: test check unit fuzz bench build demo helm-test e2e
+.PHONY: test check unit ha fuzz bench build demo helm-test e2e
 
 demo:
 	$(GO) run ./cmd/consortium devnet
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/consortium ./cmd/consortium
 
 # The whole suite, as CI runs it: the compose e2e suite (Docker) last.
-test: check unit helm-test fuzz e2e
+test: check unit ha helm-test fuzz e2e
 
 # The Helm charts: lint, render with several values files, strict k8s types.
 # A module of its own, so Helm and Kubernetes stay out of the main go.mod.
@@ -29,8 +29,16 @@ check:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# Everything but the HA suite, under the race detector.
 unit:
-	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+	$(GO) test -race -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v /internal/hatest)
+
+# The HA suite (internal/hatest) on its own: three registrar processes, three
+# etcd processes and 1,000 simulated agents, whose timings (a watcher resumes
+# within 2 s) should not share the two cores with the geth suites. The race
+# detector is left off: it would only slow the load generator.
+ha:
+	$(GO) test -count=1 -timeout 10m ./internal/hatest/
 
 # A short run of every fuzz target (a Go fuzz run takes one target at a time).
 fuzz:

@@ -81,11 +81,11 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	}
 	if e.getenv("GOMEMLIMIT") == "" {
 		// A soft limit keeps the heap (and RSS) near the live set instead of
-		// doubling it between collections; GOMEMLIMIT overrides it. Not
-		// lower: ~700 agents' blocking queries answered at once hold ~50 MB,
-		// and a limit near that makes the collector run without pause
-		// (measured with 56 MiB: 14 s of CPU in 12 s, answers 2 s late).
-		debug.SetMemoryLimit(96 << 20)
+		// doubling it between collections; GOMEMLIMIT overrides it. A
+		// replica holding many hundreds of blocking queries needs more
+		// (docs/ha.md: with 700 the collector ran without pause at this
+		// limit and answers came 2 s late; 256MiB is enough).
+		debug.SetMemoryLimit(56 << 20)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {

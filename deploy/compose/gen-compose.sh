@@ -113,6 +113,8 @@ EOF
       # Go reads the trusted CAs from here: the health check (and nothing
       # else the registrar does) verifies the registrar's own certificate.
       SSL_CERT_FILE: /tls/ca.pem
+      # A replica takes over the agents of one that fails (docs/ha.md).
+      GOMEMLIMIT: 256MiB
     healthcheck:
       test: [CMD, /usr/local/bin/consortium, healthcheck, "https://127.0.0.1:9898/healthz"]
     volumes:

@@ -48,7 +48,7 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	ctx := context.Background()
 	n := len(rs)
 	res.add("machine", "load average (1 min) when the run began", "%s", loadavg())
-	memLimit := "unset: the registrar's own 96 MiB soft limit"
+	memLimit := replicaMemLimit + " (set by the suite, as docs/ha.md advises for replicas)"
 	if v := os.Getenv("GOMEMLIMIT"); v != "" {
 		memLimit = v + " (from the environment)"
 	}

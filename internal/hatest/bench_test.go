@@ -38,9 +38,9 @@ import (
 // internal/bench cannot be imported (its code is all in _test files), so
 // this is a compact equivalent: the load generator builds requests by hand
 // and reads every body to the end without decoding it, as there. Unlike
-// internal/bench, the registrars are real processes, so their built-in
-// 96 MiB soft memory limit applies; GOMEMLIMIT in the environment reaches
-// them and overrides it (the table says which).
+// internal/bench, the registrars are real processes: they run with the
+// GOMEMLIMIT docs/ha.md advises for replicas (replicaMemLimit), or the one
+// in the environment (the table says which).
 func TestHABenchmark(t *testing.T) {
 	if os.Getenv("HA_BENCH") != "1" {
 		t.Skip("set HA_BENCH=1 to run the HA benchmark")

@@ -194,11 +194,16 @@ spec:
         - --seed
         - /seed/seed.json
         {{- end }}
-      {{- if and $etcd $r.Values.store.etcd.auth.username }}
+      {{- if $etcd }}
       env:
+        # A replica takes over the agents of one that fails (docs/ha.md).
+        - name: GOMEMLIMIT
+          value: 256MiB
+        {{- if $r.Values.store.etcd.auth.username }}
         - name: CONSORTIUM_ETCD_PASSWORD
           valueFrom:
             secretKeyRef: {name: {{ $r.Values.store.etcd.auth.existingSecret }}, key: password}
+        {{- end }}
       {{- end }}
       ports:
         - {name: https, containerPort: 9898, protocol: TCP}
