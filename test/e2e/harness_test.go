@@ -29,9 +29,11 @@ var (
 	outage      = envDuration("E2E_OUTAGE", 60*time.Second)
 	// targetCatch is the figure, reported with each run; boundCatch
 	// is what fails the test: a generous upper bound, since the figure
-	// depends on geth's block propagation (see docs/deploy.md).
+	// depends on geth's 35 s redial delay (a node does not dial a peer it
+	// dialled in the last 35 s, and both sides tried during the cut) and on
+	// block propagation (see docs/deploy.md).
 	targetCatch  = envDuration("E2E_CATCHUP_TARGET", 10*time.Second)
-	boundCatch   = envDuration("E2E_CATCHUP_BOUND", 30*time.Second)
+	boundCatch   = envDuration("E2E_CATCHUP_BOUND", 60*time.Second)
 	ttl          = envDuration("E2E_TTL", 30*time.Second)
 	keepOnFinish = os.Getenv("E2E_KEEP") == "1"
 )
