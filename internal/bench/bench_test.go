@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/bench/load"
 )
 
 func TestMain(m *testing.M) {
@@ -132,9 +134,9 @@ func fixture(b *testing.B) *inproc {
 	}
 	if !setupReported {
 		setupReported = true
-		addRow(row{"setup (once)", fmt.Sprintf("generate keys and sign records (10,000 + %d nodes, all cores)", len(f.pop.fresh)+len(f.pop.changes)+len(f.pop.boots)), "", f.pop.genTime.Round(time.Millisecond).String(), "info"})
+		addRow(row{"setup (once)", fmt.Sprintf("generate keys and sign records (10,000 + %d nodes, all cores)", len(f.pop.Fresh)+len(f.pop.Changes)+len(f.pop.Boots)), "", f.pop.GenTime.Round(time.Millisecond).String(), "info"})
 		addRow(row{"setup (once)", "register 10,000 nodes into an empty store (64 clients)", "",
-			fmt.Sprintf("%s (%.0f/s)", f.regTime.Round(time.Millisecond), float64(totalNodes)/f.regTime.Seconds()), "info"})
+			fmt.Sprintf("%s (%.0f/s)", f.regTime.Round(time.Millisecond), float64(load.TotalNodes)/f.regTime.Seconds()), "info"})
 	}
 	return f
 }
@@ -143,6 +145,27 @@ var setupReported bool
 
 // quietWait bounds how long a phase waits for other processes to calm down.
 const quietWait = 10 * time.Second
+
+// measure runs n calls of fn from workers clients as one measured phase:
+// it waits for a quiet machine, notes the phase's CPU use as cpuMetric,
+// stops the benchmark's timer, and reports the rate (in unit) and the p50
+// and p99 latencies in ms, which it returns for the checks.
+func measure(b *testing.B, cpuMetric, unit string, workers, n int, fn func(i int) error) (rate, p50, p99 float64) {
+	waitQuiet(quietWait)
+	cpu := startCPU(0)
+	lat, el, err := load.RunConcurrent(workers, n, fn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	info(cpuMetric, cpu.String())
+	rate = float64(n) / el.Seconds()
+	p50, p99 = ms(load.Pct(lat, 50)), ms(load.Pct(lat, 99))
+	b.ReportMetric(rate, unit)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
+	return rate, p50, p99
+}
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
@@ -157,19 +180,8 @@ func BenchmarkRenewals(b *testing.B) {
 	b.ResetTimer()
 	const n, workers = 50000, 64
 	ctx := context.Background()
-	waitQuiet(quietWait)
-	cpu := startCPU(0)
-	lat, el, err := runConcurrent(workers, n, func(i int) error { return f.renew(ctx, f.pop.nodes[i%totalNodes]) })
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	info("cpu during renewals (share of all cores)", cpu.String())
-	rate := float64(n) / el.Seconds()
-	p50, p99 := ms(pct(lat, 50)), ms(pct(lat, 99))
-	b.ReportMetric(rate, "renewals/s")
-	b.ReportMetric(p50, "p50-ms")
-	b.ReportMetric(p99, "p99-ms")
+	rate, p50, p99 := measure(b, "cpu during renewals (share of all cores)", "renewals/s", workers, n,
+		func(i int) error { return f.Renew(ctx, f.URL(), f.pop.Nodes[i%load.TotalNodes]) })
 	check("renewals/s (64 clients, 50,000 renewals)", ">= 5,000/s", f0(rate)+"/s", rate >= 5000)
 	check("renewal latency p99 (p50)", "< 20 ms", fmt.Sprintf("%.2f ms (p50 %.2f ms)", p99, p50), p99 < 20)
 }
@@ -181,12 +193,12 @@ func BenchmarkPeerSetReads(b *testing.B) {
 	f := fixture(b)
 	b.ResetTimer()
 	ctx := context.Background()
-	target := f.pop.nodes[f.pop.target]
+	target := f.pop.Nodes[f.pop.Target]
 
 	// The first read at this index computes and renders the set.
 	var buf bytes.Buffer
 	t := time.Now()
-	first, err := f.peers(ctx, target, "", "", &buf)
+	first, err := f.Peers(ctx, f.URL(), target, "", "", &buf)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -214,10 +226,10 @@ func BenchmarkPeerSetReads(b *testing.B) {
 	const workers, full, notMod = 16, 2000, 20000
 	waitQuiet(quietWait)
 	cpu := startCPU(0)
-	lat, el, err := runConcurrent(workers, full, func(int) error {
-		a, err := f.peers(ctx, target, "", "", nil)
-		if err == nil && (a.status != http.StatusOK || a.bytes != first.bytes) {
-			err = fmt.Errorf("full read: HTTP %d, %d bytes", a.status, a.bytes)
+	lat, el, err := load.RunConcurrent(workers, full, func(int) error {
+		a, err := f.Peers(ctx, f.URL(), target, "", "", nil)
+		if err == nil && (a.Status != http.StatusOK || a.Bytes != first.Bytes) {
+			err = fmt.Errorf("full read: HTTP %d, %d bytes", a.Status, a.Bytes)
 		}
 		return err
 	})
@@ -225,14 +237,14 @@ func BenchmarkPeerSetReads(b *testing.B) {
 		b.Fatal(err)
 	}
 	info("cpu during full peer-set reads (share of all cores)", cpu.String())
-	rate, p99 := float64(full)/el.Seconds(), ms(pct(lat, 99))
+	rate, p99 := float64(full)/el.Seconds(), ms(load.Pct(lat, 99))
 
 	waitQuiet(quietWait)
 	cpu = startCPU(0)
-	lat3, el3, err := runConcurrent(workers, notMod, func(int) error {
-		a, err := f.peers(ctx, target, "", first.etag, nil)
-		if err == nil && a.status != http.StatusNotModified {
-			err = fmt.Errorf("conditional read: HTTP %d, want 304", a.status)
+	lat3, el3, err := load.RunConcurrent(workers, notMod, func(int) error {
+		a, err := f.Peers(ctx, f.URL(), target, "", first.ETag, nil)
+		if err == nil && a.Status != http.StatusNotModified {
+			err = fmt.Errorf("conditional read: HTTP %d, want 304", a.Status)
 		}
 		return err
 	})
@@ -241,10 +253,10 @@ func BenchmarkPeerSetReads(b *testing.B) {
 	}
 	b.StopTimer()
 	info("cpu during 304 peer-set reads (share of all cores)", cpu.String())
-	rate3, p99_3 := float64(notMod)/el3.Seconds(), ms(pct(lat3, 99))
-	mib := float64(first.bytes) / (1 << 20)
+	rate3, p99_3 := float64(notMod)/el3.Seconds(), ms(load.Pct(lat3, 99))
+	mib := float64(first.Bytes) / (1 << 20)
 	b.ReportMetric(float64(len(set.Static)), "peers")
-	b.ReportMetric(float64(first.bytes), "body-bytes")
+	b.ReportMetric(float64(first.Bytes), "body-bytes")
 	b.ReportMetric(rate, "reads/s")
 	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(rate3, "304-reads/s")
@@ -277,38 +289,38 @@ func BenchmarkPeerSetReads(b *testing.B) {
 	info(fmt.Sprintf("ceiling: a static+bootnodes-only body (%.2f MiB) from a bare handler", float64(len(slim))/(1<<20)), fmt.Sprintf("%s/s (cpu: %s)", f0(ceilSlim), cpu))
 }
 
-func watcherSpecs(p *population) []spec {
-	ws := make([]spec, 0, watchers)
-	for _, i := range p.watchers {
-		ws = append(ws, p.nodes[i])
-	}
-	return ws
-}
-
 // watchLatencies runs rounds and returns, over all answers, (answer fully
 // read - commit) and (headers received - commit), the largest POST round
 // trip of the changes and the mean answer size.
-func watchLatencies(b *testing.B, r *registrar, ws []spec, changes []spec, format string) (done, hdr []time.Duration, maxRTT time.Duration, avgBytes float64) {
+func watchLatencies(b *testing.B, r *registrar, ws []load.Spec, changes []load.Spec, format string) (done, hdr []time.Duration, maxRTT time.Duration, avgBytes float64) {
 	ctx := context.Background()
-	st, err := primeWatchers(ctx, r, ws)
+	st, err := r.PrimeWatchers(ctx, ws)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var nbytes int64
 	for _, ch := range changes {
 		waitQuiet(quietWait / 2)
-		res, err := watchRound(ctx, r, ws, st, ch, format)
+		before, err := r.lastEventSeq(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res.commit.Before(res.postAt.Add(-time.Millisecond)) || res.commit.After(res.postAt.Add(res.postRTT+time.Millisecond)) {
-			b.Fatalf("commit timestamp %s outside the POST [%s, +%s]", res.commit, res.postAt, res.postRTT)
+		res, err := r.WatchRound(ctx, ws, st, ch, format)
+		if err != nil {
+			b.Fatal(err)
 		}
-		maxRTT = max(maxRTT, res.postRTT)
-		for _, a := range res.answers {
-			done = append(done, a.done.Sub(res.commit))
-			hdr = append(hdr, a.header.Sub(res.commit))
-			nbytes += a.bytes
+		commit, err := r.eventTime(ctx, before, ch.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if commit.Before(res.PostAt.Add(-time.Millisecond)) || commit.After(res.PostAt.Add(res.PostRTT+time.Millisecond)) {
+			b.Fatalf("commit timestamp %s outside the POST [%s, +%s]", commit, res.PostAt, res.PostRTT)
+		}
+		maxRTT = max(maxRTT, res.PostRTT)
+		for _, a := range res.Answers {
+			done = append(done, a.Done.Sub(commit))
+			hdr = append(hdr, a.Header.Sub(commit))
+			nbytes += a.Bytes
 		}
 	}
 	return done, hdr, maxRTT, float64(nbytes) / float64(len(done))
@@ -326,12 +338,12 @@ func BenchmarkWatchers(b *testing.B) {
 	const rounds = 2
 	waitQuiet(quietWait)
 	cpu := startCPU(0)
-	done, hdr, maxRTT, avg := watchLatencies(b, f.registrar, watcherSpecs(f.pop), f.pop.changes[:rounds], "")
+	done, hdr, maxRTT, avg := watchLatencies(b, f.registrar, f.pop.WatcherSpecs(), f.pop.Changes[:rounds], "")
 	b.StopTimer()
 	info("cpu during watcher rounds, JSON (share of all cores)", cpu.String())
-	p50, p99, mx := ms(pct(done, 50)), ms(pct(done, 99)), ms(pct(done, 100))
-	h50, h99 := ms(pct(hdr, 50)), ms(pct(hdr, 99))
-	b.ReportMetric(watchers, "watchers")
+	p50, p99, mx := ms(load.Pct(done, 50)), ms(load.Pct(done, 99)), ms(load.Pct(done, 100))
+	h50, h99 := ms(load.Pct(hdr, 50)), ms(load.Pct(hdr, 99))
+	b.ReportMetric(load.Watchers, "watchers")
 	b.ReportMetric(p50, "p50-ms")
 	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(mx, "max-ms")
@@ -340,7 +352,7 @@ func BenchmarkWatchers(b *testing.B) {
 	check(fmt.Sprintf("one change -> 1,000 watchers (JSON answers), answer fully read, p99 (p50) [%d rounds]", rounds), "p99 < 100 ms",
 		fmt.Sprintf("%.0f ms (p50 %.0f ms, max %.0f ms)", p99, p50, mx), p99 < 100)
 	info("same, response headers received, p99 (p50)", fmt.Sprintf("%.0f ms (p50 %.0f ms)", h99, h50))
-	info("watcher answer size (JSON, ~1,000 peers each)", fmt.Sprintf("%.0f KiB each, %.0f MiB per round", avg/1024, avg*watchers/(1<<20)))
+	info("watcher answer size (JSON, ~1,000 peers each)", fmt.Sprintf("%.0f KiB each, %.0f MiB per round", avg/1024, avg*load.Watchers/(1<<20)))
 	info("the change's own POST round trip (max)", f1(ms(maxRTT))+" ms")
 }
 
@@ -354,10 +366,10 @@ func BenchmarkWatchersSmallAnswers(b *testing.B) {
 	b.ResetTimer()
 	waitQuiet(quietWait)
 	cpu := startCPU(0)
-	done, _, _, avg := watchLatencies(b, f.registrar, watcherSpecs(f.pop), f.pop.boots[:1], "bootnodes")
+	done, _, _, avg := watchLatencies(b, f.registrar, f.pop.WatcherSpecs(), f.pop.Boots[:1], "bootnodes")
 	b.StopTimer()
 	info("cpu during watcher round, format=bootnodes (share of all cores)", cpu.String())
-	p50, p99 := ms(pct(done, 50)), ms(pct(done, 99))
+	p50, p99 := ms(load.Pct(done, 50)), ms(load.Pct(done, 99))
 	b.ReportMetric(p50, "p50-ms")
 	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(avg, "body-bytes")
@@ -373,20 +385,9 @@ func BenchmarkRegistrations(b *testing.B) {
 	f := fixture(b)
 	b.ResetTimer()
 	ctx := context.Background()
-	waitQuiet(quietWait)
-	cpu := startCPU(0)
-	lat, el, err := runConcurrent(64, freshNodes, func(i int) error { return f.register(ctx, f.pop.fresh[i]) })
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	info("cpu during registrations (share of all cores)", cpu.String())
-	rate := float64(freshNodes) / el.Seconds()
-	p50, p99 := ms(pct(lat, 50)), ms(pct(lat, 99))
-	b.ReportMetric(rate, "registrations/s")
-	b.ReportMetric(p50, "p50-ms")
-	b.ReportMetric(p99, "p99-ms")
-	check(fmt.Sprintf("new registrations/s (64 clients, %d new nodes, 10,000 present)", freshNodes), ">= 1,000/s",
+	rate, p50, p99 := measure(b, "cpu during registrations (share of all cores)", "registrations/s", 64, load.FreshNodes,
+		func(i int) error { return f.Register(ctx, f.URL(), f.pop.Fresh[i]) })
+	check(fmt.Sprintf("new registrations/s (64 clients, %d new nodes, 10,000 present)", load.FreshNodes), ">= 1,000/s",
 		fmt.Sprintf("%s/s (p50 %.1f ms, p99 %.1f ms)", f0(rate), p50, p99), rate >= 1000)
 }
 
@@ -403,44 +404,44 @@ func BenchmarkRegistrarRSS(b *testing.B) {
 	b.ResetTimer()
 	r, pid := startRegistrar(b)
 	ctx := context.Background()
-	if err := r.addMembers(ctx, p.members); err != nil {
+	if err := r.addMembers(ctx, p.Members); err != nil {
 		b.Fatal(err)
 	}
-	rss0, _ := procMem(pid)
+	rss0, _ := load.ProcMem(pid)
 	waitQuiet(quietWait)
 	cpu := startCPU(pid)
 	regTime, err := registerAll(ctx, r, p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := runConcurrent(64, 20000, func(i int) error { return r.renew(ctx, p.nodes[i%totalNodes]) }); err != nil {
+	if _, _, err := load.RunConcurrent(64, 20000, func(i int) error { return r.Renew(ctx, r.URL(), p.Nodes[i%load.TotalNodes]) }); err != nil {
 		b.Fatal(err)
 	}
-	target := p.nodes[p.target]
-	first, err := r.peers(ctx, target, "", "", nil)
+	target := p.Nodes[p.Target]
+	first, err := r.Peers(ctx, r.URL(), target, "", "", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := runConcurrent(16, 500, func(int) error { _, err := r.peers(ctx, target, "", "", nil); return err }); err != nil {
+	if _, _, err := load.RunConcurrent(16, 500, func(int) error { _, err := r.Peers(ctx, r.URL(), target, "", "", nil); return err }); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := runConcurrent(16, 2000, func(int) error { _, err := r.peers(ctx, target, "", first.etag, nil); return err }); err != nil {
+	if _, _, err := load.RunConcurrent(16, 2000, func(int) error { _, err := r.Peers(ctx, r.URL(), target, "", first.ETag, nil); return err }); err != nil {
 		b.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // one write-behind flush of the renewals
-	rssA, _ := procMem(pid)
+	rssA, _ := load.ProcMem(pid)
 	heapA := r.goHeap(ctx)
 
-	ws := watcherSpecs(p)
-	st, err := primeWatchers(ctx, r, ws)
+	ws := p.WatcherSpecs()
+	st, err := r.PrimeWatchers(ctx, ws)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := watchRound(ctx, r, ws, st, p.changes[len(p.changes)-1], ""); err != nil {
+	if _, err := r.WatchRound(ctx, ws, st, p.Changes[len(p.Changes)-1], ""); err != nil {
 		b.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	rssB, hwm := procMem(pid)
+	rssB, hwm := load.ProcMem(pid)
 	heapB := r.goHeap(ctx)
 	b.StopTimer()
 	info("cpu during the registrar-process load (share of all cores)", cpu.String())
@@ -449,7 +450,7 @@ func BenchmarkRegistrarRSS(b *testing.B) {
 	b.ReportMetric(rssB, "rss-MB")
 	b.ReportMetric(hwm, "peak-rss-MB")
 	info("registrar process: 10,000 registrations into an empty store (64 clients)",
-		fmt.Sprintf("%s (%.0f/s)", regTime.Round(time.Millisecond), float64(totalNodes)/regTime.Seconds()))
+		fmt.Sprintf("%s (%.0f/s)", regTime.Round(time.Millisecond), float64(load.TotalNodes)/regTime.Seconds()))
 	info("registrar RSS, started, no nodes", f1(rss0)+" MB")
 	check("registrar RSS after registrations, renewals and 2,501 reads of the 8,000-peer set", "< 100 MB", f1(rssA)+" MB", rssA < 100)
 	check("registrar RSS after that plus one round of 1,000 JSON watchers", "< 100 MB", f1(rssB)+" MB", rssB < 100)
@@ -502,15 +503,15 @@ func startRegistrar(b *testing.B) (*registrar, int) {
 		cmd.Wait()
 		logf.Close()
 	})
-	r := &registrar{url: "http://" + addr, hc: newHTTPClient()}
+	r := newRegistrar("http://"+addr, "")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		cred, err := os.ReadFile(filepath.Join(data, "admin.credential"))
 		if err == nil && len(bytes.TrimSpace(cred)) > 0 {
-			if resp, err := r.hc.Get(r.url + "/healthz"); err == nil {
+			if resp, err := r.HC.Get(r.URL() + "/healthz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					r.admin = string(bytes.TrimSpace(cred))
+					r.Admin = string(bytes.TrimSpace(cred))
 					return r, pid
 				}
 			}
@@ -526,11 +527,11 @@ func startRegistrar(b *testing.B) (*registrar, int) {
 // goHeap summarises the registrar's Go heap from its own /metrics. With
 // GOGC=100 the next GC target is twice the heap live after the last GC.
 func (r *registrar) goHeap(ctx context.Context) string {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.url+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", r.URL()+"/metrics", nil)
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := r.hc.Do(req)
+	resp, err := r.HC.Do(req)
 	if err != nil {
 		return err.Error()
 	}
@@ -546,31 +547,4 @@ func (r *registrar) goHeap(ctx context.Context) string {
 	mb := func(k string) float64 { return v["go_memstats_"+k+"_bytes"] / 1e6 }
 	return fmt.Sprintf("heap in use %.1f MB, next GC at %.1f MB (live after the last GC ~%.1f MB), Go runtime total %.1f MB",
 		mb("heap_inuse"), mb("next_gc"), mb("next_gc")/2, mb("sys"))
-}
-
-// procMem reads VmRSS and VmHWM of pid, in MB (10^6 bytes).
-func procMem(pid int) (rss, hwm float64) {
-	fh, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return -1, -1
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		fs := strings.Fields(v)
-		if len(fs) < 1 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(fs[0], 64)
-		if k == "VmRSS" {
-			rss = kb * 1024 / 1e6
-		} else {
-			hwm = kb * 1024 / 1e6
-		}
-	}
-	return rss, hwm
 }

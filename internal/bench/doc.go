@@ -3,5 +3,8 @@
 // registrar's memory, against the real SQLite store and real HTTP on
 // 127.0.0.1. Run them with `make bench`; docs/benchmarks.md records a run.
 //
-// The package has no code of its own: this file only documents it.
+// The package has no code of its own: this file only documents it. The load
+// generator the benchmarks drive (the population of signed records, the
+// agents' requests, the watcher rounds) is internal/bench/load, shared with
+// the HA benchmark of internal/hatest.
 package bench

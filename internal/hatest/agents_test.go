@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/ctxtime"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/registry"
 )
@@ -107,7 +108,7 @@ func (a *agent) register(ctx context.Context) error {
 			return nil
 		}
 		a.noteErr(err)
-		if !sleepCtx(ctx, backoff) {
+		if !ctxtime.Sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, retryMax)
@@ -116,7 +117,7 @@ func (a *agent) register(ctx context.Context) error {
 
 // renewLoop renews every TTL/3 and registers again after a 404.
 func (a *agent) renewLoop(ctx context.Context, first time.Duration) {
-	if !sleepCtx(ctx, first) {
+	if !ctxtime.Sleep(ctx, first) {
 		return
 	}
 	tick := time.NewTicker(ttl / 3)
@@ -208,7 +209,7 @@ func (a *agent) watchLoop(ctx context.Context) {
 		c.mu.Unlock()
 		if err != nil {
 			a.noteErr(err)
-			if !sleepCtx(ctx, backoff) {
+			if !ctxtime.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, retryMax)
@@ -286,15 +287,4 @@ func errString(p *string) string {
 		return "no error"
 	}
 	return *p
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -4,23 +4,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/bench/load"
 )
 
 // runBench starts the registrars of one column (kind "sqlite": one replica
 // on SQLite; "etcd": three replicas on a three-member etcd cluster) and
 // takes every figure of the table.
-func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
+func runBench(t *testing.T, kind string, pop *load.Population) benchResult {
 	ps := newProcs(t)
-	sd := writeSeed(t, pop.members...)
+	sd := writeSeed(t, pop.Members...)
 	// As in internal/bench: no rate limit in the way, and leases that
 	// outlive the run (no renewal loop runs beside the loads). --ttl given
 	// again overrides startReplicas' own.
@@ -39,12 +38,12 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 		}
 		rs = startReplicas(t, ps, 3, ec.storeURL(), sd, extra...)
 	}
-	b := &benchTarget{rs: rs, creds: sd.members, hc: &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 2048,
-		IdleConnTimeout:     5 * time.Minute,
-		DisableCompression:  true,
-	}}}
+	// Node k is served by its home replica, b.Home(k); the watcher rounds
+	// register their change through the first replica.
+	b := &load.Target{HC: load.NewHTTPClient(), Admin: sd.admin, Creds: sd.members}
+	for _, r := range rs {
+		b.URLs = append(b.URLs, r.url())
+	}
 	ctx := context.Background()
 	n := len(rs)
 	res.add("machine", "load average (1 min) when the run began", "%s", loadavg())
@@ -55,21 +54,20 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	res.add("machine", "registrar GOMEMLIMIT", "%s", memLimit)
 
 	// Setup: the 10,000 nodes, each through its home replica.
-	_, el, err := runConcurrent(benchWorkers, len(pop.nodes), func(i int) error {
-		return b.post(ctx, b.home(i), "/v1/nodes", pop.nodes[i], pop.nodes[i].body, http.StatusCreated, http.StatusOK)
+	_, el, err := load.RunConcurrent(benchWorkers, len(pop.Nodes), func(i int) error {
+		return b.Register(ctx, b.Home(i), pop.Nodes[i])
 	})
 	if err != nil {
 		t.Fatalf("registering the setup nodes: %v", err)
 	}
-	res.add("setup", "register 10,000 nodes into an empty store (64 clients)", "%s (%.0f/s)", el.Round(time.Millisecond), float64(len(pop.nodes))/el.Seconds())
-	res.add("setup", "every replica lists the 10,000 nodes, after the last registration's answer", "%s", b.converged(t, sd.admin, len(pop.nodes)))
+	res.add("setup", "register 10,000 nodes into an empty store (64 clients)", "%s (%.0f/s)", el.Round(time.Millisecond), float64(len(pop.Nodes))/el.Seconds())
+	res.add("setup", "every replica lists the 10,000 nodes, after the last registration's answer", "%s", converged(t, rs, sd.admin, len(pop.Nodes)))
 
 	// Renewals: each node through its home replica.
 	const renewals = 50000
-	lat, el, err := runConcurrent(benchWorkers, renewals, func(i int) error {
-		k := i % len(pop.nodes)
-		s := pop.nodes[k]
-		return b.post(ctx, b.home(k), "/v1/nodes/"+s.id+"/renew", s, benchRenewBody, http.StatusOK)
+	lat, el, err := load.RunConcurrent(benchWorkers, renewals, func(i int) error {
+		k := i % len(pop.Nodes)
+		return b.Renew(ctx, b.Home(k), pop.Nodes[k])
 	})
 	if err != nil {
 		t.Fatalf("renewals: %v", err)
@@ -77,30 +75,30 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	d := summarise(lat)
 	res.add("Renewals", "renewals/s (64 clients, 50,000 renewals)", "%.0f/s", renewals/el.Seconds())
 	res.add("Renewals", "renewal latency p99 (p50)", "%s (p50 %s)", ms(d.p99), ms(d.p50))
-	target := pop.nodes[pop.target]
-	res.add("Renewals", "every replica answers the same ~8,000-peer set, after the last renewal's answer", "%s", b.sameSet(t, target))
+	target := pop.Nodes[pop.Target]
+	res.add("Renewals", "every replica answers the same ~8,000-peer set, after the last renewal's answer", "%s", sameSet(t, b, rs, target))
 
 	// Peer-set reads of the ~8,000-peer node, spread over the replicas.
 	t0 := time.Now()
-	first, err := b.peers(ctx, rs[0].url(), target, "", "")
+	first, err := b.Peers(ctx, rs[0].url(), target, "", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.add("PeerSetReads", "read uncached (the first after a change)", "%s (%.2f MiB)", ms(time.Since(t0)), float64(first.bytes)/(1<<20))
+	res.add("PeerSetReads", "read uncached (the first after a change)", "%s (%.2f MiB)", ms(time.Since(t0)), float64(first.Bytes)/(1<<20))
 	for _, r := range rs[1:] {
-		a, err := b.peers(ctx, r.url(), target, "", "")
+		a, err := b.Peers(ctx, r.url(), target, "", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.etag != first.etag || a.bytes != first.bytes {
-			t.Errorf("%s answers the target's set with ETag %s (%d bytes), %s with %s (%d bytes)", r.name, a.etag, a.bytes, rs[0].name, first.etag, first.bytes)
+		if a.ETag != first.ETag || a.Bytes != first.Bytes {
+			t.Errorf("%s answers the target's set with ETag %s (%d bytes), %s with %s (%d bytes)", r.name, a.ETag, a.Bytes, rs[0].name, first.ETag, first.Bytes)
 		}
 	}
 	const fullReads, notMod = 2000, 20000
-	lat, el, err = runConcurrent(16, fullReads, func(i int) error {
-		a, err := b.peers(ctx, b.home(i), target, "", "")
-		if err == nil && (a.status != http.StatusOK || a.bytes != first.bytes) {
-			err = fmt.Errorf("full read: HTTP %d, %d bytes", a.status, a.bytes)
+	lat, el, err = load.RunConcurrent(16, fullReads, func(i int) error {
+		a, err := b.Peers(ctx, b.Home(i), target, "", "", nil)
+		if err == nil && (a.Status != http.StatusOK || a.Bytes != first.Bytes) {
+			err = fmt.Errorf("full read: HTTP %d, %d bytes", a.Status, a.Bytes)
 		}
 		return err
 	})
@@ -109,10 +107,10 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	}
 	d = summarise(lat)
 	res.add("PeerSetReads", "peer-set reads/s, cached, full 200 JSON (16 clients, 2000 reads)", "%.0f/s (p99 %s)", fullReads/el.Seconds(), ms(d.p99))
-	lat, el, err = runConcurrent(16, notMod, func(i int) error {
-		a, err := b.peers(ctx, b.home(i), target, "", first.etag)
-		if err == nil && a.status != http.StatusNotModified {
-			err = fmt.Errorf("conditional read: HTTP %d", a.status)
+	lat, el, err = load.RunConcurrent(16, notMod, func(i int) error {
+		a, err := b.Peers(ctx, b.Home(i), target, "", first.ETag, nil)
+		if err == nil && a.Status != http.StatusNotModified {
+			err = fmt.Errorf("conditional read: HTTP %d", a.Status)
 		}
 		return err
 	})
@@ -124,28 +122,21 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 
 	// One change -> 1,000 watchers, spread over the replicas; the change is
 	// registered through the first replica.
-	ws := make([]bspec, len(pop.watchers))
-	for j, k := range pop.watchers {
-		ws[j] = pop.nodes[k]
-	}
-	st := make([]answer, len(ws))
-	if _, _, err := runConcurrent(benchWorkers, len(ws), func(j int) error {
-		a, err := b.peers(ctx, b.home(j), ws[j], "format=bootnodes", "")
-		st[j] = a
-		return err
-	}); err != nil {
+	ws := pop.WatcherSpecs()
+	st, err := b.PrimeWatchers(ctx, ws)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var all, same, other []time.Duration
 	var maxRTT time.Duration
 	for round := range benchRounds {
-		answers, postAt, rtt, err := b.watchRound(ctx, ws, st, pop.changes[round])
+		rd, err := b.WatchRound(ctx, ws, st, pop.Changes[round], "")
 		if err != nil {
 			t.Fatalf("watcher round %d: %v", round+1, err)
 		}
-		maxRTT = max(maxRTT, rtt)
-		for j, a := range answers {
-			lat := a.done.Sub(postAt)
+		maxRTT = max(maxRTT, rd.PostRTT)
+		for j, a := range rd.Answers {
+			lat := a.Done.Sub(rd.PostAt)
 			all = append(all, lat)
 			if j%n == 0 {
 				same = append(same, lat)
@@ -153,7 +144,6 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 				other = append(other, lat)
 			}
 		}
-		st = answers
 	}
 	d = summarise(all)
 	res.add("Watchers", fmt.Sprintf("one change -> %d watchers (JSON answers), answer fully read, p99 (p50, max) [%d rounds]", len(ws), benchRounds),
@@ -168,26 +158,27 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	res.add("Watchers", "the change's own POST round trip (max)", "%s", ms(maxRTT))
 
 	// New registrations, 10,000 present.
-	lat, el, err = runConcurrent(benchWorkers, len(pop.fresh), func(i int) error {
-		return b.post(ctx, b.home(i), "/v1/nodes", pop.fresh[i], pop.fresh[i].body, http.StatusCreated)
+	lat, el, err = load.RunConcurrent(benchWorkers, len(pop.Fresh), func(i int) error {
+		return b.Post(ctx, b.Home(i), "/v1/nodes", pop.Fresh[i], pop.Fresh[i].Body, http.StatusCreated)
 	})
 	if err != nil {
 		t.Fatalf("new registrations: %v", err)
 	}
 	d = summarise(lat)
-	res.add("Registrations", "new registrations/s (64 clients, 3000 new nodes, 10,000 present)", "%.0f/s (p50 %s, p99 %s)", float64(len(pop.fresh))/el.Seconds(), ms(d.p50), ms(d.p99))
+	res.add("Registrations", "new registrations/s (64 clients, 3000 new nodes, 10,000 present)", "%.0f/s (p50 %s, p99 %s)", float64(len(pop.Fresh))/el.Seconds(), ms(d.p50), ms(d.p99))
 
 	var rss, hwm []string
 	for _, r := range rs {
-		pid := r.p.cmd.Process.Pid
-		rss = append(rss, fmt.Sprintf("%.0f", rssMB(pid, "VmRSS")))
-		hwm = append(hwm, fmt.Sprintf("%.0f", rssMB(pid, "VmHWM")))
+		now, peak := load.ProcMem(r.p.cmd.Process.Pid)
+		rss = append(rss, fmt.Sprintf("%.0f", now))
+		hwm = append(hwm, fmt.Sprintf("%.0f", peak))
 	}
 	res.add("RSS", "registrar RSS at the end, per replica (peak), MB", "%s (%s)", strings.Join(rss, ", "), strings.Join(hwm, ", "))
 	if len(etcdPIDs) > 0 {
 		var ers []string
 		for _, pid := range etcdPIDs {
-			ers = append(ers, fmt.Sprintf("%.0f", rssMB(pid, "VmRSS")))
+			now, _ := load.ProcMem(pid)
+			ers = append(ers, fmt.Sprintf("%.0f", now))
 		}
 		res.add("RSS", "etcd member RSS at the end, MB", "%s", strings.Join(ers, ", "))
 	} else {
@@ -200,76 +191,11 @@ func runBench(t *testing.T, kind string, pop *benchPop) benchResult {
 	return res
 }
 
-// watchRound parks one blocking query per watcher on its home replica
-// (index + If-None-Match, wait 60 s, JSON), waits until the replicas count
-// them all as waiting, registers change through the first replica and
-// collects every answer.
-func (b *benchTarget) watchRound(ctx context.Context, ws []bspec, st []answer, change bspec) ([]answer, time.Time, time.Duration, error) {
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	out := make([]answer, len(ws))
-	errc := make(chan error, len(ws))
-	var wg sync.WaitGroup
-	for j := range ws {
-		wg.Go(func() {
-			q := "index=" + strconv.FormatUint(st[j].index, 10) + "&wait=60s"
-			a, err := b.peers(rctx, b.home(j), ws[j], q, st[j].etag)
-			if err == nil && (a.status != http.StatusOK || a.etag == st[j].etag) {
-				err = fmt.Errorf("watcher %s: HTTP %d, ETag %s (was %s): want 200 with a new set", ws[j].id[:8], a.status, a.etag, st[j].etag)
-			}
-			if err != nil {
-				errc <- err
-				cancel()
-				return
-			}
-			out[j] = a
-		})
-	}
-	fail := func(err error) ([]answer, time.Time, time.Duration, error) {
-		cancel()
-		wg.Wait()
-		return nil, time.Time{}, 0, err
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		n, err := b.parked(rctx)
-		if err != nil {
-			return fail(err)
-		}
-		if n >= len(ws) {
-			break
-		}
-		select {
-		case err := <-errc:
-			return fail(err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("only %d of %d watchers parked after a minute", n, len(ws)))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// A watcher the gauge counts may still be taking its change channel.
-	time.Sleep(200 * time.Millisecond)
-	postAt := time.Now()
-	if err := b.post(rctx, b.rs[0].url(), "/v1/nodes", change, change.body, http.StatusCreated); err != nil {
-		return fail(err)
-	}
-	rtt := time.Since(postAt)
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return nil, time.Time{}, 0, err
-	default:
-	}
-	return out, postAt, rtt, nil
-}
-
 // converged waits until every replica lists n live nodes and says how long
 // that took (a replica applies the others' writes from etcd's watch).
-func (b *benchTarget) converged(t *testing.T, admin string, n int) string {
+func converged(t *testing.T, rs []*replica, admin string, n int) string {
 	start := time.Now()
-	for _, r := range b.rs {
+	for _, r := range rs {
 		var live int
 		if !waitFor(2*time.Minute, func() bool {
 			_, body, err := get(r.url()+"/v1/nodes", admin)
@@ -284,17 +210,17 @@ func (b *benchTarget) converged(t *testing.T, admin string, n int) string {
 
 // sameSet waits until every replica answers s's set with one ETag and says
 // how long that took.
-func (b *benchTarget) sameSet(t *testing.T, s bspec) string {
+func sameSet(t *testing.T, b *load.Target, rs []*replica, s load.Spec) string {
 	start := time.Now()
 	var etags []string
 	if !waitFor(2*time.Minute, func() bool {
 		etags = etags[:0]
-		for _, r := range b.rs {
-			a, err := b.peers(context.Background(), r.url(), s, "format=bootnodes", "")
+		for _, r := range rs {
+			a, err := b.Peers(context.Background(), r.url(), s, "format=bootnodes", "", nil)
 			if err != nil {
 				return false
 			}
-			etags = append(etags, a.etag)
+			etags = append(etags, a.ETag)
 		}
 		return !slices.ContainsFunc(etags, func(e string) bool { return e != etags[0] })
 	}) {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/consortium/consortium/internal/ctxtime"
 	"github.com/consortium/consortium/internal/store"
 )
 
@@ -65,7 +66,7 @@ func (s *Store) do(ctx context.Context, op string, idempotent bool, f func(conte
 			return s.wrap(cctx, ctx, op, err)
 		case timedOut && idempotent:
 			continue
-		case !retriable(err, idempotent) || !sleep(cctx, retryPause):
+		case !retriable(err, idempotent) || !ctxtime.Sleep(cctx, retryPause):
 			return s.wrap(cctx, ctx, op, err)
 		}
 	}
@@ -121,16 +122,4 @@ func isCanceled(err error) bool {
 
 func isDeadline(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || code(err) == codes.DeadlineExceeded
-}
-
-// sleep waits d or until ctx ends; it reports whether the wait was whole.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

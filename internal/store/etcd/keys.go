@@ -99,22 +99,8 @@ type legacyValue struct {
 	Expires int64  `json:"expires"`
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
 func encodeMember(m store.Member) string {
-	return mustJSON(memberValue{Name: m.Name, Hash: m.Hash, Created: ms(m.Created), Revoked: m.Revoked, RevokedAt: ms(m.RevokedAt)})
+	return mustJSON(memberValue{Name: m.Name, Hash: m.Hash, Created: store.Millis(m.Created), Revoked: m.Revoked, RevokedAt: store.Millis(m.RevokedAt)})
 }
 
 func decodeMember(v []byte) (store.Member, error) {
@@ -122,11 +108,11 @@ func decodeMember(v []byte) (store.Member, error) {
 	if err := json.Unmarshal(v, &mv); err != nil {
 		return store.Member{}, err
 	}
-	return store.Member{Name: mv.Name, Hash: mv.Hash, Created: fromMS(mv.Created), Revoked: mv.Revoked, RevokedAt: fromMS(mv.RevokedAt)}, nil
+	return store.Member{Name: mv.Name, Hash: mv.Hash, Created: store.FromMillis(mv.Created), Revoked: mv.Revoked, RevokedAt: store.FromMillis(mv.RevokedAt)}, nil
 }
 
 func encodeNode(n store.Node) string {
-	return mustJSON(nodeValue{ID: n.ID, Member: n.Member, Role: n.Role, ENR: n.ENR, PublicENR: n.PublicENR, Registered: ms(n.Registered), Updated: ms(n.Updated)})
+	return mustJSON(nodeValue{ID: n.ID, Member: n.Member, Role: n.Role, ENR: n.ENR, PublicENR: n.PublicENR, Registered: store.Millis(n.Registered), Updated: store.Millis(n.Updated)})
 }
 
 // decodeNode gives the node without Expires and Status.
@@ -135,25 +121,25 @@ func decodeNode(v []byte) (store.Node, error) {
 	if err := json.Unmarshal(v, &nv); err != nil {
 		return store.Node{}, err
 	}
-	return store.Node{ID: nv.ID, Member: nv.Member, Role: nv.Role, ENR: nv.ENR, PublicENR: nv.PublicENR, Registered: fromMS(nv.Registered), Updated: fromMS(nv.Updated)}, nil
+	return store.Node{ID: nv.ID, Member: nv.Member, Role: nv.Role, ENR: nv.ENR, PublicENR: nv.PublicENR, Registered: store.FromMillis(nv.Registered), Updated: store.FromMillis(nv.Updated)}, nil
 }
 
 // encodeLease writes a lease end as milliseconds in 19 digits, zero-padded,
 // so that etcd's byte-wise comparison in a transaction orders leases by time
 // (Renew only ever extends one). The zero time, a member's removal, is all
 // zeros.
-func encodeLease(t time.Time) string { return fmt.Sprintf("%019d", max(ms(t), 0)) }
+func encodeLease(t time.Time) string { return fmt.Sprintf("%019d", max(store.Millis(t), 0)) }
 
 func decodeLease(v []byte) (time.Time, error) {
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("lease %q: %w", v, err)
 	}
-	return fromMS(n), nil
+	return store.FromMillis(n), nil
 }
 
 func encodeLegacy(l store.Legacy) string {
-	return mustJSON(legacyValue{Network: l.Network, Enode: l.Enode, Expires: ms(l.Expires)})
+	return mustJSON(legacyValue{Network: l.Network, Enode: l.Enode, Expires: store.Millis(l.Expires)})
 }
 
 func decodeLegacy(v []byte) (store.Legacy, error) {
@@ -161,7 +147,7 @@ func decodeLegacy(v []byte) (store.Legacy, error) {
 	if err := json.Unmarshal(v, &lv); err != nil {
 		return store.Legacy{}, err
 	}
-	return store.Legacy{Network: lv.Network, Enode: lv.Enode, Expires: fromMS(lv.Expires)}, nil
+	return store.Legacy{Network: lv.Network, Enode: lv.Enode, Expires: store.FromMillis(lv.Expires)}, nil
 }
 
 // mustJSON marshals values made of strings, numbers and booleans, which

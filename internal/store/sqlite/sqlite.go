@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/consortium/consortium/internal/store"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -88,20 +87,6 @@ func wrap(err error) error {
 	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
 // Load reads the whole state.
 func (s *Store) Load(ctx context.Context) (*State, error) {
 	st := &store.State{}
@@ -120,7 +105,7 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 			rows.Close()
 			return nil, wrap(err)
 		}
-		m.Created, m.RevokedAt = fromMS(created), fromMS(revokedAt)
+		m.Created, m.RevokedAt = store.FromMillis(created), store.FromMillis(revokedAt)
 		st.Members = append(st.Members, m)
 	}
 	rows.Close()
@@ -138,7 +123,7 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 			rows.Close()
 			return nil, wrap(err)
 		}
-		n.Registered, n.Updated, n.Expires = fromMS(reg), fromMS(upd), fromMS(exp)
+		n.Registered, n.Updated, n.Expires = store.FromMillis(reg), store.FromMillis(upd), store.FromMillis(exp)
 		st.Nodes = append(st.Nodes, n)
 	}
 	rows.Close()
@@ -156,7 +141,7 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 		if err := rows.Scan(&l.Network, &l.Enode, &exp); err != nil {
 			return nil, wrap(err)
 		}
-		l.Expires = fromMS(exp)
+		l.Expires = store.FromMillis(exp)
 		st.Legacy = append(st.Legacy, l)
 	}
 	return st, wrap(rows.Err())
@@ -173,7 +158,7 @@ func (s *Store) SetAdminHash(ctx context.Context, hash string) error {
 func (s *Store) PutMember(ctx context.Context, m store.Member) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO members(name, hash, created, revoked, revoked_at) VALUES(?,?,?,?,?)
 ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, revoked=excluded.revoked, revoked_at=excluded.revoked_at`,
-		m.Name, m.Hash, ms(m.Created), m.Revoked, ms(m.RevokedAt))
+		m.Name, m.Hash, store.Millis(m.Created), m.Revoked, store.Millis(m.RevokedAt))
 	return wrap(err)
 }
 
@@ -181,7 +166,7 @@ func (s *Store) PutNode(ctx context.Context, n store.Node) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status) VALUES(?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET member=excluded.member, role=excluded.role, enr=excluded.enr, public_enr=excluded.public_enr,
  registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status`,
-		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, ms(n.Registered), ms(n.Updated), ms(n.Expires), n.Status)
+		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status)
 	return wrap(err)
 }
 
@@ -206,9 +191,9 @@ func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 	defer plain.Close()
 	for _, r := range rs {
 		if r.Status != nil {
-			_, err = withStatus.ExecContext(ctx, ms(r.Expires), r.Status, r.ID)
+			_, err = withStatus.ExecContext(ctx, store.Millis(r.Expires), r.Status, r.ID)
 		} else {
-			_, err = plain.ExecContext(ctx, ms(r.Expires), r.ID)
+			_, err = plain.ExecContext(ctx, store.Millis(r.Expires), r.ID)
 		}
 		if err != nil {
 			return wrap(err)
@@ -224,7 +209,7 @@ func (s *Store) DeleteNode(ctx context.Context, id string) error {
 
 func (s *Store) PutLegacy(ctx context.Context, l store.Legacy) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO legacy(network, enode, expires) VALUES(?,?,?)
-ON CONFLICT(network, enode) DO UPDATE SET expires=excluded.expires`, l.Network, l.Enode, ms(l.Expires))
+ON CONFLICT(network, enode) DO UPDATE SET expires=excluded.expires`, l.Network, l.Enode, store.Millis(l.Expires))
 	return wrap(err)
 }
 
