@@ -16,6 +16,7 @@ import (
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,7 +33,7 @@ func addClientFlags(e *env, fs interface {
 	Bool(string, bool, string) *bool
 }, defCred string) clientFlags {
 	return clientFlags{
-		url:      fs.String("registrar", envOr(e, "CONSORTIUM_REGISTRAR", "http://127.0.0.1:9898"), "registrar URL"),
+		url:      fs.String("registrar", envOr(e, "CONSORTIUM_REGISTRAR", "http://127.0.0.1:9898"), "registrar URL, or several comma-separated URLs of replicas of one registrar (tried in turn on failure)"),
 		credFile: fs.String("credential-file", envOr(e, "CONSORTIUM_CREDENTIAL_FILE", defCred), "file holding the member credential (or set CONSORTIUM_CREDENTIAL)"),
 		ca:       fs.String("ca", "", "PEM CA file for an https registrar"),
 		insecure: fs.Bool("allow-insecure", false, "allow sending the credential over plain http to a non-loopback host"),
@@ -75,11 +76,28 @@ func runAgentInit(ctx context.Context, e *env, args []string) error {
 	nat := fs.String("nat-ip", "", "IP for geth --nat extip:IP (default --nat none)")
 	deadline := fs.Duration("deadline", 60*time.Second, "how long to wait for the registrar")
 	logFormat := fs.String("log-format", "text", "text or json")
+	keystoreDir := fs.String("keystore", "", "geth's keystore directory: a relay account is created there for `agent run --keystore` (geth 1.13 Clique)")
+	signerKeys := fs.String("signer-keystore", "", "copy the key files of this directory into --keystore, so geth runs with one keystore")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *role == "" {
 		return fmt.Errorf("%w: --role is required", errUsage)
+	}
+	if *signerKeys != "" && *keystoreDir == "" {
+		return fmt.Errorf("%w: --signer-keystore needs --keystore (where to copy the keys)", errUsage)
+	}
+	if *keystoreDir != "" {
+		if *signerKeys != "" {
+			if err := agent.CopyKeystore(*signerKeys, *keystoreDir); err != nil {
+				return err
+			}
+		}
+		relay, err := agent.RelayAccount(*keystoreDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "relay account %s in %s\n", relay.Hex(), *keystoreDir)
 	}
 	log, err := newLogger(e.stderr, *logFormat, "info")
 	if err != nil {
@@ -123,11 +141,26 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 	httpAddr := fs.String("listen", "127.0.0.1:9899", "address for /healthz and /metrics (empty: off)")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	keystoreDir := fs.String("keystore", "", "geth's keystore holding the relay account of `agent init --keystore`: the agent marks geth 1.13 synced at each start (Clique chains)")
+	seal := fs.String("seal", "", "Clique signer address of a validator whose geth runs WITHOUT --mine: the agent starts sealing once the node is peered and at the head")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *role == "" || *rpcEP == "" {
 		return fmt.Errorf("%w: --role and --rpc are required", errUsage)
+	}
+	var sealAs, relay common.Address
+	if *seal != "" {
+		if !common.IsHexAddress(*seal) {
+			return fmt.Errorf("%w: --seal %q is not an address (0x and 40 hex digits)", errUsage, *seal)
+		}
+		sealAs = common.HexToAddress(*seal)
+	}
+	if *keystoreDir != "" {
+		var err error
+		if relay, err = agent.RelayAccount(*keystoreDir); err != nil {
+			return err
+		}
 	}
 	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -141,7 +174,7 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{Registrar: rc, Key: k, Role: *role, StateDir: *state, ConfigPath: *cfgOut, ListenAddr: *listen, PublicPort: *publicPort, Logger: log}
+	cfg := agent.Config{Registrar: rc, Key: k, Role: *role, StateDir: *state, ConfigPath: *cfgOut, ListenAddr: *listen, PublicPort: *publicPort, Seal: sealAs, Relay: relay, Logger: log}
 	if *advertise != "" {
 		if cfg.AdvertiseIP = net.ParseIP(*advertise); cfg.AdvertiseIP == nil {
 			return fmt.Errorf("%w: --advertise-ip %q is not an IP", errUsage, *advertise)

@@ -174,24 +174,32 @@ EOF
 			ip=$NET.$i.${rp##*:}
 			svc=$m-$role
 			restrict="$NET.$i.0/24"
-			extra=""
-			agent_extra=""
+			# Every geth keeps its keystore in its data volume: agent init
+			# puts a relay account there (and copies a signer's key in), and
+			# the agent starts and stops the miner with it at each geth start,
+			# which makes geth 1.13 import gossiped blocks at once. Signers
+			# run WITHOUT --mine: their agent starts sealing (--seal) once the
+			# node is peered and at the head (docs/deploy.md, "Sealing").
+			extra=", --keystore, /data/keystore"
+			init_extra=", --keystore, /data/keystore"
+			agent_extra=", --keystore, /data/keystore"
 			nets="      $m: {ipv4_address: \"$ip\"}"
 			case $role in
 			validator)
 				signer=$(v "${M}_SIGNER")
-				extra=",
-      --mine, --miner.etherbase, \"$signer\", --unlock, \"$signer\", --password, /keys/password,
-      --keystore, /keys/keystore, --allow-insecure-unlock"
+				extra="$extra,
+      --unlock, \"$signer\", --password, /keys/password, --allow-insecure-unlock"
+				init_extra="$init_extra, --signer-keystore, /keys/keystore"
+				agent_extra="$agent_extra, --seal, \"$signer\""
 				;;
 			tx)
-				extra=",
+				extra="$extra,
       --http, --http.addr, 0.0.0.0, --http.port, \"8545\", --http.api, \"eth,net,web3,txpool\", --http.vhosts, \"*\""
 				;;
 			public)
 				pub=$(v "${M}_PUBLIC_IP")
 				restrict="$NET.$i.0/24,$NET.0.0/24"
-				agent_extra=", --public-ip, \"$pub\""
+				agent_extra="$agent_extra, --public-ip, \"$pub\""
 				nets="$nets
       internet: {ipv4_address: \"$pub\"}"
 				;;
@@ -208,7 +216,7 @@ EOF
   $svc-agent-init:
     <<: *oneshot
     command: [agent, init, --role, $role, --nodekey, /keys/nodekey, --state-dir, /data/agent,
-      --config-out, /data/config.toml, --nat-ip, "$ip", $(reg_flags "$i")]
+      --config-out, /data/config.toml, --nat-ip, "$ip"$init_extra, $(reg_flags "$i")]
     volumes:
       - $svc:/data
       - $DIR/members/$m/$role-1:/keys:ro

@@ -570,8 +570,18 @@ func checkMemberMinimal(t *testing.T, r *rendered) {
 	}
 	v := find(t, r.statefulSets, ssName, "acme-validator-0")
 	geth := container(t, v, "geth")
-	if argAfter(geth.Args, "--miner.etherbase") != "0xe528327bc2c4f65d5ca351bf68229d9977c8978e" || !slices.Contains(geth.Args, "--mine") {
+	// The signer's geth runs without --mine: its agent starts sealing
+	// (--seal) once peered and at the head, from the keystore agent-init
+	// filled (signer key copied in, relay account made).
+	const signer = "0xe528327bc2c4f65d5ca351bf68229d9977c8978e"
+	if argAfter(geth.Args, "--unlock") != signer || argAfter(geth.Args, "--keystore") != "/data/keystore" || slices.Contains(geth.Args, "--mine") {
 		t.Errorf("validator geth args %v", geth.Args)
+	}
+	if got := argAfter(container(t, v, "agent").Args, "--seal"); got != signer {
+		t.Errorf("validator agent --seal %q, want %s", got, signer)
+	}
+	if init := container(t, v, "agent-init"); argAfter(init.Args, "--signer-keystore") != "/signer/keystore" || argAfter(init.Args, "--keystore") != "/data/keystore" {
+		t.Errorf("validator agent-init args %v", init.Args)
 	}
 	pub := find(t, r.statefulSets, ssName, "acme-public-0")
 	if got := argAfter(container(t, pub, "agent").Args, "--public-ip"); got != "203.0.113.7" {

@@ -26,6 +26,7 @@ import (
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -83,7 +84,22 @@ type Config struct {
 	// and 2 s: after an outage the node is back in every answer within
 	// about RetryMax.
 	RetryMin, RetryMax time.Duration
-	Logger             *slog.Logger
+	// Seal is the Clique signer's address for a validator whose client runs
+	// without --mine: the agent starts sealing (miner_setEtherbase,
+	// miner_start) once the node is peered and at the head (seal.go).
+	// Zero: the agent never touches the miner for sealing.
+	Seal common.Address
+	// Relay is an account in the client's keystore that is not a signer
+	// (RelayAccount): the agent starts and stops the miner with it each time
+	// the client starts, which marks geth 1.13 synced (seal.go). Zero: not done.
+	Relay common.Address
+	// SealAnyway is how long a signer waits for the mesh before it seals
+	// regardless. Default 45 s.
+	SealAnyway time.Duration
+	// SealCheck is how often the closed gate is looked at again (it reads the
+	// registrar's node list each time). Default 2 s.
+	SealCheck time.Duration
+	Logger    *slog.Logger
 	// Metrics is where the agent's metrics are registered. Default: none.
 	Metrics prometheus.Registerer
 }
@@ -122,6 +138,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RetryMax <= 0 {
 		c.RetryMax = 2 * time.Second
 	}
+	if c.SealAnyway <= 0 {
+		c.SealAnyway = 45 * time.Second
+	}
+	if c.SealCheck <= 0 {
+		c.SealCheck = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -151,10 +173,13 @@ type Agent struct {
 	goneSince  map[enode.ID]time.Time // out of the desired set, since
 	noCoinbase bool                   // the client has no etherbase: stop asking
 	renewNow   bool                   // the registrar is back: renew at once
+	restarted  bool                   // the client's event stream ended: it may have restarted
 	endpoint   Endpoint
 	seq        uint64
 	registered bool
 	health     Health
+
+	seal sealState // mainLoop's only
 }
 
 // Health is a snapshot for /healthz.
@@ -290,6 +315,9 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 		if recheck > 0 {
 			wait = min(wait, recheck)
 		}
+		if again := a.sealStep(ctx, wasDown || a.takeRestarted()); again > 0 {
+			wait = min(wait, again)
+		}
 		if !ok || !a.isRegistered() {
 			wait = min(wait, backoff)
 			backoff = min(backoff*2, a.cfg.RetryMax)
@@ -318,6 +346,14 @@ func (a *Agent) takeRenewNow() bool {
 	defer a.mu.Unlock()
 	r := a.renewNow
 	a.renewNow = false
+	return r
+}
+
+func (a *Agent) takeRestarted() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.restarted
+	a.restarted = false
 	return r
 }
 

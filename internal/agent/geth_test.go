@@ -173,6 +173,7 @@ type tnode struct {
 	done    chan struct{}
 	agent   *agent.Agent
 	pubPort int
+	tweak   func(*agent.Config) // applied to the agent's config at each start
 }
 
 type suite struct {
@@ -237,8 +238,16 @@ func (s *suite) addMember(name string) *member {
 // startNode starts geth and its agent.
 func (s *suite) startNode(m *member, name, role string) *tnode {
 	s.t.Helper()
-	g := gethtest.Start(s.t, gethtest.Config{Version: s.version, Bootnodes: []string{m.boot.Enode()}, KeepConfig: true})
-	n := &tnode{name: name, m: m, role: role, geth: g}
+	return s.startNodeWith(m, name, role, gethtest.Config{}, nil)
+}
+
+// startNodeWith starts geth with gc (its version, bootnode and KeepConfig
+// set here) and its agent with tweak applied.
+func (s *suite) startNodeWith(m *member, name, role string, gc gethtest.Config, tweak func(*agent.Config)) *tnode {
+	s.t.Helper()
+	gc.Version, gc.Bootnodes, gc.KeepConfig = s.version, []string{m.boot.Enode()}, true
+	g := gethtest.Start(s.t, gc)
+	n := &tnode{name: name, m: m, role: role, geth: g, tweak: tweak}
 	s.nodes = append(s.nodes, n)
 	s.startAgent(n)
 	return n
@@ -260,6 +269,9 @@ func (s *suite) startAgent(n *tnode) {
 			n.pubPort = forwarder(s.t, n.geth.ListenAddr())
 		}
 		cfg.PublicIP, cfg.PublicPort = net.ParseIP("127.0.0.1"), n.pubPort
+	}
+	if n.tweak != nil {
+		n.tweak(&cfg)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

@@ -13,6 +13,7 @@ type metrics struct {
 	registrarUp   prometheus.Gauge
 	clientUp      prometheus.Gauge
 	leaseExpires  prometheus.Gauge
+	sealStarts    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +33,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		registrarUp:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "consortium_agent_registrar_up", Help: "1 when the last registrar call got an answer."}),
 		clientUp:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "consortium_agent_client_up", Help: "1 when the client's admin RPC answers."}),
 		leaseExpires: prometheus.NewGauge(prometheus.GaugeOpts{Name: "consortium_agent_lease_expires_timestamp_seconds", Help: "When the node's lease runs out (Unix time)."}),
+		sealStarts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "consortium_agent_seal_starts_total", Help: "Times the agent started its signer's miner (--seal)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.actions, m.registrations, m.renewals, m.setChanges, m.desired, m.connected, m.registrarUp, m.clientUp, m.leaseExpires)
+		reg.MustRegister(m.actions, m.registrations, m.renewals, m.setChanges, m.desired, m.connected, m.registrarUp, m.clientUp, m.leaseExpires, m.sealStarts)
 	}
 	return m
 }

@@ -327,6 +327,9 @@ func (a *Agent) peerEventLoop(ctx context.Context) {
 				return
 			case err := <-sub.Err():
 				a.log.Info("peer event stream ended (client restart?)", "err", err)
+				a.mu.Lock()
+				a.restarted = true
+				a.mu.Unlock()
 				a.wake()
 				break loop
 			case ev := <-ch:

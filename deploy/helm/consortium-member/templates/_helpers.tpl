@@ -216,6 +216,14 @@ spec:
             - /data/config.toml
             - --nat-ip
             - $(POD_IP)
+            # geth's keystore: a relay account (the agent marks geth synced
+            # with it) and, for a signer, a copy of the signer key.
+            - --keystore
+            - /data/keystore
+            {{- if .signer }}
+            - --signer-keystore
+            - /signer/keystore
+            {{- end }}
             {{- include "cm.registrarArgs" $root | nindent 12 }}
           env:
             {{- include "cm.downwardEnv" $root | nindent 12 }}
@@ -225,6 +233,9 @@ spec:
             - {name: data, mountPath: /data}
             {{- if .keySecret }}
             - {name: keys, mountPath: /keys, readOnly: true}
+            {{- end }}
+            {{- if .signer }}
+            - {name: signer, mountPath: /signer, readOnly: true}
             {{- end }}
             {{- include "cm.clientMounts" $root | nindent 12 }}
       containers:
@@ -248,6 +259,8 @@ spec:
             - {{ $v.geth.cache | default 256 | quote }}
             - --ipcpath
             - /data/geth.ipc
+            - --keystore
+            - /data/keystore
             {{- with .gethArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -307,6 +320,8 @@ spec:
             - $(POD_IP)
             - --listen
             - ":9899"
+            - --keystore
+            - /data/keystore
             {{- with .agentArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}

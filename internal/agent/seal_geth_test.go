@@ -1,0 +1,126 @@
+package agent_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/agent"
+	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+)
+
+// cliqueGenesis is gethtest's Clique genesis with signer as its only signer
+// and a one-second period.
+func cliqueGenesis(t *testing.T, signer common.Address) []byte {
+	t.Helper()
+	raw, err := gethtest.DefaultGenesis(gethtest.V113)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	g["extraData"] = "0x" + strings.Repeat("00", 32) + strings.ToLower(signer.Hex()[2:]) + strings.Repeat("00", 65)
+	g["config"].(map[string]any)["clique"] = map[string]any{"period": 1, "epoch": 30000}
+	out, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func head(t *testing.T, n *tnode) uint64 {
+	var h hexutil.Uint64
+	if err := n.geth.Call(&h, "eth_blockNumber"); err != nil {
+		return 0
+	}
+	return uint64(h)
+}
+
+func mining(n *tnode) bool {
+	var on bool
+	return n.geth.Call(&on, "eth_mining") == nil && on
+}
+
+func coinbase(n *tnode) common.Address {
+	var a common.Address
+	n.geth.Call(&a, "eth_coinbase")
+	return a
+}
+
+// TestSealGateWithGeth113: a Clique signer whose geth runs without --mine is
+// started by its agent only once its peer set is connected, every geth is
+// marked synced with its relay account at start, and a restarted signer is
+// started again.
+func TestSealGateWithGeth113(t *testing.T) {
+	s := newSuite(t, gethtest.V113)
+	m := s.addMember("acme")
+
+	ks := t.TempDir()
+	signer, err := keystore.StoreKey(ks, "pw", keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := agent.RelayAccount(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := agent.RelayAccount(ks); err != nil || again != relay || relay == signer.Address {
+		t.Fatalf("RelayAccount again = %s, %v; want %s, not the signer %s", again, err, relay, signer.Address)
+	}
+	genesis := cliqueGenesis(t, signer.Address)
+	v := s.startNodeWith(m, "validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: []string{
+		"--keystore", ks, "--unlock", signer.Address.Hex(), "--password", pw, "--allow-insecure-unlock",
+	}}, func(c *agent.Config) {
+		c.Seal, c.Relay = signer.Address, relay
+		c.SealCheck = 200 * time.Millisecond
+		c.SealAnyway = 10 * time.Minute // only the gate may open it here
+	})
+
+	// Alone, the signer has no peer set to be connected to: it must not seal,
+	// but it is marked synced (the relay account was its etherbase).
+	waitFor(t, 60*time.Second, "validator marked synced (etherbase = relay)", func() bool { return coinbase(v) == relay })
+	time.Sleep(4 * time.Second) // four Clique periods
+	if h := head(t, v); h != 0 || mining(v) {
+		t.Fatalf("the signer sealed before its peers were connected: head %d, mining %v", h, mining(v))
+	}
+
+	// A transaction node of the member joins: once both are linked, the
+	// agent starts the signer.
+	tks := t.TempDir()
+	trelay, err := agent.RelayAccount(tks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := s.startNodeWith(m, "tx", "tx", gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", tks}}, func(c *agent.Config) {
+		c.Relay = trelay
+	})
+	s.waitMesh([]*tnode{v, tx}, 60*time.Second)
+	d := waitFor(t, 60*time.Second, "blocks sealed and imported by the tx node", func() bool { return head(t, v) >= 2 && head(t, tx) >= 2 })
+	t.Logf("sealing started and block 2 reached the tx node %v after the mesh", d.Round(time.Millisecond))
+	if cb := coinbase(v); cb != signer.Address {
+		t.Fatalf("validator etherbase %s, want the signer %s", cb, signer.Address)
+	}
+	if cb := coinbase(tx); cb != trelay || mining(tx) {
+		t.Fatalf("tx node: etherbase %s mining %v; want its relay %s and no miner", cb, mining(tx), trelay)
+	}
+
+	// The signer's geth restarts (without --mine): its agent starts it again.
+	before := head(t, v)
+	if err := v.geth.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor(t, 90*time.Second, "restarted signer sealing again", func() bool { return mining(v) && head(t, v) > before+1 })
+	t.Logf("restarted signer sealing again after %v", d.Round(time.Millisecond))
+}
