@@ -354,6 +354,20 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: no error", args)
 		}
 	}
+	// The agent's sealing flags: a bad address, a copy with no destination.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "run", "--role", "validator", "--rpc", "x.ipc", "--seal", "0x12"}, "--seal \"0x12\" is not an address"},
+		{[]string{"agent", "init", "--role", "validator", "--signer-keystore", t.TempDir()}, "--signer-keystore needs --keystore"},
+	} {
+		var out, errb bytes.Buffer
+		e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		if err := run(context.Background(), e, c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
 	// A taken port: one clear line.
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer l.Close()
