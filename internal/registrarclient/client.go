@@ -35,7 +35,8 @@ const DefaultURL = "http://127.0.0.1:9898"
 // DialTimeout bounds connecting to one registrar URL with the default
 // transport, so that a replica that is down (or a host that drops packets)
 // costs about a second before the next URL is tried, and a watcher resumes
-// on another replica within two.
+// on another replica within two. Looking up the URL's host name comes
+// before, bounded by LookupTimeout (resolve.go).
 const DialTimeout = time.Second
 
 // Config for a Client. Zero values mean defaults.
@@ -50,9 +51,16 @@ type Config struct {
 	// AllowInsecure permits sending the credential over plain http to a
 	// host that is not loopback. Default refuse (DESIGN.md, Security 7).
 	AllowInsecure bool
-	// HTTPClient replaces the default client (whose transport dials with
-	// DialTimeout and trusts CAFile).
+	// HTTPClient replaces the default client (whose transport resolves
+	// host names as Resolver says, dials with DialTimeout and trusts CAFile).
 	HTTPClient *http.Client
+	// Resolver looks up the URLs' host names for the default transport
+	// (not with HTTPClient). Each attempt waits at most LookupTimeout for
+	// its name, and the last answer serves while lookups fail (resolve.go).
+	// Default: the system's resolver, a new net.Resolver for each lookup.
+	// A *net.Resolver given here shares a running lookup of a name with a
+	// new one, so an answer after DNS recovers can come up to 2 s late.
+	Resolver Resolver
 	// Logger reports moving from a failed URL to the next. Default: no log.
 	Logger *slog.Logger
 }
@@ -66,6 +74,7 @@ type Client struct {
 	cur   atomic.Uint32 // index into bases
 	cred  string
 	hc    *http.Client
+	names *names // the default transport's name cache; nil with Config.HTTPClient
 	log   *slog.Logger
 }
 
@@ -78,6 +87,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cred: strings.TrimSpace(cfg.Credential), log: log}
 	bases := make([]string, len(urls))
 	for i, u := range urls {
 		if u.Scheme == "http" && cfg.Credential != "" && !cfg.AllowInsecure && !isLoopback(u.Hostname()) {
@@ -93,7 +107,8 @@ func New(cfg Config) (*Client, error) {
 		// the middle of a blocking query within about 11 s, instead of the
 		// query's whole deadline.
 		d := &net.Dialer{Timeout: DialTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
-		tr.DialContext = d.DialContext
+		c.names = newNames(cfg.Resolver, log)
+		tr.DialContext = (&dialer{names: c.names, net: d}).DialContext
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
@@ -107,11 +122,8 @@ func New(cfg Config) (*Client, error) {
 		}
 		hc = &http.Client{Transport: tr}
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Client{bases: bases, cred: strings.TrimSpace(cfg.Credential), hc: hc, log: log}, nil
+	c.bases, c.hc = bases, hc
+	return c, nil
 }
 
 // URL is the current base URL: the one the next request goes to first.

@@ -67,7 +67,8 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 	for k := range n {
 		i := (start + k) % n
 		done := ctx.Err() != nil
-		resp, sent, err := c.attempt(ctx, c.bases[i], &r)
+		actx := context.WithValue(ctx, lookupWaitKey{}, lookupWait(ctx, n-k))
+		resp, sent, err := c.attempt(actx, c.bases[i], &r)
 		switch {
 		case err == nil && !failover(resp.status):
 			return resp, nil

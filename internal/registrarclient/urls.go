@@ -42,9 +42,14 @@ func parseURLs(list string) ([]*url.URL, error) {
 
 func parseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(s, "/"))
+	// An empty fragment ("http://r1/#") leaves no trace in u but the "#".
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
 		return nil, fmt.Errorf("%w %q: must be http(s)://host:port", ErrBadURL, s)
+	}
+	// Printed, the URL must stay one entry of a list ("/ %2C" prints as "/%20,").
+	if strings.Contains(u.String(), ",") {
+		return nil, fmt.Errorf("%w %q: a comma in the URL (escape it as %%2C)", ErrBadURL, s)
 	}
 	return u, nil
 }

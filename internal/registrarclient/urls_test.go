@@ -101,6 +101,7 @@ func FuzzParseURLs(f *testing.F) {
 		"http://127.0.0.1:9898", "https://r1:9898,https://r2:9898,https://r3:9898", "", ",", "http://a:1,,",
 		"ftp://x", "http://a:1,ftp://x", " https://r1:9898/ , https://R1:9898", "http://[::1]:9898/p%2Cq",
 		"http://a:1?x", "http://user:pw@a:1/x/", "http://%41:1", "http://a:1/%zz",
+		"http://0/#", "http://0/ %2C", // found by fuzzing: an empty fragment; a path printed with a comma
 	} {
 		f.Add(s)
 	}
