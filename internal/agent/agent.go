@@ -264,6 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) mainLoop(ctx context.Context) error {
 	backoff := a.cfg.RetryMin
 	renewAt := time.Time{}
+	meshed := false // every peer of the set was connected at the last reconcile
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -311,6 +312,15 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 			}
 		}
 		ok, recheck := a.reconcile(ctx)
+		if m := a.meshComplete(); m != meshed {
+			meshed = m
+			if m && a.isRegistered() {
+				// Report the new links now, not at the next renewal: other
+				// members' signers wait for them before they seal (seal.go),
+				// and the dashboard shows them.
+				renewAt = time.Now()
+			}
+		}
 		wait := time.Until(renewAt)
 		if recheck > 0 {
 			wait = min(wait, recheck)
@@ -347,6 +357,14 @@ func (a *Agent) takeRenewNow() bool {
 	r := a.renewNow
 	a.renewNow = false
 	return r
+}
+
+// meshComplete reports whether every peer of the set was connected at the
+// last reconcile (and the set is not empty).
+func (a *Agent) meshComplete() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.haveSet && a.health.Desired > 0 && len(a.health.Unconnected) == 0
 }
 
 func (a *Agent) takeRestarted() bool {

@@ -47,6 +47,7 @@ func (l *logBuf) Write(p []byte) (int, error) {
 // data directory, like a registrar process.
 type testRegistrar struct {
 	t      testing.TB
+	ttl    time.Duration
 	dir    string
 	addr   string
 	admin  string
@@ -58,8 +59,8 @@ type testRegistrar struct {
 	done   chan struct{}
 }
 
-func startRegistrar(t testing.TB, log *slog.Logger) *testRegistrar {
-	r := &testRegistrar{t: t, dir: t.TempDir(), addr: "127.0.0.1:0", log: log}
+func startRegistrar(t testing.TB, log *slog.Logger, ttl time.Duration) *testRegistrar {
+	r := &testRegistrar{t: t, ttl: ttl, dir: t.TempDir(), addr: "127.0.0.1:0", log: log}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -72,7 +73,7 @@ func (r *testRegistrar) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: testTTL, Logger: r.log})
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: r.ttl, Logger: r.log})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -186,7 +187,10 @@ type suite struct {
 	nodes   []*tnode
 }
 
-func newSuite(t testing.TB, version string) *suite {
+func newSuite(t testing.TB, version string) *suite { return newSuiteTTL(t, version, testTTL) }
+
+// newSuiteTTL is newSuite with the registrar granting leases of ttl.
+func newSuiteTTL(t testing.TB, version string, ttl time.Duration) *suite {
 	gethtest.Binary(t, version) // skips (or fails under CONSORTIUM_REQUIRE_GETH) without geth
 	logs := &logBuf{}
 	var w io.Writer = logs
@@ -210,7 +214,7 @@ func newSuite(t testing.TB, version string) *suite {
 			t.Logf("agent and registrar logs:\n%s", out)
 		}
 	})
-	s.reg = startRegistrar(t, log)
+	s.reg = startRegistrar(t, log, ttl)
 	return s
 }
 

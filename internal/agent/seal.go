@@ -176,9 +176,7 @@ func (a *Agent) sealStep(ctx context.Context, restarted bool) time.Duration {
 
 // readyToSeal gathers the gate's inputs.
 func (a *Agent) readyToSeal(ctx context.Context) (bool, string) {
-	a.mu.Lock()
-	g := sealGate{LocalMesh: a.haveSet && a.health.Desired > 0 && len(a.health.Unconnected) == 0}
-	a.mu.Unlock()
+	g := sealGate{LocalMesh: a.meshComplete()}
 	if !g.LocalMesh {
 		return g.ready()
 	}

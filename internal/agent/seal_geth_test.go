@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -60,7 +62,10 @@ func coinbase(n *tnode) common.Address {
 // marked synced with its relay account at start, and a restarted signer is
 // started again.
 func TestSealGateWithGeth113(t *testing.T) {
-	s := newSuite(t, gethtest.V113)
+	// Leases of 5 min (renewals every 100 s): the statuses the gate reads
+	// are fresh only because an agent reports at once when its set is
+	// connected.
+	s := newSuiteTTL(t, gethtest.V113, 5*time.Minute)
 	m := s.addMember("acme")
 
 	ks := t.TempDir()
@@ -107,6 +112,10 @@ func TestSealGateWithGeth113(t *testing.T) {
 		c.Relay = trelay
 	})
 	s.waitMesh([]*tnode{v, tx}, 60*time.Second)
+	waitFor(t, 10*time.Second, "the tx node's new link reported at once (not at its renewal in 100 s)", func() bool {
+		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, tx.geth.ID().String())
+		return err == nil && view.Status != nil && slices.Contains(view.Status.PeerIDs, v.geth.ID().String())
+	})
 	d := waitFor(t, 60*time.Second, "blocks sealed and imported by the tx node", func() bool { return head(t, v) >= 2 && head(t, tx) >= 2 })
 	t.Logf("sealing started and block 2 reached the tx node %v after the mesh", d.Round(time.Millisecond))
 	if cb := coinbase(v); cb != signer.Address {
