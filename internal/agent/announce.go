@@ -9,6 +9,9 @@ import (
 	"github.com/consortium/consortium/internal/registrarclient"
 )
 
+// announceCallTimeout bounds one registration or renewal of Announce.
+const announceCallTimeout = 4 * time.Second
+
 // Announce keeps a record that something else signs (the bootnode's own
 // ENR) registered: it registers, renews at a third of the lease, and
 // registers again when the lease lapsed or the record changed. It returns
@@ -24,21 +27,27 @@ func Announce(ctx context.Context, rc *registrarclient.Client, role string, reco
 	for {
 		rec := record()
 		var err error
+		// Each call is bounded like the agent's (Config.CallTimeout): a call
+		// stuck on a connection a network cut left behind must not stop the
+		// announcements for good.
+		cctx, cancel := context.WithTimeout(ctx, announceCallTimeout)
 		if rec != registered {
 			var resp httpapi.RegisterResponse
-			resp, err = rc.Register(ctx, httpapi.RegisterRequest{Role: role, ENR: rec})
+			resp, err = rc.Register(cctx, httpapi.RegisterRequest{Role: role, ENR: rec})
 			if err == nil {
 				registered, id = rec, resp.ID
 				interval = max(time.Duration(resp.TTLSeconds*float64(time.Second))/3, 500*time.Millisecond)
 				log.Info("announced", "role", role, "node", resp.ID, "enode", resp.Enode)
 			}
 		} else {
-			_, err = rc.Renew(ctx, id, nil)
+			_, err = rc.Renew(cctx, id, nil)
 			if registrarclient.IsStatus(err, 404) {
+				cancel()
 				registered = "" // lapsed: register again at once
 				continue
 			}
 		}
+		cancel()
 		wait := interval
 		if err != nil {
 			if ctx.Err() != nil {

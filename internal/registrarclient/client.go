@@ -107,6 +107,13 @@ func New(cfg Config) (*Client, error) {
 		// the middle of a blocking query within about 11 s, instead of the
 		// query's whole deadline.
 		d := &net.Dialer{Timeout: DialTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
+		// Over https the registrar speaks HTTP/2: every request to a replica
+		// shares one connection, and TCP keep-alive probes stop while data
+		// waits unacknowledged (a request written during a network cut), so
+		// without HTTP/2 pings a connection the cut killed would hold every
+		// later request until TCP gives up, many minutes on. Pings close it
+		// within about 8 s of silence.
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 5 * time.Second, PingTimeout: 3 * time.Second, WriteByteTimeout: 5 * time.Second}
 		c.names = newNames(cfg.Resolver, log)
 		tr.DialContext = (&dialer{names: c.names, net: d}).DialContext
 		if cfg.CAFile != "" {
