@@ -181,7 +181,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	inm := r.Header.Get("If-None-Match")
-	ps, err := s.reg.PeersFor(p, id)
+	ps, err := s.reg.PeerAnswer(p, id)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		for unchanged(ps, inm, wq) {
 			ch := s.reg.Changed()
 			// Re-read after taking the channel so no change slips between.
-			if ps, err = s.reg.PeersFor(p, id); err != nil {
+			if ps, err = s.reg.PeerAnswer(p, id); err != nil {
 				return err
 			}
 			if !unchanged(ps, inm, wq) {
@@ -201,7 +201,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 			}
 			select {
 			case <-ch:
-				if ps, err = s.reg.PeersFor(p, id); err != nil {
+				if ps, err = s.reg.PeerAnswer(p, id); err != nil {
 					return err
 				}
 			case <-timer.C:
@@ -228,7 +228,7 @@ func (s *Server) rolePeers(w http.ResponseWriter, r *http.Request) error {
 	if wq.HasIndex {
 		return errBadRequest("bad_query", "GET /v1/peers does not block; it takes role and format")
 	}
-	ps, err := s.reg.PeersForRole(p, role)
+	ps, err := s.reg.RoleAnswer(p, role)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (s *Server) rolePeers(w http.ResponseWriter, r *http.Request) error {
 
 // unchanged reports whether the caller already holds ps: by ETag when it
 // sent one, else by index.
-func unchanged(ps *registry.PeerSet, inm string, wq WaitQuery) bool {
+func unchanged(ps *registry.PeerAnswer, inm string, wq WaitQuery) bool {
 	if inm != "" {
 		return etagMatch(inm, ps.ETag)
 	}
@@ -255,7 +255,7 @@ func etagMatch(inm, etag string) bool {
 	return false
 }
 
-func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry.PeerSet, format, inm string) error {
+func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry.PeerAnswer, format, inm string) error {
 	h := w.Header()
 	h.Set("ETag", ps.ETag)
 	h.Set("X-Consortium-Index", strconv.FormatUint(ps.Index, 10))
@@ -273,31 +273,76 @@ func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry
 	default:
 		ct = "application/json"
 	}
-	body := ps.Rendered(format, func(ps *registry.PeerSet) []byte { return render(ps, format) })
+	body := render(ps, format)
+	n := 0
+	for _, b := range body {
+		n += len(b)
+	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(body)
-	if err != nil {
-		return nil // the client went away; nothing to tell it
+	for _, b := range body {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := w.Write(b); err != nil {
+			return nil // the client went away; nothing to tell it
+		}
 	}
 	return nil
 }
 
-func render(ps *registry.PeerSet, format string) []byte {
+// The list encodings of the formats. The registry renders each list once
+// per group and encoding, and an answer is that rendering with the node's
+// own element cut out: no per-node copy of a large list is ever made.
+var (
+	jsonList = &registry.Encoding{Sep: ",", Append: appendJSONString}
+	tomlList = &registry.Encoding{Sep: ", ", Append: strconv.AppendQuote}
+	enrLines = &registry.Encoding{Sep: "\n", Append: appendRaw}
+	bootLine = &registry.Encoding{Sep: ",", Append: appendRaw}
+)
+
+func appendRaw(dst []byte, s string) []byte { return append(dst, s...) }
+
+// appendJSONString encodes s as encoding/json encodes a string in a slice,
+// HTML escaping included, so the spliced body is byte for byte what
+// json.Marshal of the whole set writes.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+// render returns the body of ps in format as pieces to write one after the
+// other: fixed text around lists shared with the node's group.
+func render(ps *registry.PeerAnswer, format string) [][]byte {
 	switch format {
 	case "bootnodes":
-		return []byte(strings.Join(ps.Bootnodes, ",") + "\n")
+		b0, b1 := ps.Joined(registry.BootnodeList, bootLine)
+		return [][]byte{b0, b1, []byte("\n")}
 	case "enr":
-		if len(ps.ENRs) == 0 {
-			return []byte{}
+		if ps.Len(registry.ENRList) == 0 {
+			return nil
 		}
-		return []byte(strings.Join(ps.ENRs, "\n") + "\n")
+		e0, e1 := ps.Joined(registry.ENRList, enrLines)
+		return [][]byte{e0, e1, []byte("\n")}
 	case "toml":
-		return []byte(TOMLFragment(ps.Static, ps.Trusted, ps.Bootnodes))
+		s0, s1 := ps.Joined(registry.StaticList, tomlList)
+		b0, b1 := ps.Joined(registry.BootnodeList, tomlList)
+		return [][]byte{
+			[]byte("[Node.P2P]\nStaticNodes = ["), s0, s1,
+			[]byte("]\nTrustedNodes = ["), s0, s1,
+			[]byte("]\nBootstrapNodes = ["), b0, b1,
+			[]byte("]\n"),
+		}
 	}
-	b, _ := json.Marshal(ps)
-	return append(b, '\n')
+	// The JSON of registry.PeerSet: {"index","node","static","bootnodes"}.
+	s0, s1 := ps.Joined(registry.StaticList, jsonList)
+	b0, b1 := ps.Joined(registry.BootnodeList, jsonList)
+	head := append([]byte(`{"index":`), strconv.FormatUint(ps.Index, 10)...)
+	head = append(head, `,"node":`...)
+	head = appendJSONString(head, ps.Node)
+	head = append(head, `,"static":[`...)
+	return [][]byte{head, s0, s1, []byte(`],"bootnodes":[`), b0, b1, []byte("]}\n")}
 }
 
 // TOMLFragment renders geth's config.toml [Node.P2P] peer lists. Enode URLs

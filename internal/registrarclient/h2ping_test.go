@@ -3,7 +3,6 @@ package registrarclient
 import (
 	"context"
 	"encoding/pem"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -80,10 +79,7 @@ func (p *stallProxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
-			return
+			return // io.EOF or a closed connection
 		}
 	}
 }
@@ -110,15 +106,13 @@ func TestStalledHTTP2ConnectionIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var proto string
-	srv.Config.ConnState = nil
 	ctx := context.Background()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+p.ln.Addr().String()+"/readyz", nil)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proto = resp.Proto
+	proto := resp.Proto
 	resp.Body.Close()
 	if proto != "HTTP/2.0" {
 		t.Fatalf("the client spoke %s to an https registrar, want HTTP/2.0 (the case this test is about)", proto)

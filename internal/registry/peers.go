@@ -2,7 +2,6 @@ package registry
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"sync"
@@ -19,9 +18,17 @@ import (
 //   - every node of M gets M's live bootnodes as its bootnodes;
 //   - a bootnode gets no devp2p peers (it only speaks discovery).
 // Nothing else crosses a member boundary.
+//
+// So every node of one member and one role class (validator and tx alike;
+// public; bootnode) is offered the same lists, less its own entry. The
+// registry computes those lists, their digest and their renderings once per
+// (member, class) and index (groupAnswer), and a node's answer (PeerAnswer)
+// is the group's with one position left out: a change that wakes a thousand
+// watchers of one member costs one computation, not a thousand.
 
-// PeerSet is one node's answer at one index. It is shared by every request
-// for that node until the index moves, so treat it as read-only.
+// PeerSet is one node's answer at one index in its wire form (the JSON of
+// GET /v1/nodes/{id}/peers), as clients decode it. The registry's own,
+// shared form is PeerAnswer; PeerAnswer.Set builds a PeerSet from it.
 type PeerSet struct {
 	Index     uint64   `json:"index"`
 	Node      string   `json:"node"`
@@ -30,28 +37,6 @@ type PeerSet struct {
 	Bootnodes []string `json:"bootnodes"`
 	ENRs      []string `json:"-"` // served by format=enr; left out of JSON, where it would double the body
 	ETag      string   `json:"-"`
-
-	cache *renderCache // shared by copies; nil in a decoded copy
-}
-
-type renderCache struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-// Rendered caches one rendering of the set (by format name).
-func (ps *PeerSet) Rendered(format string, render func(*PeerSet) []byte) []byte {
-	if ps.cache == nil {
-		return render(ps)
-	}
-	ps.cache.mu.Lock()
-	defer ps.cache.mu.Unlock()
-	if b, ok := ps.cache.m[format]; ok {
-		return b
-	}
-	b := render(ps)
-	ps.cache.m[format] = b
-	return b
 }
 
 type entry struct {
@@ -60,19 +45,57 @@ type entry struct {
 	enr   string
 }
 
-// groups are the building blocks of every answer at one index.
+// groups are the building blocks of every answer at one index. Everything
+// but the answers cache is read-only once built.
 type groups struct {
+	index   uint64
 	private map[string][]entry // member -> live non-bootnode nodes, private endpoints
 	boot    map[string][]entry // member -> live bootnodes
 	public  map[string][]entry // member -> live public nodes, public endpoints
 	members []string           // non-revoked members with public nodes, sorted
+	// pos is each live node's place in its member's private list (its boot
+	// list for a bootnode): where to find the entry to leave out of its answer.
+	pos map[enode.ID]int
+
+	mu      sync.Mutex
+	answers map[answerKey]*groupAnswer
+}
+
+// class is what of the policy applies to a role: validator and tx nodes are
+// offered the same peers.
+type class uint8
+
+const (
+	classBoot class = iota
+	classPrivate
+	classPublic
+)
+
+func classOf(role noderecord.Role) class {
+	switch role {
+	case noderecord.RoleBootnode:
+		return classBoot
+	case noderecord.RolePublic:
+		return classPublic
+	}
+	return classPrivate
+}
+
+type answerKey struct {
+	member string
+	class  class
 }
 
 // buildGroups must be called with mu held (read is enough: it only reads
-// nodes, and r.groups is written under groupsMu by the caller).
+// nodes and members).
 func (r *Registry) buildGroups() *groups {
 	now := r.cfg.Now()
-	g := &groups{private: map[string][]entry{}, boot: map[string][]entry{}, public: map[string][]entry{}}
+	g := &groups{
+		index:   r.index,
+		private: map[string][]entry{}, boot: map[string][]entry{}, public: map[string][]entry{},
+		pos:     make(map[enode.ID]int, len(r.nodes)),
+		answers: map[answerKey]*groupAnswer{},
+	}
 	for _, n := range r.nodes {
 		if !n.live(now) || r.revoked(n.member) {
 			continue
@@ -92,6 +115,13 @@ func (r *Registry) buildGroups() *groups {
 			sort.Slice(es, func(i, j int) bool { return es[i].enode < es[j].enode })
 		}
 	}
+	for _, m := range []map[string][]entry{g.private, g.boot} {
+		for _, es := range m {
+			for i, e := range es {
+				g.pos[e.id] = i
+			}
+		}
+	}
 	for m := range g.public {
 		g.members = append(g.members, m)
 	}
@@ -99,9 +129,47 @@ func (r *Registry) buildGroups() *groups {
 	return g
 }
 
-// PeersFor answers which peers node id should have. Only the node's own
-// member (or the administrator) may ask.
-func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
+// currentGroups returns the groups at the current index, building them if
+// no request has since the last change. Call it with mu held for reading:
+// no writer can then move the index, so the groups match what the caller
+// reads of nodes. Builders are serialised by groupsMu (readers never take
+// it once the groups exist); nothing takes mu while holding groupsMu.
+func (r *Registry) currentGroups() *groups {
+	if g := r.groups.Load(); g != nil {
+		return g
+	}
+	r.groupsMu.Lock()
+	defer r.groupsMu.Unlock()
+	if g := r.groups.Load(); g != nil {
+		return g
+	}
+	g := r.buildGroups()
+	r.groups.Store(g)
+	return g
+}
+
+// answer returns the shared answer of member's nodes of class c, computed
+// by the first request that needs it at this index.
+func (r *Registry) answer(g *groups, member string, c class) *groupAnswer {
+	k := answerKey{member, c}
+	g.mu.Lock()
+	ga, ok := g.answers[k]
+	if !ok {
+		ga = &groupAnswer{}
+		g.answers[k] = ga
+	}
+	g.mu.Unlock()
+	if ok {
+		r.stats.PeerCacheHits.Add(1)
+	}
+	ga.once.Do(func() { ga.build(g, member, c) })
+	return ga
+}
+
+// PeerAnswer answers which peers node id should have, at the current index.
+// Only the node's own member (or the administrator) may ask. The answer
+// shares its lists with every node of its group: treat it as read-only.
+func (r *Registry) PeerAnswer(p Principal, id string) (*PeerAnswer, error) {
 	nid, err := noderecord.ParseID(id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -115,56 +183,40 @@ func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
 		}
 		return nil, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
 	}
-	index := r.index
+	g := r.currentGroups()
+	member, role := n.member, n.role
 	r.mu.RUnlock()
 
-	r.cacheMu.Lock()
-	if r.cacheAt == index {
-		if ps, ok := r.cache[nid]; ok {
-			r.cacheMu.Unlock()
-			r.stats.PeerCacheHits.Add(1)
-			return ps, nil
+	c := classOf(role)
+	a := &PeerAnswer{Index: g.index, Node: nid.String(), ga: r.answer(g, member, c), skipStatic: -1, skipBoot: -1}
+	// The node's own entry is in its member's private list (the head of
+	// its static list) or boot list, unless its lease ran out.
+	if i, ok := g.pos[nid]; ok {
+		if c == classBoot {
+			if i < len(a.ga.boot) && a.ga.boot[i].id == nid {
+				a.skipBoot = i
+			}
+		} else if i < len(a.ga.static) && a.ga.static[i].id == nid {
+			a.skipStatic = i
 		}
 	}
-	r.cacheMu.Unlock()
-
-	r.mu.Lock()
-	if r.groups == nil {
-		r.groups = r.buildGroups()
-	}
-	// Look the node up again: a registration may have replaced it.
-	if n = r.nodes[nid]; n == nil {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
-	}
-	g, index, member, role := r.groups, r.index, n.member, n.role
-	r.mu.Unlock()
-
-	ps := compute(g, index, nid, member, role)
-	r.cacheMu.Lock()
-	if r.cacheAt != index {
-		if index < r.cacheAt {
-			r.cacheMu.Unlock()
-			return ps, nil
-		}
-		r.cache, r.cacheAt = map[enode.ID]*PeerSet{}, index
-	}
-	if len(r.cache) >= maxCachedSets {
-		// Bound memory: a change that wakes thousands of watchers must
-		// not keep every rendered answer until the next change.
-		r.cache = map[enode.ID]*PeerSet{}
-	}
-	r.cache[nid] = ps
-	r.cacheMu.Unlock()
-	return ps, nil
+	a.ETag = etag(a.ga.digest, nid)
+	return a, nil
 }
 
-// maxCachedSets bounds the per-node answer cache.
-const maxCachedSets = 64
+// PeersFor is PeerAnswer in its wire form, for Go callers that want the
+// lists themselves.
+func (r *Registry) PeersFor(p Principal, id string) (*PeerSet, error) {
+	a, err := r.PeerAnswer(p, id)
+	if err != nil {
+		return nil, err
+	}
+	return a.Set(), nil
+}
 
-// PeersForRole answers the peer set a new node of p's member with role
-// would get: what `agent init` writes before the node has ever registered.
-func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
+// RoleAnswer answers the peer set a new node of p's member with role would
+// get: what `agent init` writes before the node has ever registered.
+func (r *Registry) RoleAnswer(p Principal, role string) (*PeerAnswer, error) {
 	if p.Admin {
 		return nil, fmt.Errorf("%w: ask with the member's credential", ErrForbidden)
 	}
@@ -172,51 +224,70 @@ func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	r.mu.Lock()
-	if r.groups == nil {
-		r.groups = r.buildGroups()
-	}
-	g, index := r.groups, r.index
-	r.mu.Unlock()
-	return compute(g, index, enode.ID{}, p.Name, ro), nil
+	r.mu.RLock()
+	g := r.currentGroups()
+	r.mu.RUnlock()
+	ga := r.answer(g, p.Name, classOf(ro))
+	return &PeerAnswer{Index: g.index, Node: enode.ID{}.String(), ETag: etag(ga.digest, enode.ID{}), ga: ga, skipStatic: -1, skipBoot: -1}, nil
 }
 
-func compute(g *groups, index uint64, self enode.ID, member string, role noderecord.Role) *PeerSet {
-	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}, cache: &renderCache{m: map[string][]byte{}}}
-	h := sha256.New()
-	if role != noderecord.RoleBootnode {
-		add := func(es []entry) {
-			for _, e := range es {
-				if e.id == self {
-					continue
-				}
-				ps.Static = append(ps.Static, e.enode)
-				ps.ENRs = append(ps.ENRs, e.enr)
-				h.Write([]byte(e.enode))
-				h.Write([]byte{' '})
-				h.Write([]byte(e.enr)) // a re-signed record changes the answer too
-				h.Write([]byte{'\n'})
+// PeersForRole is RoleAnswer in its wire form.
+func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
+	a, err := r.RoleAnswer(p, role)
+	if err != nil {
+		return nil, err
+	}
+	return a.Set(), nil
+}
+
+// groupAnswer is what every node of one member and class is offered at one
+// index, its own entry included, and the renderings of its lists.
+type groupAnswer struct {
+	once   sync.Once
+	static []entry // the member's private list; for a public node, then every other member's public list
+	boot   []entry
+	digest [sha256.Size]byte
+
+	mu     sync.Mutex
+	joined map[joinKey]*joined
+}
+
+func (ga *groupAnswer) build(g *groups, member string, c class) {
+	ga.boot = g.boot[member]
+	switch c {
+	case classPrivate:
+		ga.static = g.private[member]
+	case classPublic:
+		n := len(g.private[member])
+		for _, m := range g.members {
+			if m != member {
+				n += len(g.public[m])
 			}
 		}
-		add(g.private[member])
-		if role == noderecord.RolePublic {
-			for _, m := range g.members {
-				if m != member {
-					add(g.public[m])
-				}
+		ga.static = make([]entry, 0, n)
+		ga.static = append(ga.static, g.private[member]...)
+		for _, m := range g.members {
+			if m != member {
+				ga.static = append(ga.static, g.public[m]...)
 			}
 		}
 	}
+	// The digest covers everything any node of the group is offered: each
+	// peer's enode URL and record (a re-signed record changes the answer
+	// too) and the bootnodes. Lists and sections are delimited, so no two
+	// different groups hash the same bytes.
+	h := sha256.New()
+	for _, e := range ga.static {
+		h.Write([]byte(e.enode))
+		h.Write([]byte{' '})
+		h.Write([]byte(e.enr))
+		h.Write([]byte{'\n'})
+	}
 	h.Write([]byte{'|'})
-	for _, e := range g.boot[member] {
-		if e.id == self {
-			continue
-		}
-		ps.Bootnodes = append(ps.Bootnodes, e.enode)
+	for _, e := range ga.boot {
 		h.Write([]byte(e.enode))
 		h.Write([]byte{'\n'})
 	}
-	ps.Trusted = ps.Static
-	ps.ETag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
-	return ps
+	h.Sum(ga.digest[:0])
+	ga.joined = map[joinKey]*joined{}
 }

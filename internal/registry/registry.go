@@ -109,12 +109,13 @@ type Registry struct {
 	legacy    map[string]map[string]time.Time // network -> enode -> expires
 	index     uint64
 	changed   chan struct{} // closed and replaced on every index bump
-	groups    *groups       // peer groups at index, built lazily
 	events    *ring
 
-	cacheMu sync.Mutex
-	cache   map[enode.ID]*PeerSet
-	cacheAt uint64
+	// groups are the peer groups at index, built lazily by the first
+	// reader that needs them (under mu for reading and groupsMu) and
+	// dropped by bump (under mu for writing); see currentGroups.
+	groups   atomic.Pointer[groups]
+	groupsMu sync.Mutex
 
 	dirtyMu sync.Mutex
 	dirty   map[string]store.Renewal
@@ -152,7 +153,6 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 		index:     uint64(now.UnixMilli()),
 		changed:   make(chan struct{}),
 		events:    newRing(cfg.Events),
-		cache:     map[enode.ID]*PeerSet{},
 		dirty:     map[string]store.Renewal{},
 		echoes:    map[string][]string{},
 	}
@@ -324,7 +324,7 @@ func (r *Registry) Changed() <-chan struct{} {
 // bump must be called with mu held for writing.
 func (r *Registry) bump() {
 	r.index++
-	r.groups = nil
+	r.groups.Store(nil)
 	close(r.changed)
 	r.changed = make(chan struct{})
 }

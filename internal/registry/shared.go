@@ -350,9 +350,6 @@ func (r *Registry) replaceState(s *store.State, now time.Time) {
 	r.mu.Unlock()
 	// Everything we wrote is in the state: no echo is owed any more.
 	r.echoes = map[string][]string{}
-	r.cacheMu.Lock()
-	r.cache = map[enode.ID]*PeerSet{}
-	r.cacheMu.Unlock()
 	for _, id := range forget {
 		r.forgetRenewal(id)
 	}
