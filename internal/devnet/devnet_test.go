@@ -42,9 +42,11 @@ func TestDevnet(t *testing.T) {
 			t.Logf("devnet output:\n%s", out.String())
 		}
 	})
+	dir := filepath.Join(t.TempDir(), "devnet")
+	keepLogs(t, dir, &out)
 	ctx := context.Background()
 	d, err := Start(ctx, Config{
-		Dir: filepath.Join(t.TempDir(), "devnet"), Period: 1, Geth: geth,
+		Dir: dir, Period: 1, Geth: geth,
 		RegistrarListen: "127.0.0.1:0", BasePort: 25000, TTL: 10 * time.Second,
 		Prefund: []common.Address{crypto.PubkeyToAddress(funder.PublicKey)},
 		Out:     &out,

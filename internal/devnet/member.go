@@ -19,6 +19,7 @@ import (
 	"github.com/consortium/consortium/internal/consortiuminit"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -220,19 +221,60 @@ func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progre
 		return err
 	}
 	say("%s is a Clique signer now", addrs(signers))
-	for _, v := range voters {
-		for _, s := range signers {
-			discard(ctx, v.RPCURL(), s) // the vote is spent; tidy, not required
-		}
-	}
 	for ctx.Err() == nil {
 		if _, ok := d.Stats().FirstBlock[name]; ok {
 			say("%s sealed its first block; it is a full member", name)
+			// The votes are spent; withdrawing them is tidy, not
+			// required. Only now: a vote withdrawn while the block
+			// that counted it can still be reorganised away would
+			// leave the new signer short of a majority for good.
+			for _, v := range voters {
+				for _, s := range signers {
+					discard(ctx, v.RPCURL(), s)
+				}
+			}
 			return nil
 		}
 		time.Sleep(pollEvery)
 	}
-	return fmt.Errorf("%w (%s)", ErrJoinTimeout, name)
+	return fmt.Errorf("%w (%s; %s)", ErrJoinTimeout, name, d.sealDiagnosis(signers))
+}
+
+// sealDiagnosis says, for a join that timed out, where each new signer's
+// node stands: what an operator (and a CI log) needs to tell "not voted in
+// on its own chain", "behind the others", "miner not running" and "no
+// peers" apart.
+func (d *Devnet) sealDiagnosis(signers []common.Address) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	best := d.Stats().Head
+	var parts []string
+	d.mu.Lock()
+	nodes := d.nodes
+	d.mu.Unlock()
+	for _, n := range nodes {
+		if n.spec.Signer == nil || !slices.Contains(signers, *n.spec.Signer) {
+			continue
+		}
+		var (
+			head    hexutil.Uint64
+			mining  bool
+			peers   []struct{}
+			signing []common.Address
+		)
+		errHead := callIPC(ctx, n.ipcPath, &head, "eth_blockNumber")
+		errMining := callIPC(ctx, n.ipcPath, &mining, "eth_mining")
+		errPeers := callIPC(ctx, n.ipcPath, &peers, "admin_peers")
+		errSigners := callIPC(ctx, n.ipcPath, &signing, "clique_getSigners")
+		if err := errors.Join(errHead, errMining, errPeers, errSigners); err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", n.spec.Label(), err))
+			continue
+		}
+		_, sealing := n.sealState()
+		parts = append(parts, fmt.Sprintf("%s: head %d of %d, %d peers, miner_start called %v, eth_mining %v, a signer at its head %v",
+			n.spec.Label(), head, best, len(peers), sealing, mining, slices.Contains(signing, *n.spec.Signer)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // lifetime is a context that ends when the devnet closes.
@@ -281,22 +323,28 @@ func (d *Devnet) signerNodes() []*gethNode {
 	return out
 }
 
-// waitSigners waits until a voter's clique_getSigners holds every one of want.
+// waitSigners waits until every voter that answers lists every one of want
+// in clique_getSigners at its head. One voter's head may be a block that
+// the chain then drops; all of them agreeing is much harder to undo.
 func (d *Devnet) waitSigners(ctx context.Context, voters []*gethNode, want []common.Address) error {
 	for {
+		answered, agree := 0, 0
 		for _, v := range voters {
 			var have []common.Address
 			if err := callIPC(ctx, v.ipcPath, &have, "clique_getSigners"); err != nil {
 				continue
 			}
+			answered++
 			ok := true
 			for _, s := range want {
 				ok = ok && slices.Contains(have, s)
 			}
 			if ok {
-				return nil
+				agree++
 			}
-			break
+		}
+		if answered > 0 && agree == answered {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

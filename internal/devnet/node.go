@@ -143,7 +143,7 @@ func (n *gethNode) start(ctx context.Context) error {
 	if err := n.launch(ctx, args); err != nil {
 		return err
 	}
-	if err := n.markSynced(ctx); err != nil {
+	if err := n.markSynced(ctx, relay); err != nil {
 		return fmt.Errorf("%w (%s: marking it synced: %v; log: %s)", ErrNodeStart, n.spec.Label(), err, n.logPath)
 	}
 	return n.startAgent()
