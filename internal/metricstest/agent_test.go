@@ -17,6 +17,7 @@ import (
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/testutil"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,6 +31,7 @@ type fakeClient struct {
 
 	mu      sync.Mutex
 	down    bool
+	mining  bool // the miner API, for --seal
 	peers   map[enode.ID]ethclient.Peer
 	trusted map[enode.ID]bool // as geth, trust is kept for a peer not yet connected
 }
@@ -95,6 +97,24 @@ func (c *fakeClient) RemoveTrustedPeer(_ context.Context, n *enode.Node) error {
 	return nil
 }
 
+// The miner API of a Clique signer (agent --seal).
+func (c *fakeClient) SetEtherbase(context.Context, common.Address) error { return nil }
+func (c *fakeClient) CanSign(context.Context, common.Address) bool       { return true }
+func (c *fakeClient) StartMining(context.Context) error                  { return c.setMining(true) }
+func (c *fakeClient) StopMining(context.Context) error                   { return c.setMining(false) }
+func (c *fakeClient) Mining(context.Context) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mining, nil
+}
+
+func (c *fakeClient) setMining(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mining = on
+	return nil
+}
+
 func (c *fakeClient) HeadBlock(context.Context) (uint64, error) { return 42, nil }
 func (c *fakeClient) Syncing(context.Context) (bool, error)     { return false, nil }
 func (c *fakeClient) Close()                                    {}
@@ -142,6 +162,7 @@ func TestAgentMetricsMove(t *testing.T) {
 		Client: client, Registrar: rc, Key: key, Role: "validator", StateDir: t.TempDir(),
 		WatchWait: 2 * time.Second, RenewInterval: 100 * time.Millisecond, DialStagger: time.Millisecond, DepartGrace: 50 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		Seal: common.HexToAddress("0x00000000000000000000000000000000000000c1"), SealCheck: 20 * time.Millisecond,
 		Metrics: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -200,6 +221,9 @@ func TestAgentMetricsMove(t *testing.T) {
 			get("consortium_agent_reconcile_actions_total", "kind", "add-trusted") >= 1
 	})
 	moved("consortium_agent_peers_connected", "the peer connects", func() bool { return get("consortium_agent_peers_connected") == 1 })
+	moved("consortium_agent_seal_starts_total", "the set is connected and the signer starts", func() bool {
+		return get("consortium_agent_seal_starts_total") == 1
+	})
 	moved("consortium_agent_renewals_total", "the lease is renewed", func() bool {
 		return get("consortium_agent_renewals_total", "result", "ok") >= 2
 	})
