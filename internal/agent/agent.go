@@ -99,7 +99,11 @@ type Config struct {
 	// SealCheck is how often the closed gate is looked at again (it reads the
 	// registrar's node list each time). Default 2 s.
 	SealCheck time.Duration
-	Logger    *slog.Logger
+	// StallAfter is how long the node's head may stay put while a peer of
+	// its set reports a higher one before the agent reconnects that peer
+	// (stall.go). Default 30 s; negative: never.
+	StallAfter time.Duration
+	Logger     *slog.Logger
 	// Metrics is where the agent's metrics are registered. Default: none.
 	Metrics prometheus.Registerer
 }
@@ -144,6 +148,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SealCheck <= 0 {
 		c.SealCheck = 2 * time.Second
 	}
+	if c.StallAfter == 0 {
+		c.StallAfter = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -179,7 +186,8 @@ type Agent struct {
 	registered bool
 	health     Health
 
-	seal sealState // mainLoop's only
+	seal  sealState  // mainLoop's only
+	stall stallState // mainLoop's only
 }
 
 // Health is a snapshot for /healthz.
@@ -326,6 +334,9 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 			wait = min(wait, recheck)
 		}
 		if again := a.sealStep(ctx, wasDown || a.takeRestarted()); again > 0 {
+			wait = min(wait, again)
+		}
+		if again := a.stallStep(ctx); again > 0 {
 			wait = min(wait, again)
 		}
 		if !ok || !a.isRegistered() {

@@ -14,6 +14,7 @@ type metrics struct {
 	clientUp      prometheus.Gauge
 	leaseExpires  prometheus.Gauge
 	sealStarts    prometheus.Counter
+	stallKicks    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,9 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		clientUp:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "consortium_agent_client_up", Help: "1 when the client's admin RPC answers."}),
 		leaseExpires: prometheus.NewGauge(prometheus.GaugeOpts{Name: "consortium_agent_lease_expires_timestamp_seconds", Help: "When the node's lease runs out (Unix time)."}),
 		sealStarts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "consortium_agent_seal_starts_total", Help: "Times the agent started its signer's miner (--seal)."}),
+		stallKicks:   prometheus.NewCounter(prometheus.CounterOpts{Name: "consortium_agent_stall_reconnects_total", Help: "Times the node's head was stuck while a peer reported a higher one, and the agent reconnected that peer."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.actions, m.registrations, m.renewals, m.setChanges, m.desired, m.connected, m.registrarUp, m.clientUp, m.leaseExpires, m.sealStarts)
+		reg.MustRegister(m.actions, m.registrations, m.renewals, m.setChanges, m.desired, m.connected, m.registrarUp, m.clientUp, m.leaseExpires, m.sealStarts, m.stallKicks)
 	}
 	return m
 }

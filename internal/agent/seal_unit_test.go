@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 func TestSealGateReady(t *testing.T) {
@@ -41,6 +44,39 @@ func TestSealGateReady(t *testing.T) {
 		}
 		if ok || !strings.Contains(why, c.want) {
 			t.Errorf("%s: ready=%v why=%q, want closed with %q", c.name, ok, why, c.want)
+		}
+	}
+}
+
+func TestAheadPeer(t *testing.T) {
+	mk := func(seed byte) *enode.Node {
+		k, err := crypto.ToECDSA(append(make([]byte, 31), seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enode.NewV4(&k.PublicKey, net.IPv4(10, 0, 0, seed), 30303, 30303)
+	}
+	p1, p2, other := mk(1), mk(2), mk(3)
+	want := map[enode.ID]*enode.Node{p1.ID(): p1, p2.ID(): p2}
+	view := func(n *enode.Node, head uint64, live bool) registry.NodeView {
+		return registry.NodeView{ID: n.ID().String(), Live: live, Status: &registry.Status{Head: head}}
+	}
+	cases := []struct {
+		name string
+		view []registry.NodeView
+		head uint64
+		want *enode.Node
+	}{
+		{"nobody ahead", []registry.NodeView{view(p1, 27, true), view(p2, 20, true)}, 27, nil},
+		{"the highest of the set", []registry.NodeView{view(p1, 28, true), view(p2, 29, true)}, 27, p2},
+		{"a node outside the set is ignored", []registry.NodeView{view(other, 90, true), view(p1, 28, true)}, 27, p1},
+		{"a lapsed node is ignored", []registry.NodeView{view(p2, 90, false)}, 27, nil},
+		{"no status", []registry.NodeView{{ID: p1.ID().String(), Live: true}}, 27, nil},
+	}
+	for _, c := range cases {
+		got, _ := aheadPeer(c.view, want, c.head)
+		if got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -163,6 +163,7 @@ func TestAgentMetricsMove(t *testing.T) {
 		WatchWait: 2 * time.Second, RenewInterval: 100 * time.Millisecond, DialStagger: time.Millisecond, DepartGrace: 50 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Seal: common.HexToAddress("0x00000000000000000000000000000000000000c1"), SealCheck: 20 * time.Millisecond,
+		StallAfter: 200 * time.Millisecond,
 		Metrics: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -224,6 +225,19 @@ func TestAgentMetricsMove(t *testing.T) {
 	moved("consortium_agent_seal_starts_total", "the set is connected and the signer starts", func() bool {
 		return get("consortium_agent_seal_starts_total") == 1
 	})
+	// The peer reports a head above the node's (which the fake keeps at 42):
+	// the agent reconnects it. Then it reports 42, and the kicks stop.
+	renewHead := func(head uint64) {
+		t.Helper()
+		if code, b := r.do("POST", "/v1/nodes/"+peer.id+"/renew", acme, map[string]any{"status": map[string]any{"head": head}}); code != 200 {
+			t.Fatalf("renewing the peer with head %d: %d %s", head, code, b)
+		}
+	}
+	renewHead(100)
+	moved("consortium_agent_stall_reconnects_total", "a peer reports a higher head while the node's stays put", func() bool {
+		return get("consortium_agent_stall_reconnects_total") >= 1
+	})
+	renewHead(42)
 	moved("consortium_agent_renewals_total", "the lease is renewed", func() bool {
 		return get("consortium_agent_renewals_total", "result", "ok") >= 2
 	})
