@@ -164,7 +164,7 @@ func TestAgentMetricsMove(t *testing.T) {
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Seal: common.HexToAddress("0x00000000000000000000000000000000000000c1"), SealCheck: 20 * time.Millisecond,
 		StallAfter: 200 * time.Millisecond,
-		Metrics: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:    reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
