@@ -1,39 +1,17 @@
 package noderecord
 
 import (
-	"crypto/ecdsa"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
-	"github.com/ethereum/go-ethereum/p2p/enr"
 )
 
-func sign(t testing.TB, key *ecdsa.PrivateKey, seq uint64, ip string, tcp, udp int) string {
-	t.Helper()
-	var r enr.Record
-	r.SetSeq(seq)
-	if ip != "" {
-		r.Set(enr.IP(net.ParseIP(ip)))
-	}
-	if tcp != 0 {
-		r.Set(enr.TCP(tcp))
-	}
-	if udp != 0 {
-		r.Set(enr.UDP(udp))
-	}
-	if err := enode.SignV4(&r, key); err != nil {
-		t.Fatal(err)
-	}
-	n, err := enode.New(enode.ValidSchemes, &r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n.String()
-}
+// sign signs a record for key (testutil.ENR).
+var sign = testutil.ENR
 
 func TestVerify(t *testing.T) {
 	k1, _ := crypto.GenerateKey()
