@@ -29,7 +29,20 @@ if [ ${#containers[@]} -gt 0 ]; then
 	docker rm -f -v "${containers[@]}" >/dev/null
 fi
 mapfile -t networks < <(docker network ls -q --filter "label=$label")
-[ ${#networks[@]} -eq 0 ] || docker network rm "${networks[@]}" >/dev/null
+for n in "${networks[@]}"; do
+	if ! err=$(docker network rm "$n" 2>&1 >/dev/null); then
+		# The engine can keep a stale endpoint on a network after its
+		# container is gone ("has active endpoints" with no container
+		# attached); only a restart of the daemon clears it. Say so and go
+		# on: everything else of the project is removed.
+		if [[ $err == *"active endpoints"* ]] && [ -z "$(docker network inspect -f '{{range .Containers}}x{{end}}' "$n" 2>/dev/null)" ]; then
+			echo "down.sh: docker kept network $(docker network inspect -f '{{.Name}}' "$n") with a stale endpoint and no container (a Docker engine fault; restart the daemon to remove it)" >&2
+			continue
+		fi
+		echo "$err" >&2
+		exit 1
+	fi
+done
 mapfile -t volumes < <(docker volume ls -q --filter "label=$label")
 [ ${#volumes[@]} -eq 0 ] || docker volume rm "${volumes[@]}" >/dev/null
 echo "down.sh: removed ${#containers[@]} containers, ${#networks[@]} networks, ${#volumes[@]} volumes of \"$project\"" >&2

@@ -175,6 +175,56 @@ func composeCommand() []string {
 	return []string{"docker", "compose"}
 }
 
+// pickNetwork moves the suite to another /16 and project name when a docker
+// network already covers the default one and is not the project's own to
+// remove: the Docker engine can leave a network behind with a stale endpoint
+// ("has active endpoints", no container attached) that only a restart of the
+// daemon clears, and compose would reuse it. With E2E_NET or E2E_PROJECT set
+// nothing is changed.
+func pickNetwork(t *testing.T) {
+	if os.Getenv("E2E_NET") != "" || os.Getenv("E2E_PROJECT") != "" {
+		return
+	}
+	out, err := run(context.Background(), nil, "docker", "network", "ls", "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]string{} // "10.202" -> the network using it
+	for _, id := range strings.Fields(out) {
+		insp, err := run(context.Background(), nil, "docker", "network", "inspect", "-f", "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", id)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(insp)
+		for _, sub := range f[1:] {
+			if parts := strings.SplitN(sub, ".", 3); len(parts) == 3 {
+				used[parts[0]+"."+parts[1]] = f[0]
+			}
+		}
+	}
+	for octet := 202; octet < 250; octet++ {
+		prefix := fmt.Sprintf("10.%d", octet)
+		name, taken := used[prefix]
+		if taken && !(octet == 202 && strings.HasPrefix(name, "consortium-e2e_")) {
+			continue
+		}
+		if taken {
+			// The default project's own network: down.sh removes it, unless
+			// it is stale; then move on.
+			if _, err := run(context.Background(), nil, "docker", "network", "rm", name); err != nil {
+				t.Logf("docker network %s cannot be removed (%v): the suite moves to another subnet", name, strings.TrimSpace(lastLines(err.Error(), 1)))
+				continue
+			}
+		}
+		if octet != 202 {
+			netPrefix, project = prefix, fmt.Sprintf("consortium-e2e-%d", octet)
+			t.Logf("using project %s on %s.0.0/16", project, prefix)
+		}
+		return
+	}
+	t.Fatal("no free 10.x.0.0/16 for the suite's networks between 10.202 and 10.249")
+}
+
 // start builds the images, brings the consortium up with up.sh and
 // registers its teardown. It returns when up.sh has returned.
 func start(t *testing.T) (*consortium, time.Time) {
@@ -184,6 +234,7 @@ func start(t *testing.T) (*consortium, time.Time) {
 		}
 	}
 	root := repoRoot(t)
+	pickNetwork(t)
 	c := &consortium{root: root, dir: t.TempDir(), compose: composeCommand()}
 	c.env = []string{
 		"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
