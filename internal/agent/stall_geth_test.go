@@ -1,0 +1,81 @@
+package agent_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/agent"
+	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+)
+
+// TestStuckHeadWithGeth113 puts a real geth 1.13 node into the state that
+// stalled the devnet: its only peer got the newest blocks by a sync and
+// passes them on as hash announcements, which the node, lacking their
+// parents, drops, while it sees no peer with a higher total difficulty. The
+// agent must notice (head put, a peer of its set reporting a higher head)
+// and reconnect the peer so geth syncs.
+//
+// Topology: alpha's signer S and public node Y, beta's public node X. X's
+// only peer is Y (the peer policy links public nodes across members), Y's
+// are S and X. Y goes down while S seals on, S stops sealing, Y comes back
+// at its old head (X's handshake with it carries that old difficulty) and
+// syncs from S on its first forced sync.
+func TestStuckHeadWithGeth113(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real geth processes")
+	}
+	s := newSuite(t, gethtest.V113)
+	alpha, beta := s.addMember("alpha"), s.addMember("beta")
+
+	ks := t.TempDir()
+	signer, err := keystore.StoreKey(ks, "pw", keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	genesis := cliqueGenesis(t, signer.Address)
+	relayed := func(stall time.Duration) (gethtest.Config, func(*agent.Config)) {
+		dir := t.TempDir()
+		relay, err := agent.RelayAccount(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", dir}}, func(c *agent.Config) {
+			c.Relay, c.StallAfter = relay, stall
+		}
+	}
+	sNode := s.startNodeWith(alpha, "alpha-validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: []string{
+		"--keystore", ks, "--unlock", signer.Address.Hex(), "--password", pw, "--allow-insecure-unlock",
+		"--mine", "--miner.etherbase", signer.Address.Hex(),
+	}}, func(c *agent.Config) { c.StallAfter = -1 })
+	yCfg, yTweak := relayed(-1)
+	y := s.startNodeWith(alpha, "alpha-public", "public", yCfg, yTweak)
+	stallAfter := 5 * time.Second
+	if os.Getenv("CONSORTIUM_TEST_NO_STALL_GUARD") == "1" {
+		stallAfter = -1 // shows the stall without the guard
+	}
+	xCfg, xTweak := relayed(stallAfter)
+	x := s.startNodeWith(beta, "beta-public", "public", xCfg, xTweak)
+	s.waitMesh([]*tnode{sNode, y, x}, 60*time.Second)
+	waitFor(t, 60*time.Second, "blocks reach beta's public node", func() bool { return head(t, x) >= 3 })
+
+	y.geth.Stop()
+	time.Sleep(4 * time.Second) // S seals about four blocks meanwhile
+	if err := sNode.geth.Call(nil, "miner_stop"); err != nil {
+		t.Fatal(err)
+	}
+	final := head(t, sNode)
+	if err := y.geth.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("S stopped at block %d; X at %d; Y restarted", final, head(t, x))
+	waitFor(t, 60*time.Second, "alpha's public node synced from the signer", func() bool { return head(t, y) >= final })
+	d := waitFor(t, 90*time.Second, "beta's public node caught up", func() bool { return head(t, x) >= final })
+	t.Logf("beta's public node at block %d %v after alpha's caught up (guard after %v)", head(t, x), d.Round(100*time.Millisecond), stallAfter)
+}
