@@ -161,6 +161,11 @@ func (a *Agent) sealStep(ctx context.Context, restarted bool) time.Duration {
 		return a.cfg.SealCheck
 	}
 	if err := ethclient.StartSealing(ctx, m, a.cfg.Seal); err != nil {
+		if errors.Is(err, ethclient.ErrMethodNotFound) {
+			a.log.Warn("the client has no miner API: --seal is for Clique signers on geth 1.13; not sealing", "err", err)
+			s.noMiner = true
+			return 0
+		}
 		a.log.Warn("starting the signer failed; retrying", "err", err)
 		return a.cfg.SealCheck
 	}

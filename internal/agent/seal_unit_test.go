@@ -1,11 +1,18 @@
 package agent
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -78,5 +85,40 @@ func TestAheadPeer(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// noMinerClient is a client without the miner API (geth 1.14+, proof of
+// stake): every miner call is ErrMethodNotFound.
+type noMinerClient struct{ fakeClient }
+
+func (*noMinerClient) SetEtherbase(context.Context, common.Address) error { return notFound() }
+func (*noMinerClient) StartMining(context.Context) error                  { return notFound() }
+func (*noMinerClient) StopMining(context.Context) error                   { return notFound() }
+func (*noMinerClient) Mining(context.Context) (bool, error)               { return false, notFound() }
+func (*noMinerClient) CanSign(context.Context, common.Address) bool       { return false }
+
+func notFound() error {
+	return &ethclient.Error{Method: "miner_stop", Kind: ethclient.ErrMethodNotFound, Message: "the method miner_stop does not exist"}
+}
+
+// TestSealWithoutMinerAPIGivesUp: --seal on a client without the miner API
+// is logged once and then left alone, not retried every SealCheck.
+func TestSealWithoutMinerAPIGivesUp(t *testing.T) {
+	fc := &noMinerClient{fakeClient: fakeClient{connected: map[enode.ID]*enode.Node{}}}
+	k, _ := crypto.GenerateKey()
+	rc, _ := registrarclient.New(registrarclient.Config{})
+	a, err := New(Config{Client: fc, Registrar: rc, Key: k, Role: "validator", StateDir: t.TempDir(),
+		Seal: common.HexToAddress("0x00000000000000000000000000000000000000c1"), SealAnyway: time.Nanosecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.seal.since = time.Now().Add(-time.Minute) // the gate is past SealAnyway: it tries to start
+	if again := a.sealStep(context.Background(), false); again != 0 || !a.seal.noMiner {
+		t.Fatalf("sealStep = %v, noMiner %v; want 0 and true", again, a.seal.noMiner)
+	}
+	if again := a.sealStep(context.Background(), false); again != 0 {
+		t.Fatalf("second sealStep = %v, want 0 (given up)", again)
 	}
 }

@@ -125,11 +125,13 @@ func StopMiner(ctx context.Context, m Miner) error {
 // up, and a seal that fails for a locked key is not retried until the next
 // block or transaction, so this refuses until the key is unlocked.
 func StartSealing(ctx context.Context, m Miner, signer common.Address) error {
-	if !m.CanSign(ctx, signer) {
-		return errors.New("ethclient: the signer account is not unlocked yet")
-	}
+	// The stop first also tells a client without the miner API
+	// (ErrMethodNotFound) from a key not unlocked yet.
 	if err := StopMiner(ctx, m); err != nil {
 		return err
+	}
+	if !m.CanSign(ctx, signer) {
+		return errors.New("ethclient: the signer account is not unlocked yet")
 	}
 	if err := m.SetEtherbase(ctx, signer); err != nil {
 		return err
