@@ -112,7 +112,7 @@ func TestSealGateWithGeth113(t *testing.T) {
 		c.Relay = trelay
 	})
 	s.waitMesh([]*tnode{v, tx}, 60*time.Second)
-	waitFor(t, 10*time.Second, "the tx node's new link reported at once (not at its renewal in 100 s)", func() bool {
+	waitFor(t, 20*time.Second, "the tx node's new link reported at once (not at its renewal in 100 s)", func() bool {
 		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, tx.geth.ID().String())
 		return err == nil && view.Status != nil && slices.Contains(view.Status.PeerIDs, v.geth.ID().String())
 	})

@@ -340,12 +340,14 @@ func (a *Agent) peerEventLoop(ctx context.Context) {
 				if ev.Type != "add" {
 					continue
 				}
-				if !a.isDesired(ev.Peer) {
-					select {
-					case a.events <- ev.Peer:
-					default:
-						a.wake()
-					}
+				if a.isDesired(ev.Peer) {
+					a.wake() // a peer of the set connected: the set may be complete now (reported at once)
+					continue
+				}
+				select {
+				case a.events <- ev.Peer:
+				default:
+					a.wake()
 				}
 			}
 		}
