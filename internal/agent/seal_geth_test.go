@@ -38,6 +38,22 @@ func cliqueGenesis(t *testing.T, signer common.Address) []byte {
 	return out
 }
 
+// signerKeystore makes a keystore holding one signer account (password
+// "pw") and returns it, the signer, and the geth flags that unlock it.
+func signerKeystore(t *testing.T) (dir string, signer common.Address, unlock []string) {
+	t.Helper()
+	dir = t.TempDir()
+	acct, err := keystore.StoreKey(dir, "pw", keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, acct.Address, []string{"--keystore", dir, "--unlock", acct.Address.Hex(), "--password", pw, "--allow-insecure-unlock"}
+}
+
 func head(t *testing.T, n *tnode) uint64 {
 	var h hexutil.Uint64
 	if err := n.geth.Call(&h, "eth_blockNumber"); err != nil {
@@ -68,27 +84,17 @@ func TestSealGateWithGeth113(t *testing.T) {
 	s := newSuiteTTL(t, gethtest.V113, 5*time.Minute)
 	m := s.addMember("acme")
 
-	ks := t.TempDir()
-	signer, err := keystore.StoreKey(ks, "pw", keystore.LightScryptN, keystore.LightScryptP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ks, signer, unlock := signerKeystore(t)
 	relay, err := agent.RelayAccount(ks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := agent.RelayAccount(ks); err != nil || again != relay || relay == signer.Address {
-		t.Fatalf("RelayAccount again = %s, %v; want %s, not the signer %s", again, err, relay, signer.Address)
+	if again, err := agent.RelayAccount(ks); err != nil || again != relay || relay == signer {
+		t.Fatalf("RelayAccount again = %s, %v; want %s, not the signer %s", again, err, relay, signer)
 	}
-	genesis := cliqueGenesis(t, signer.Address)
-	v := s.startNodeWith(m, "validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: []string{
-		"--keystore", ks, "--unlock", signer.Address.Hex(), "--password", pw, "--allow-insecure-unlock",
-	}}, func(c *agent.Config) {
-		c.Seal, c.Relay = signer.Address, relay
+	genesis := cliqueGenesis(t, signer)
+	v := s.startNodeWith(m, "validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: unlock}, func(c *agent.Config) {
+		c.Seal, c.Relay = signer, relay
 		c.SealCheck = 200 * time.Millisecond
 		c.SealAnyway = 10 * time.Minute // only the gate may open it here
 	})
@@ -118,8 +124,8 @@ func TestSealGateWithGeth113(t *testing.T) {
 	})
 	d := waitFor(t, 60*time.Second, "blocks sealed and imported by the tx node", func() bool { return head(t, v) >= 2 && head(t, tx) >= 2 })
 	t.Logf("sealing started and block 2 reached the tx node %v after the mesh", d.Round(time.Millisecond))
-	if cb := coinbase(v); cb != signer.Address {
-		t.Fatalf("validator etherbase %s, want the signer %s", cb, signer.Address)
+	if cb := coinbase(v); cb != signer {
+		t.Fatalf("validator etherbase %s, want the signer %s", cb, signer)
 	}
 	if cb := coinbase(tx); cb != trelay || mining(tx) {
 		t.Fatalf("tx node: etherbase %s mining %v; want its relay %s and no miner", cb, mining(tx), trelay)

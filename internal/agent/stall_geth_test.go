@@ -2,13 +2,11 @@ package agent_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/gethtest"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 )
 
 // TestStuckHeadWithGeth113 puts a real geth 1.13 node into the state that
@@ -30,16 +28,8 @@ func TestStuckHeadWithGeth113(t *testing.T) {
 	s := newSuite(t, gethtest.V113)
 	alpha, beta := s.addMember("alpha"), s.addMember("beta")
 
-	ks := t.TempDir()
-	signer, err := keystore.StoreKey(ks, "pw", keystore.LightScryptN, keystore.LightScryptP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	genesis := cliqueGenesis(t, signer.Address)
+	_, signer, unlock := signerKeystore(t)
+	genesis := cliqueGenesis(t, signer)
 	relayed := func(stall time.Duration) (gethtest.Config, func(*agent.Config)) {
 		dir := t.TempDir()
 		relay, err := agent.RelayAccount(dir)
@@ -50,10 +40,9 @@ func TestStuckHeadWithGeth113(t *testing.T) {
 			c.Relay, c.StallAfter = relay, stall
 		}
 	}
-	sNode := s.startNodeWith(alpha, "alpha-validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: []string{
-		"--keystore", ks, "--unlock", signer.Address.Hex(), "--password", pw, "--allow-insecure-unlock",
-		"--mine", "--miner.etherbase", signer.Address.Hex(),
-	}}, func(c *agent.Config) { c.StallAfter = -1 })
+	sNode := s.startNodeWith(alpha, "alpha-validator", "validator", gethtest.Config{Genesis: genesis,
+		ExtraArgs: append(unlock, "--mine", "--miner.etherbase", signer.Hex()),
+	}, func(c *agent.Config) { c.StallAfter = -1 })
 	yCfg, yTweak := relayed(-1)
 	y := s.startNodeWith(alpha, "alpha-public", "public", yCfg, yTweak)
 	stallAfter := 5 * time.Second
