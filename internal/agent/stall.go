@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -19,8 +20,8 @@ import (
 // signer stuck two blocks back while the other signers, having signed
 // recently, waited for it (Clique), and no block came for minutes.
 //
-// So when the node's head has not moved for Config.StallAfter and a peer of
-// its set reports a higher head (the statuses the agents send the
+// So when the node's head has not moved for the stall time (stallAfter:
+// a few Clique periods) and a peer of its set reports a higher head (the statuses the agents send the
 // registrar, read with the member's credential), the agent reconnects that
 // peer: the new handshake carries the peer's total difficulty, and geth's
 // next forced sync (10 s) fetches the missing blocks.
@@ -29,7 +30,30 @@ import (
 type stallState struct {
 	head     uint64
 	since    time.Time // the head has been head since
-	lastKick time.Time
+	stuck    bool      // the head has stayed put for the stall time
+	lookAt   time.Time // when to read the registrar's node list next, while stuck
+	lookGap  time.Duration
+	kicked   map[enode.ID]time.Time // last reconnect of each peer
+	noticeAt time.Time              // last "head stuck" log line
+}
+
+// stallNotice is the least gap between two "head stuck" log lines.
+const stallNotice = 30 * time.Second
+
+// stallAfter is how long the head may stay put before the agent looks for
+// a peer ahead. On a Clique chain a block is due every period, so three
+// periods and two seconds (8 s at a 2 s period) without one is a stall; a
+// fork that the announcement-only path cannot heal then costs a block or
+// four, not the 30 s it costs elsewhere (a period-0 chain, which seals
+// only on transactions, a chain of another kind, or an unknown one).
+func (a *Agent) stallAfter(info ethclient.NodeInfo) time.Duration {
+	if a.cfg.StallAfter != 0 {
+		return a.cfg.StallAfter
+	}
+	if info.Clique && info.CliquePeriod > 0 {
+		return 3*info.CliquePeriod + 2*time.Second
+	}
+	return 30 * time.Second
 }
 
 // aheadPeer returns the peer of want that reports the highest head above
@@ -52,58 +76,98 @@ func aheadPeer(view []registry.NodeView, want map[enode.ID]*enode.Node, head uin
 	return best, bestHead
 }
 
-// stallStep runs after each reconcile; it returns when to look again.
-func (a *Agent) stallStep(ctx context.Context) time.Duration {
-	if a.cfg.StallAfter < 0 {
-		return 0
+// stallStep runs after each reconcile. It returns when to look again, and
+// whether the agent should report its status now rather than at the next
+// renewal: once when the head gets stuck (a stuck peer reads our head to
+// find who is ahead, and the head in our last report may be older than our
+// head), and once when a stuck head moves again (we may now be the peer
+// ahead of a node behind us: the fork in the compose consortium's cut
+// needed two such hops, public node then signer).
+func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Duration, bool) {
+	after := a.stallAfter(info)
+	if after < 0 {
+		return 0, false
 	}
 	head, err := a.cfg.Client.HeadBlock(ctx)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	now := time.Now()
 	s := &a.stall
 	if head != s.head || s.since.IsZero() {
-		s.head, s.since = head, now
-		return a.cfg.StallAfter
+		moved := s.stuck
+		if moved {
+			a.log.Info("head moving again", "head", head, "was", s.head, "stuck_for", now.Sub(s.since).Round(time.Second))
+		}
+		s.head, s.since, s.stuck = head, now, false
+		return after, moved
 	}
-	if now.Sub(s.since) < a.cfg.StallAfter {
-		return s.since.Add(a.cfg.StallAfter).Sub(now)
+	if now.Sub(s.since) < after {
+		return s.since.Add(after).Sub(now), false
 	}
-	if now.Sub(s.lastKick) < a.cfg.StallAfter {
-		return s.lastKick.Add(a.cfg.StallAfter).Sub(now)
+	report := false
+	if !s.stuck {
+		s.stuck, report = true, true
+		s.lookAt, s.lookGap = now, a.cfg.StallCheck
+		if now.Sub(s.noticeAt) >= stallNotice {
+			s.noticeAt = now
+			a.log.Info("head stuck: looking for a peer of the set that is ahead", "head", head, "for", now.Sub(s.since).Round(time.Second))
+		}
 	}
+	// While stuck the head is read every StallCheck (a local call), so a
+	// head that moves again is reported within that; the registrar's node
+	// list is read at gaps that double up to the stall time.
+	gap := a.cfg.StallCheck
+	if now.Before(s.lookAt) {
+		return min(s.lookAt.Sub(now), gap), report
+	}
+	s.lookAt = now.Add(s.lookGap) // also after a failed look
+	s.lookGap = min(2*s.lookGap, max(after, a.cfg.StallCheck))
 	if syncing, err := a.cfg.Client.Syncing(ctx); err != nil || syncing {
-		return a.cfg.StallAfter
+		return gap, report
 	}
 	a.mu.Lock()
 	want := make(map[enode.ID]*enode.Node, len(a.applied))
 	for _, n := range a.applied {
-		want[n.ID()] = n
+		// A peer reconnected in the last stall time had its chance.
+		if t, ok := s.kicked[n.ID()]; !ok || now.Sub(t) >= after {
+			want[n.ID()] = n
+		}
 	}
 	a.mu.Unlock()
 	if len(want) == 0 {
-		return a.cfg.StallAfter
+		return gap, report
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	view, err := a.cfg.Registrar.Nodes(cctx)
 	cancel()
-	s.lastKick = now // also after a failed look: at most one look per StallAfter
 	if err != nil {
-		return a.cfg.StallAfter
+		return gap, report
 	}
 	peer, peerHead := aheadPeer(view, want, head)
 	if peer == nil {
-		return a.cfg.StallAfter
+		return gap, report
 	}
 	a.log.Warn("head stuck while a peer is ahead: reconnecting it so the client syncs",
 		"head", head, "for", now.Sub(s.since).Round(time.Second), "peer", peer.ID().TerminalString(), "peer_head", peerHead)
 	a.m.stallKicks.Inc()
+	if s.kicked == nil {
+		s.kicked = map[enode.ID]time.Time{}
+	}
+	for id, t := range s.kicked {
+		if now.Sub(t) >= after {
+			delete(s.kicked, id)
+		}
+	}
+	s.kicked[peer.ID()] = now
+	// Look again soon: the handshake and geth's sync take a second or two,
+	// and if this peer cannot help, another of the set may.
+	s.lookAt, s.lookGap = now.Add(a.cfg.StallCheck), a.cfg.StallCheck
 	if err := a.cfg.Client.RemovePeer(ctx, peer); err != nil {
-		return a.cfg.StallAfter
+		return gap, report
 	}
 	if err := a.cfg.Client.AddPeer(ctx, peer); err != nil {
 		a.wake() // the reconcile adds it back
 	}
-	return a.cfg.StallAfter
+	return gap, report
 }

@@ -17,6 +17,7 @@ package ethclient
 
 import (
 	"context"
+	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -59,6 +60,12 @@ type NodeInfo struct {
 	DiscoveryPort int // UDP discovery port; 0 when discovery is off
 	// ListenAddr is the address the devp2p listener is bound to.
 	ListenAddr string
+	// Clique is true on a Clique chain (the chain config of
+	// protocols.eth names it), and CliquePeriod its block period: the
+	// agent's stall guard expects a block each period (0 when unknown, or
+	// on a period-0 chain that seals only on transactions).
+	Clique       bool
+	CliquePeriod time.Duration
 }
 
 // Peer is one connected peer (an element of admin_peers).

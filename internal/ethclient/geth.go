@@ -81,6 +81,15 @@ type nodeInfoJSON struct {
 		Listener  int `json:"listener"`
 	} `json:"ports"`
 	ListenAddr string `json:"listenAddr"`
+	Protocols  struct {
+		Eth struct {
+			Config struct {
+				Clique *struct {
+					Period uint64 `json:"period"`
+				} `json:"clique"`
+			} `json:"config"`
+		} `json:"eth"`
+	} `json:"protocols"`
 }
 
 // NodeInfo calls admin_nodeInfo.
@@ -104,7 +113,17 @@ func (g *Geth) NodeInfo(ctx context.Context) (NodeInfo, error) {
 		ListenerPort:  r.Ports.Listener,
 		DiscoveryPort: r.Ports.Discovery,
 		ListenAddr:    r.ListenAddr,
+		Clique:        r.Protocols.Eth.Config.Clique != nil,
+		CliquePeriod:  cliquePeriod(r),
 	}, nil
+}
+
+func cliquePeriod(r nodeInfoJSON) time.Duration {
+	c := r.Protocols.Eth.Config.Clique
+	if c == nil || c.Period > 3600 {
+		return 0
+	}
+	return time.Duration(c.Period) * time.Second
 }
 
 type peerJSON struct {

@@ -96,6 +96,15 @@ func testGeth(t *testing.T, version string) {
 		if !strings.HasPrefix(info.ListenAddr, "127.0.0.1:") {
 			t.Errorf("ListenAddr %q is not loopback", info.ListenAddr)
 		}
+		// gethtest's genesis: Clique with a 2 s period on 1.13, proof of
+		// stake on 1.17.
+		wantClique, wantPeriod := version == gethtest.V113, time.Duration(0)
+		if wantClique {
+			wantPeriod = 2 * time.Second
+		}
+		if info.Clique != wantClique || info.CliquePeriod != wantPeriod {
+			t.Errorf("Clique %v period %v, want %v and %v", info.Clique, info.CliquePeriod, wantClique, wantPeriod)
+		}
 	})
 
 	t.Run("HeadAndSyncing", func(t *testing.T) {

@@ -163,8 +163,8 @@ func TestAgentMetricsMove(t *testing.T) {
 		WatchWait: 2 * time.Second, RenewInterval: 100 * time.Millisecond, DialStagger: time.Millisecond, DepartGrace: 50 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Seal: common.HexToAddress("0x00000000000000000000000000000000000000c1"), SealCheck: 20 * time.Millisecond,
-		StallAfter: 200 * time.Millisecond,
-		Metrics:    reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StallAfter: 200 * time.Millisecond, StallCheck: 20 * time.Millisecond,
+		Metrics: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
