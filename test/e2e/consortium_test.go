@@ -52,6 +52,7 @@ func TestConsortium(t *testing.T) {
 func (c *consortium) meshAndFirstBlocks(t *testing.T, up time.Time) {
 	firstAt := map[string]time.Duration{} // signer's member -> when its first block was at every member
 	var meshAt time.Duration
+	slowMesh := false
 	deadline := time.Now().Add(5 * time.Minute)
 	lastGaps := ""
 	for meshAt == 0 || len(firstAt) < len(members) {
@@ -83,6 +84,13 @@ func (c *consortium) meshAndFirstBlocks(t *testing.T, up time.Time) {
 			meshAt = now
 		}
 		lastGaps = strings.Join(gaps, "; ")
+		// A link still missing after 30 s may be waiting out geth's
+		// 35 s dial history (a first dial that failed): say which, so a slow
+		// mesh in a CI run, whose container logs are gone, can be told apart.
+		if meshAt == 0 && !slowMesh && now > 30*time.Second {
+			slowMesh = true
+			t.Logf("mesh not complete %.0f s after up: %s", now.Seconds(), lastGaps)
+		}
 		for _, signer := range members {
 			if _, done := firstAt[signer]; done {
 				continue
@@ -231,8 +239,15 @@ func (c *consortium) transaction(t *testing.T) {
 	if hash != tx.Hash().Hex() {
 		t.Fatalf("a-tx answered hash %s for %s", hash, tx.Hash().Hex())
 	}
-	var block uint64
-	d := waitFor(t, "receipt at c-tx", 2*time.Minute, 250*time.Millisecond, func() (bool, string) {
+	// Clique reorganises often (an out-of-turn block replaced by the
+	// in-turn one, one block deep), and a transaction in the dropped block
+	// goes back to the pool: seen once, a receipt at c-tx whose block was
+	// replaced before the balance was read. So the transfer counts as
+	// visible at c when c-tx has its receipt and the balance, read after
+	// it, agrees; the figure is the time to that.
+	var block, firstBlock uint64
+	var firstReceipt time.Duration
+	d := waitFor(t, "receipt and balance at c-tx", 2*time.Minute, 250*time.Millisecond, func() (bool, string) {
 		var r struct {
 			Status      string `json:"status"`
 			BlockNumber uint64 `json:"blockNumber"`
@@ -246,13 +261,21 @@ func (c *consortium) transaction(t *testing.T) {
 		if r.Status != "0x1" {
 			t.Fatalf("receipt status %s", r.Status)
 		}
+		if firstReceipt == 0 {
+			firstReceipt, firstBlock = time.Since(sent), r.BlockNumber
+		}
+		var bal string
+		if err := c.gethJS("c-tx", fmt.Sprintf(`eth.getBalance(%q).toString(10)`, to.Hex()), &bal); err != nil {
+			return false, err.Error()
+		}
+		if bal != value.String() {
+			return false, fmt.Sprintf("receipt in block %d, but the balance of %s at c-tx is %s, want %s (a reorganisation)", r.BlockNumber, to.Hex(), bal, value)
+		}
 		block = r.BlockNumber
 		return true, ""
 	})
-	var bal string
-	if err := c.gethJS("c-tx", fmt.Sprintf(`eth.getBalance(%q).toString(10)`, to.Hex()), &bal); err != nil || bal != value.String() {
-		t.Errorf("balance of %s at c-tx = %q (%v), want %s", to.Hex(), bal, err, value)
+	if block != firstBlock {
+		t.Logf("the transfer's first receipt at c-tx (%.1f s, block %d) was reorganised away; it was mined again in block %d", firstReceipt.Seconds(), firstBlock, block)
 	}
-	_ = sent
 	c.record(t, "transaction sent at a-tx → receipt at c-tx", d, fmt.Sprintf("block %d, 2 s Clique period", block))
 }
