@@ -239,12 +239,12 @@ func (c *consortium) transaction(t *testing.T) {
 	if hash != tx.Hash().Hex() {
 		t.Fatalf("a-tx answered hash %s for %s", hash, tx.Hash().Hex())
 	}
-	// Clique reorganises often (an out-of-turn block replaced by the
-	// in-turn one, one block deep), and a transaction in the dropped block
-	// goes back to the pool: seen once, a receipt at c-tx whose block was
-	// replaced before the balance was read. So the transfer counts as
-	// visible at c when c-tx has its receipt and the balance, read after
-	// it, agrees; the figure is the time to that.
+	// Clique reorganises often here (about once in ten blocks: an
+	// out-of-turn block replaced by the in-turn one, one block deep), and a
+	// transaction in the dropped block goes back to the pool: seen once, a
+	// receipt at c-tx whose block was replaced before the balance was read.
+	// So the transfer counts as visible at c when c-tx has its receipt and
+	// the balance, read after it, agrees; the figure is the time to that.
 	var block, firstBlock uint64
 	var firstReceipt time.Duration
 	d := waitFor(t, "receipt and balance at c-tx", 2*time.Minute, 250*time.Millisecond, func() (bool, string) {
