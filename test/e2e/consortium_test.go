@@ -277,5 +277,5 @@ func (c *consortium) transaction(t *testing.T) {
 	if block != firstBlock {
 		t.Logf("the transfer's first receipt at c-tx (%.1f s, block %d) was reorganised away; it was mined again in block %d", firstReceipt.Seconds(), firstBlock, block)
 	}
-	c.record(t, "transaction sent at a-tx → receipt at c-tx", d, fmt.Sprintf("block %d, 2 s Clique period", block))
+	c.record(t, "transaction sent at a-tx → receipt at c-tx", d, fmt.Sprintf("block %d, 2 s Clique period; receipt and balance read in one poll", block))
 }
