@@ -58,6 +58,11 @@ type Record struct {
 	UDP  int
 	ENR  string // canonical text form, "enr:..."
 	Node *enode.Node
+	// ConsensusID (40 lower-case hex characters) and ConsensusPort are the
+	// record's "cmt" entry: its CometBFT node ID and P2P port; empty and 0
+	// when the node runs no consensus process.
+	ConsensusID   string
+	ConsensusPort int
 }
 
 // Enode is the record's enode URL, as geth's admin_addPeer and --bootnodes take it.
@@ -79,7 +84,15 @@ func Parse(text string) (*Record, error) {
 	if n.IP() == nil || n.IP().IsUnspecified() || (n.TCP() == 0 && n.UDP() == 0) {
 		return nil, ErrNoEndpoint
 	}
-	return &Record{ID: n.ID(), Seq: n.Seq(), IP: n.IP(), TCP: n.TCP(), UDP: n.UDP(), ENR: n.String(), Node: n}, nil
+	rec := &Record{ID: n.ID(), Seq: n.Seq(), IP: n.IP(), TCP: n.TCP(), UDP: n.UDP(), ENR: n.String(), Node: n}
+	c, ok, err := consensusOf(n.Record())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		rec.ConsensusID, rec.ConsensusPort = hex.EncodeToString(c.ID), int(c.Port)
+	}
+	return rec, nil
 }
 
 // ParseID validates a node ID given in a URL or body: exactly 64 lower-case

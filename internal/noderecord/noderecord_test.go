@@ -1,13 +1,16 @@
 package noderecord
 
 import (
+	"bytes"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/p2p/enr"
 )
 
 // sign signs a record for key (testutil.ENR).
@@ -89,4 +92,48 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip failed: %v", err)
 		}
 	})
+}
+
+func TestConsensusEntry(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	id := bytes.Repeat([]byte{0xab}, ConsensusIDLen)
+	sign := func(e enr.Entry) string {
+		var r enr.Record
+		r.Set(enr.IPv4(net.IPv4(10, 0, 0, 5)))
+		r.Set(enr.TCP(30303))
+		if e != nil {
+			r.Set(e)
+		}
+		if err := enode.SignV4(&r, key); err != nil {
+			t.Fatal(err)
+		}
+		n, err := enode.New(enode.ValidSchemes, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.String()
+	}
+	rec, err := Parse(sign(Consensus{ID: id, Port: 26656}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("ab", 20) + "@10.0.0.5:26656"; rec.ConsensusAddr() != want {
+		t.Fatalf("ConsensusAddr = %q, want %q", rec.ConsensusAddr(), want)
+	}
+	rec, err = Parse(sign(nil))
+	if err != nil || rec.ConsensusAddr() != "" {
+		t.Fatalf("no cmt entry: %v %q", err, rec.ConsensusAddr())
+	}
+	for name, e := range map[string]enr.Entry{
+		"short id":  Consensus{ID: id[:19], Port: 26656},
+		"zero port": Consensus{ID: id, Port: 0},
+		"not list":  enr.WithEntry("cmt", uint64(7)),
+	} {
+		if _, err := Parse(sign(e)); !errors.Is(err, ErrBadConsensus) {
+			t.Errorf("%s: err = %v, want ErrBadConsensus", name, err)
+		}
+	}
+	if _, err := ParseConsensusID("zz"); !errors.Is(err, ErrBadConsensus) {
+		t.Errorf("ParseConsensusID: %v", err)
+	}
 }
