@@ -17,6 +17,8 @@ type Status struct {
 	// node's own etherbase: together they tell which member sealed it.
 	HeadSigner string `json:"head_signer,omitempty"`
 	Coinbase   string `json:"coinbase,omitempty"`
+	// Consensus is the node's consensus process's view (BFT consortia).
+	Consensus *ConsensusStatus `json:"consensus,omitempty"`
 }
 
 // MaxPeerIDs bounds PeerIDs; geth's own default max is 50 peers.
@@ -51,6 +53,9 @@ func (s Status) validate() error {
 		if a != "" && (len(a) != 42 || a[:2] != "0x") {
 			return fmt.Errorf("%w: status addresses must be 0x-prefixed 20-byte hex", ErrInvalid)
 		}
+	}
+	if err := s.Consensus.validate(); err != nil {
+		return err
 	}
 	for _, id := range s.PeerIDs {
 		if len(id) != 64 {
