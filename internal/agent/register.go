@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/consortium/consortium/internal/registry"
+)
+
+func (a *Agent) isRegistered() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.registered
+}
+
+func (a *Agent) renewInterval() time.Duration {
+	if a.cfg.RenewInterval > 0 {
+		return a.cfg.RenewInterval
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ttl := time.Until(a.health.LeaseExpires); ttl > 3*time.Second {
+		return ttl / 3
+	}
+	return time.Second
+}
+
+// privateEndpoint is where this node is reached inside its member.
+func (a *Agent) privateEndpoint(info ethclient.NodeInfo) Endpoint {
+	ip := a.cfg.AdvertiseIP
+	if ip == nil {
+		ip = net.ParseIP(info.IP)
+	}
+	ep := Endpoint{IP: ip, TCP: info.ListenerPort, UDP: info.DiscoveryPort}
+	if a.cfg.Role == "bootnode" {
+		ep.TCP = 0
+	}
+	return ep
+}
+
+func (a *Agent) needsRegistration(info ethclient.NodeInfo) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.registered || !a.endpoint.Equal(a.privateEndpoint(info))
+}
+
+func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
+	ep := a.privateEndpoint(info)
+	if ep.IP == nil || ep.IP.IsUnspecified() {
+		return fmt.Errorf("the client reports no usable IP (%q): set the advertised IP", info.IP)
+	}
+	a.mu.Lock()
+	if a.seq == 0 || !a.endpoint.Equal(ep) {
+		// A time-based seq grows across agent restarts without a file.
+		a.seq = max(a.seq+1, uint64(time.Now().UnixMilli()))
+	}
+	seq := a.seq
+	a.mu.Unlock()
+	rec, err := SignRecord(a.cfg.Key, seq, ep)
+	if err != nil {
+		return err
+	}
+	req := httpapi.RegisterRequest{Role: a.cfg.Role, ENR: rec, Status: a.status(ctx, info)}
+	if a.cfg.Role == "public" {
+		port := a.cfg.PublicPort
+		if port == 0 {
+			port = info.ListenerPort
+		}
+		pub, err := SignRecord(a.cfg.Key, seq, Endpoint{IP: a.cfg.PublicIP, TCP: port, UDP: port})
+		if err != nil {
+			return err
+		}
+		req.PublicENR = pub
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	defer cancel()
+	resp, err := a.cfg.Registrar.Register(cctx, req)
+	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
+	if err != nil {
+		a.m.registrations.WithLabelValues("error").Inc()
+		return err
+	}
+	a.m.registrations.WithLabelValues("ok").Inc()
+	a.mu.Lock()
+	a.registered, a.endpoint = true, ep
+	a.health.LeaseExpires = time.Now().Add(time.Duration(resp.TTLSeconds * float64(time.Second)))
+	a.mu.Unlock()
+	a.m.leaseExpires.Set(float64(a.health.LeaseExpires.Unix()))
+	a.log.Info("registered", "node", a.id, "role", a.cfg.Role, "endpoint", ep.String(), "seq", seq, "ttl", resp.TTLSeconds)
+	a.wakeWatch()
+	return nil
+}
+
+func (a *Agent) renew(ctx context.Context) error {
+	info, _ := a.cfg.Client.NodeInfo(ctx)
+	st := a.status(ctx, info)
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	resp, err := a.cfg.Registrar.Renew(cctx, a.id.String(), st)
+	cancel()
+	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
+	if registrarclient.IsStatus(err, 404) {
+		a.m.renewals.WithLabelValues("lapsed").Inc()
+		a.mu.Lock()
+		a.registered = false
+		a.mu.Unlock()
+		a.log.Warn("lease lapsed at the registrar; registering again")
+		if info.ID == a.id {
+			return a.register(ctx, info)
+		}
+		return err
+	}
+	if err != nil {
+		a.m.renewals.WithLabelValues("error").Inc()
+		return err
+	}
+	a.m.renewals.WithLabelValues("ok").Inc()
+	a.mu.Lock()
+	a.health.LeaseExpires = resp.Expires
+	a.mu.Unlock()
+	a.m.leaseExpires.Set(float64(resp.Expires.Unix()))
+	return nil
+}
+
+// status gathers what the agent reports with each renewal.
+func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.Status {
+	st := &registry.Status{Client: info.Name}
+	if len(st.Client) > 200 {
+		st.Client = st.Client[:200]
+	}
+	if h, err := a.cfg.Client.HeadBlock(ctx); err == nil {
+		st.Head = h
+	}
+	if s, err := a.cfg.Client.Syncing(ctx); err == nil {
+		st.Syncing = s
+	}
+	if ci, ok := a.cfg.Client.(ethclient.ChainInfo); ok {
+		if s, err := ci.HeadSigner(ctx, st.Head); err == nil && len(s) == 42 {
+			st.HeadSigner = s
+		}
+		a.mu.Lock()
+		ask := !a.noCoinbase
+		a.mu.Unlock()
+		if ask {
+			c, err := ci.Coinbase(ctx)
+			if err == nil && len(c) == 42 && c != "0x0000000000000000000000000000000000000000" {
+				st.Coinbase = c
+			} else {
+				// Not a signer: asking again each renewal only fills geth's log.
+				a.mu.Lock()
+				a.noCoinbase = true
+				a.mu.Unlock()
+			}
+		}
+	}
+	if peers, err := a.cfg.Client.Peers(ctx); err == nil {
+		st.Peers = len(peers)
+		for _, p := range peers {
+			if len(st.PeerIDs) < registry.MaxPeerIDs {
+				st.PeerIDs = append(st.PeerIDs, p.ID.String())
+			}
+		}
+		sort.Strings(st.PeerIDs)
+	}
+	return st
+}
