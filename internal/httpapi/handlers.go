@@ -335,14 +335,15 @@ func render(ps *registry.PeerAnswer, format string) [][]byte {
 			[]byte("]\n"),
 		}
 	}
-	// The JSON of registry.PeerSet: {"index","node","static","bootnodes"}.
+	// The JSON of registry.PeerSet: {"index","node","static","bootnodes","consensus"}.
 	s0, s1 := ps.Joined(registry.StaticList, jsonList)
 	b0, b1 := ps.Joined(registry.BootnodeList, jsonList)
+	c0, c1 := ps.Joined(registry.ConsensusList, jsonList)
 	head := append([]byte(`{"index":`), strconv.FormatUint(ps.Index, 10)...)
 	head = append(head, `,"node":`...)
 	head = appendJSONString(head, ps.Node)
 	head = append(head, `,"static":[`...)
-	return [][]byte{head, s0, s1, []byte(`],"bootnodes":[`), b0, b1, []byte("]}\n")}
+	return [][]byte{head, s0, s1, []byte(`],"bootnodes":[`), b0, b1, []byte(`],"consensus":[`), c0, c1, []byte("]}\n")}
 }
 
 // TOMLFragment renders geth's config.toml [Node.P2P] peer lists. Enode URLs

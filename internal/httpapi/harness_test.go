@@ -149,6 +149,7 @@ type testNode struct {
 	pub  string // public IP for role public
 	port int
 	seq  uint64
+	cmt  uint16 // a CometBFT port for the records' "cmt" entry; 0 for none
 }
 
 func newNode(t *testing.T, role, ip, pub string) *testNode {
@@ -157,12 +158,18 @@ func newNode(t *testing.T, role, ip, pub string) *testNode {
 }
 
 func (n *testNode) request(t *testing.T) httpapi.RegisterRequest {
-	req := httpapi.RegisterRequest{Role: n.role, ENR: testutil.ENR(t, n.key, n.seq, n.ip, n.port, n.port)}
+	sign := func(ip string, tcp int) string {
+		if n.cmt != 0 {
+			return cmtENR(t, n.key, n.seq, ip, tcp, n.port, n.cmt)
+		}
+		return testutil.ENR(t, n.key, n.seq, ip, tcp, n.port)
+	}
+	req := httpapi.RegisterRequest{Role: n.role, ENR: sign(n.ip, n.port)}
 	if n.role == "bootnode" {
-		req.ENR = testutil.ENR(t, n.key, n.seq, n.ip, 0, n.port)
+		req.ENR = sign(n.ip, 0)
 	}
 	if n.pub != "" {
-		req.PublicENR = testutil.ENR(t, n.key, n.seq, n.pub, n.port, n.port)
+		req.PublicENR = sign(n.pub, n.port)
 	}
 	return req
 }

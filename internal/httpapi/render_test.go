@@ -58,6 +58,9 @@ func TestPeerRenderingsMatchReference(t *testing.T) {
 				pub = fmt.Sprintf("203.0.113.%d", 10*i+j+1)
 			}
 			n := newNode(t, role, fmt.Sprintf("10.%d.0.%d", i+1, j+1), pub)
+			if j%2 == 0 && role != "bootnode" {
+				n.cmt = uint16(26656 + j) // some run a consensus process
+			}
 			h.mustRegister(cred, n)
 			all = append(all, mnode{spec.name, cred, n})
 		}

@@ -19,8 +19,8 @@ type PeerAnswer struct {
 	// the two, so any change to it changes the tag.
 	ETag string
 
-	ga                   *groupAnswer
-	skipStatic, skipBoot int // the node's own entry in ga.static or ga.boot; -1 if none
+	ga                             *groupAnswer
+	skipStatic, skipBoot, skipCons int // the node's own entry in ga.static, ga.boot or ga.cons; -1 if none
 }
 
 func etag(digest [sha256.Size]byte, id enode.ID) string {
@@ -35,16 +35,31 @@ func etag(digest [sha256.Size]byte, id enode.ID) string {
 type List uint8
 
 const (
-	StaticList   List = iota // the static (and trusted) peers' enode URLs
-	ENRList                  // the static peers' signed records, in the same order
-	BootnodeList             // the bootnodes' enode URLs
+	StaticList    List = iota // the static (and trusted) peers' enode URLs
+	ENRList                   // the static peers' signed records, in the same order
+	BootnodeList              // the bootnodes' enode URLs
+	ConsensusList             // the static peers' CometBFT addresses, where their records have one
 )
 
 func (a *PeerAnswer) entries(l List) (es []entry, skip int) {
-	if l == BootnodeList {
+	switch l {
+	case BootnodeList:
 		return a.ga.boot, a.skipBoot
+	case ConsensusList:
+		return a.ga.cons, a.skipCons
 	}
 	return a.ga.static, a.skipStatic
+}
+
+// text is the element of list l that e stands for.
+func (e *entry) text(l List) string {
+	switch l {
+	case ENRList:
+		return e.enr
+	case ConsensusList:
+		return e.cmt
+	}
+	return e.enode
 }
 
 // Len is the number of elements of list l in the answer.
@@ -60,15 +75,11 @@ func (a *PeerAnswer) Len(l List) int {
 func (a *PeerAnswer) Strings(l List) []string {
 	es, skip := a.entries(l)
 	out := make([]string, 0, a.Len(l))
-	for i, e := range es {
+	for i := range es {
 		if i == skip {
 			continue
 		}
-		if l == ENRList {
-			out = append(out, e.enr)
-		} else {
-			out = append(out, e.enode)
-		}
+		out = append(out, es[i].text(l))
 	}
 	return out
 }
@@ -78,6 +89,7 @@ func (a *PeerAnswer) Set() *PeerSet {
 	ps := &PeerSet{
 		Index: a.Index, Node: a.Node, ETag: a.ETag,
 		Static: a.Strings(StaticList), ENRs: a.Strings(ENRList), Bootnodes: a.Strings(BootnodeList),
+		Consensus: a.Strings(ConsensusList),
 	}
 	ps.Trusted = ps.Static
 	return ps
@@ -123,20 +135,19 @@ func (a *PeerAnswer) Joined(l List, enc *Encoding) (head, tail []byte) {
 
 func join(ga *groupAnswer, l List, enc *Encoding) *joined {
 	es := ga.static
-	if l == BootnodeList {
+	switch l {
+	case BootnodeList:
 		es = ga.boot
+	case ConsensusList:
+		es = ga.cons
 	}
 	j := &joined{start: make([]int, len(es)), end: make([]int, len(es))}
-	for i, e := range es {
+	for i := range es {
 		if i > 0 {
 			j.b = append(j.b, enc.Sep...)
 		}
 		j.start[i] = len(j.b)
-		if l == ENRList {
-			j.b = enc.Append(j.b, e.enr)
-		} else {
-			j.b = enc.Append(j.b, e.enode)
-		}
+		j.b = enc.Append(j.b, es[i].text(l))
 		j.end[i] = len(j.b)
 	}
 	return j

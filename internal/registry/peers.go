@@ -35,6 +35,11 @@ type PeerSet struct {
 	Static    []string `json:"static"`
 	Trusted   []string `json:"-"` // always Static; the toml format writes it as TrustedNodes
 	Bootnodes []string `json:"bootnodes"`
+	// Consensus is the CometBFT peer addresses ("id@ip:port") of the static
+	// peers whose record carries a "cmt" entry, in the static list's order
+	// and at the same endpoint (private for the member's own nodes, public
+	// for other members' public nodes).
+	Consensus []string `json:"consensus"`
 	ENRs      []string `json:"-"` // served by format=enr; left out of JSON, where it would double the body
 	ETag      string   `json:"-"`
 }
@@ -43,6 +48,7 @@ type entry struct {
 	id    enode.ID
 	enode string
 	enr   string
+	cmt   string // the record's CometBFT address, "" without a "cmt" entry
 }
 
 // groups are the building blocks of every answer at one index. Everything
@@ -100,14 +106,14 @@ func (r *Registry) buildGroups() *groups {
 		if !n.live(now) || r.revoked(n.member) {
 			continue
 		}
-		e := entry{id: n.id, enode: n.enode, enr: n.rec.ENR}
+		e := entry{id: n.id, enode: n.enode, enr: n.rec.ENR, cmt: n.rec.ConsensusAddr()}
 		if n.role == noderecord.RoleBootnode {
 			g.boot[n.member] = append(g.boot[n.member], e)
 			continue
 		}
 		g.private[n.member] = append(g.private[n.member], e)
 		if n.role == noderecord.RolePublic {
-			g.public[n.member] = append(g.public[n.member], entry{id: n.id, enode: n.pubEnode, enr: n.pub.ENR})
+			g.public[n.member] = append(g.public[n.member], entry{id: n.id, enode: n.pubEnode, enr: n.pub.ENR, cmt: n.pub.ConsensusAddr()})
 		}
 	}
 	for _, m := range []map[string][]entry{g.private, g.boot, g.public} {
@@ -188,7 +194,7 @@ func (r *Registry) PeerAnswer(p Principal, id string) (*PeerAnswer, error) {
 	r.mu.RUnlock()
 
 	c := classOf(role)
-	a := &PeerAnswer{Index: g.index, Node: nid.String(), ga: r.answer(g, member, c), skipStatic: -1, skipBoot: -1}
+	a := &PeerAnswer{Index: g.index, Node: nid.String(), ga: r.answer(g, member, c), skipStatic: -1, skipBoot: -1, skipCons: -1}
 	// The node's own entry is in its member's private list (the head of
 	// its static list) or boot list, unless its lease ran out.
 	if i, ok := g.pos[nid]; ok {
@@ -198,6 +204,7 @@ func (r *Registry) PeerAnswer(p Principal, id string) (*PeerAnswer, error) {
 			}
 		} else if i < len(a.ga.static) && a.ga.static[i].id == nid {
 			a.skipStatic = i
+			a.skipCons = a.ga.consPos[i]
 		}
 	}
 	a.ETag = etag(a.ga.digest, nid)
@@ -228,7 +235,7 @@ func (r *Registry) RoleAnswer(p Principal, role string) (*PeerAnswer, error) {
 	g := r.currentGroups()
 	r.mu.RUnlock()
 	ga := r.answer(g, p.Name, classOf(ro))
-	return &PeerAnswer{Index: g.index, Node: enode.ID{}.String(), ETag: etag(ga.digest, enode.ID{}), ga: ga, skipStatic: -1, skipBoot: -1}, nil
+	return &PeerAnswer{Index: g.index, Node: enode.ID{}.String(), ETag: etag(ga.digest, enode.ID{}), ga: ga, skipStatic: -1, skipBoot: -1, skipCons: -1}, nil
 }
 
 // PeersForRole is RoleAnswer in its wire form.
@@ -246,7 +253,11 @@ type groupAnswer struct {
 	once   sync.Once
 	static []entry // the member's private list; for a public node, then every other member's public list
 	boot   []entry
-	digest [sha256.Size]byte
+	// cons is the entries of static with a consensus address, in order;
+	// consPos[i] is static[i]'s place in cons, -1 if it has none.
+	cons    []entry
+	consPos []int
+	digest  [sha256.Size]byte
 
 	mu     sync.Mutex
 	joined map[joinKey]*joined
@@ -272,15 +283,26 @@ func (ga *groupAnswer) build(g *groups, member string, c class) {
 			}
 		}
 	}
+	ga.consPos = make([]int, len(ga.static))
+	for i, e := range ga.static {
+		ga.consPos[i] = -1
+		if e.cmt != "" {
+			ga.consPos[i] = len(ga.cons)
+			ga.cons = append(ga.cons, e)
+		}
+	}
 	// The digest covers everything any node of the group is offered: each
 	// peer's enode URL and record (a re-signed record changes the answer
-	// too) and the bootnodes. Lists and sections are delimited, so no two
+	// too; the consensus address is part of the signed record, and is
+	// hashed on its own as well) and the bootnodes. Lists and sections are delimited, so no two
 	// different groups hash the same bytes.
 	h := sha256.New()
 	for _, e := range ga.static {
 		h.Write([]byte(e.enode))
 		h.Write([]byte{' '})
 		h.Write([]byte(e.enr))
+		h.Write([]byte{' '})
+		h.Write([]byte(e.cmt))
 		h.Write([]byte{'\n'})
 	}
 	h.Write([]byte{'|'})

@@ -20,7 +20,7 @@ import (
 // were shared per (member, role class): the reference the shared answers
 // must match, list for list.
 func refCompute(g *groups, index uint64, self enode.ID, member string, role noderecord.Role) *PeerSet {
-	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}}
+	ps := &PeerSet{Index: index, Node: self.String(), Static: []string{}, Bootnodes: []string{}, ENRs: []string{}, Consensus: []string{}}
 	h := sha256.New()
 	if role != noderecord.RoleBootnode {
 		add := func(es []entry) {
@@ -30,6 +30,9 @@ func refCompute(g *groups, index uint64, self enode.ID, member string, role node
 				}
 				ps.Static = append(ps.Static, e.enode)
 				ps.ENRs = append(ps.ENRs, e.enr)
+				if e.cmt != "" {
+					ps.Consensus = append(ps.Consensus, e.cmt)
+				}
 				h.Write([]byte(e.enode))
 				h.Write([]byte{' '})
 				h.Write([]byte(e.enr))
@@ -335,10 +338,11 @@ func checkState(t *testing.T, p *pop, prevRef, prevTag map[string]string) {
 		got := a.Set()
 		if got.Index != want.Index || got.Node != want.Node ||
 			!slices.Equal(got.Static, want.Static) || !slices.Equal(got.Trusted, want.Trusted) ||
-			!slices.Equal(got.ENRs, want.ENRs) || !slices.Equal(got.Bootnodes, want.Bootnodes) {
+			!slices.Equal(got.ENRs, want.ENRs) || !slices.Equal(got.Bootnodes, want.Bootnodes) ||
+			!slices.Equal(got.Consensus, want.Consensus) {
 			t.Fatalf("%s: answer\n%+v\nwant\n%+v", name, got, want)
 		}
-		for l, list := range map[List][]string{StaticList: want.Static, ENRList: want.ENRs, BootnodeList: want.Bootnodes} {
+		for l, list := range map[List][]string{StaticList: want.Static, ENRList: want.ENRs, BootnodeList: want.Bootnodes, ConsensusList: want.Consensus} {
 			h, tl := a.Joined(l, testEnc)
 			if g := string(h) + string(tl); g != renderRef(list) {
 				t.Fatalf("%s: list %d rendered %q, want %q", name, l, g, renderRef(list))
