@@ -431,3 +431,49 @@ func screenshot(tb *tab) []byte {
 	}
 	return b
 }
+
+// The consensus panel: hidden while no node reports a consensus view, then
+// height, proposer, signers of the last commit and fault tolerance, with
+// reported names shown as text.
+func TestBrowserConsensus(t *testing.T) {
+	browser := newBrowser(t)
+	r := newRegistrar(t, setup{ttl: time.Hour})
+	d := buildDevnet(t, devnetMembers)
+	d.register(t, r)
+	admin := newTab(t, browser)
+	admin.signIn(r.URL, r.admin)
+	if !eval[bool](admin, `document.getElementById('chain-panel').hidden`) {
+		t.Error("consensus panel shown with no consensus report")
+	}
+	var val *node
+	for _, x := range d.nodes {
+		if x.member == "acme" && x.role == "validator" {
+			val = x
+		}
+	}
+	addr := func(c byte) string { return strings.Repeat(string(c), 40) }
+	val.status.Consensus = &registry.ConsensusStatus{
+		Height: 77, Round: 2, Proposer: addr('b'), Validator: addr('a'), BlockMillis: 1040,
+		Validators: []registry.ValidatorVote{
+			{Address: addr('a'), Name: "acme", Power: 1, Signed: true},
+			{Address: addr('b'), Name: "bank", Power: 1, Signed: true},
+			{Address: addr('c'), Name: `<b id=pwned>coop</b>`, Power: 1, Signed: false},
+			{Address: addr('d'), Name: "dair", Power: 1, Signed: true},
+		},
+	}
+	r.renew(d.creds["acme"], val)
+	admin.waitJS(5*time.Second, `!document.getElementById('chain-panel').hidden`)
+	facts := eval[string](admin, `document.querySelector('#chain .facts').textContent`)
+	for _, want := range []string{"height77", "round2", "proposerbank", "time per block1.04 s", "signed last commit3 of 4", "tolerates1 validator lost"} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("consensus facts %q lack %q", facts, want)
+		}
+	}
+	missing := eval[[]string](admin, `Array.from(document.querySelectorAll('#chain .sig.missing')).map(s => s.textContent)`)
+	if len(missing) != 1 || !strings.HasPrefix(missing[0], "<b id=pwned>coop</b>") {
+		t.Errorf("missing signers %q", missing)
+	}
+	if eval[bool](admin, `!!document.getElementById('pwned')`) {
+		t.Fatal("a validator name was rendered as HTML")
+	}
+}

@@ -311,8 +311,9 @@ type view struct {
 	enc     [][]byte
 	members []Member
 	blocks  []Block
-	menc    []byte // members and blocks encoded
+	menc    []byte // members, blocks and the chain encoded
 	benc    []byte
+	cenc    []byte
 }
 
 // stateWire is State with the nodes already encoded, so a snapshot of a
@@ -325,6 +326,7 @@ type stateWire struct {
 	Members   json.RawMessage   `json:"members"`
 	Nodes     []json.RawMessage `json:"nodes"`
 	Blocks    json.RawMessage   `json:"blocks"`
+	Chain     json.RawMessage   `json:"chain"`
 	Events    []Event           `json:"events"`
 }
 
@@ -336,7 +338,7 @@ func (v *view) state(ev []Event) stateWire {
 	for i, b := range v.enc {
 		nodes[i] = b
 	}
-	return stateWire{Now: v.now, Principal: v.p.Name, Admin: v.p.Admin, Index: v.index, Members: v.menc, Nodes: nodes, Blocks: v.benc, Events: ev}
+	return stateWire{Now: v.now, Principal: v.p.Name, Admin: v.p.Admin, Index: v.index, Members: v.menc, Nodes: nodes, Blocks: v.benc, Chain: v.cenc, Events: ev}
 }
 
 // view returns p's page, shared by all of p's streams within half a tick.
@@ -379,6 +381,7 @@ func (d *Dashboard) view(p registry.Principal) *view {
 	}
 	v.menc, _ = json.Marshal(v.members)
 	v.benc, _ = json.Marshal(v.blocks)
+	v.cenc, _ = json.Marshal(chainOf(nodes))
 	d.views[p.Name] = v
 	return v
 }

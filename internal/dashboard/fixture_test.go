@@ -427,6 +427,7 @@ type delta struct {
 	Remove  []string           `json:"remove"`
 	Members []dashboard.Member `json:"members"`
 	Blocks  []dashboard.Block  `json:"blocks"`
+	Chain   *dashboard.Chain   `json:"chain"`
 	Events  []dashboard.Event  `json:"events"`
 	raw     []byte
 }

@@ -489,3 +489,40 @@ func TestStreamHeartbeat(t *testing.T) {
 		t.Fatalf("no heartbeat in %q", buf)
 	}
 }
+
+func TestStreamShowsConsensus(t *testing.T) {
+	r := newRegistrar(t, setup{ttl: time.Hour})
+	d := buildDevnet(t, devnetMembers)
+	d.register(t, r)
+	s := r.stream(r.admin)
+	if st := s.snapshot(); st.Chain != nil {
+		t.Fatalf("a chain before any consensus report: %+v", st.Chain)
+	}
+	var val *node
+	for _, x := range d.nodes {
+		if x.member == "bank" && x.role == "validator" {
+			val = x
+		}
+	}
+	addr := func(c byte) string { return strings.Repeat(string(c), 40) }
+	val.status.Consensus = &registry.ConsensusStatus{
+		Height: 42, Proposer: addr('a'), Validator: addr('b'), BlockMillis: 1000,
+		Validators: []registry.ValidatorVote{
+			{Address: addr('a'), Name: "acme", Power: 10, Signed: true},
+			{Address: addr('b'), Name: "bank", Power: 10, Signed: true},
+			{Address: addr('c'), Name: "coop", Power: 10, Signed: false},
+			{Address: addr('d'), Name: "dair", Power: 10, Signed: true},
+		},
+	}
+	r.renew(d.creds["bank"], val)
+	got := s.until(time.Second, func(dl delta) bool { return dl.Chain != nil })
+	c := got.Chain
+	if c.Height != 42 || c.ProposerName != "acme" || c.Signed != 3 || c.Tolerates != 1 || c.ReporterMember != "bank" || !c.SelfReported {
+		t.Errorf("chain %+v", c)
+	}
+	for _, v := range c.Validators {
+		if v.Name == "coop" && v.Signed {
+			t.Error("coop shown as a signer")
+		}
+	}
+}

@@ -35,6 +35,8 @@ type Node struct {
 	PeerIDs    []string  `json:"peer_ids,omitempty"`
 	HeadSigner string    `json:"head_signer,omitempty"`
 	Coinbase   string    `json:"coinbase,omitempty"`
+	// Consensus is the node's consensus process's report (BFT consortia).
+	Consensus *registry.ConsensusStatus `json:"consensus,omitempty"`
 }
 
 func nodeFromView(v registry.NodeView) Node {
@@ -45,6 +47,7 @@ func nodeFromView(v registry.NodeView) Node {
 	if s := v.Status; s != nil {
 		n.Client, n.Head, n.Peers, n.Syncing = s.Client, s.Head, s.Peers, s.Syncing
 		n.PeerIDs, n.HeadSigner, n.Coinbase = s.PeerIDs, strings.ToLower(s.HeadSigner), strings.ToLower(s.Coinbase)
+		n.Consensus = s.Consensus
 	}
 	return n
 }
@@ -108,6 +111,7 @@ type State struct {
 	Members   []Member  `json:"members"`
 	Nodes     []Node    `json:"nodes"`
 	Blocks    []Block   `json:"blocks"`
+	Chain     *Chain    `json:"chain"`
 	Events    []Event   `json:"events"`
 }
 

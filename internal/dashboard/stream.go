@@ -26,6 +26,7 @@ type Delta struct {
 	// Members and Blocks are sent whole, and only when they changed.
 	Members json.RawMessage `json:"members,omitempty"`
 	Blocks  json.RawMessage `json:"blocks,omitempty"`
+	Chain   json.RawMessage `json:"chain,omitempty"`
 	Events  []Event         `json:"events,omitempty"`
 }
 
@@ -38,6 +39,7 @@ type stream struct {
 	sent map[string][]byte // node ID -> the encoding the page holds
 	menc []byte
 	benc []byte
+	cenc []byte
 	cur  cursor
 	idx  uint64
 }
@@ -74,7 +76,7 @@ func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
 	for i, n := range v.nodes {
 		s.sent[n.ID] = v.enc[i]
 	}
-	s.menc, s.benc, s.idx = v.menc, v.benc, v.index
+	s.menc, s.benc, s.cenc, s.idx = v.menc, v.benc, v.cenc, v.index
 	ev, cur := d.events(p, cursor{})
 	s.cur = cur
 	if s.send("snapshot", v.state(d.backlog(ev))) != nil {
@@ -168,8 +170,11 @@ func (s *stream) update() (bool, error) {
 	if !bytes.Equal(s.benc, v.benc) {
 		dl.Blocks, s.benc = v.benc, v.benc
 	}
+	if !bytes.Equal(s.cenc, v.cenc) {
+		dl.Chain, s.cenc = v.cenc, v.cenc
+	}
 	dl.Events, s.cur = s.d.events(s.p, s.cur)
-	if len(dl.Upsert) == 0 && len(dl.Remove) == 0 && dl.Members == nil && dl.Blocks == nil && len(dl.Events) == 0 {
+	if len(dl.Upsert) == 0 && len(dl.Remove) == 0 && dl.Members == nil && dl.Blocks == nil && dl.Chain == nil && len(dl.Events) == 0 {
 		return false, nil
 	}
 	return true, s.send("delta", dl)

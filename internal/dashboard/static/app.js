@@ -17,10 +17,10 @@
   const $ = (id) => document.getElementById(id);
   const st = {
     principal: '', admin: false, index: 0, offset: 0,
-    nodes: new Map(), members: [], blocks: [],
+    nodes: new Map(), members: [], blocks: [], chain: null,
     eventKeys: new Set(), pendingEvents: [],
     rows: new Map(), page: 0, gen: 0, controller: null, scheduled: false, edges: 0, hl: '',
-    dirty: { table: false, topo: false, members: false, blocks: false, events: false },
+    dirty: { table: false, topo: false, members: false, blocks: false, chain: false, events: false },
   };
   // Timings, read by the browser test and handy in the console.
   const probe = (window.__dash = { ready: false, firstRender: 0, renders: 0, lastRender: 0, lastRenderMs: 0, messages: 0 });
@@ -216,12 +216,13 @@
     for (const n of s.nodes) st.nodes.set(n.id, n);
     st.members = s.members || [];
     st.blocks = s.blocks || [];
+    st.chain = s.chain || null;
     st.eventKeys = new Set();
     st.pendingEvents = [];
     $('events').textContent = '';
     addEvents(s.events || []);
     const d = st.dirty;
-    d.table = d.topo = d.members = d.blocks = d.events = true;
+    d.table = d.topo = d.members = d.blocks = d.chain = d.events = true;
     $('login').hidden = true;
     $('app').hidden = false;
     $('logout').hidden = false;
@@ -250,6 +251,10 @@
     if (dl.blocks) {
       st.blocks = dl.blocks;
       d.blocks = true;
+    }
+    if (dl.chain !== undefined) {
+      st.chain = dl.chain;
+      d.chain = true;
     }
     if (dl.events) addEvents(dl.events);
     schedule();
@@ -289,8 +294,9 @@
     if (d.table) timed('table', renderTable);
     if (d.topo) timed('topology', renderTopology);
     if (d.blocks) timed('blocks', renderBlocks);
+    if (d.chain) timed('chain', renderChain);
     if (d.events) timed('events', renderEvents);
-    d.table = d.topo = d.members = d.blocks = d.events = false;
+    d.table = d.topo = d.members = d.blocks = d.chain = d.events = false;
     renderSummary();
     const t1 = performance.now();
     probe.timings = tm;
@@ -507,6 +513,37 @@
       li.append(el('span', 'mono', '#' + b.number), el('span', '', b.member || 'unknown member'), el('span', 'mono muted', b.signer));
       ol.append(li);
     }
+  }
+
+  // ---- consensus (BFT consortia)
+
+  function renderChain() {
+    const c = st.chain;
+    $('chain-panel').hidden = !c;
+    const box = $('chain');
+    box.textContent = '';
+    if (!c) return;
+    const fact = (label, value) => {
+      const f = el('span', 'fact', label);
+      f.append(el('b', 'mono', String(value)));
+      return f;
+    };
+    const facts = el('div', 'facts');
+    facts.append(
+      fact('height', c.height),
+      fact('round', c.round),
+      fact('proposer', c.proposer_name || short(c.proposer)),
+      fact('time per block', c.block_ms ? (c.block_ms / 1000).toFixed(2) + ' s' : '–'),
+      fact('signed last commit', c.signed + ' of ' + c.validators.length),
+      fact('tolerates', c.tolerates + (c.tolerates === 1 ? ' validator lost' : ' validators lost')));
+    const sigs = el('div', 'sigs');
+    for (const v of c.validators) {
+      const s = el('span', 'sig' + (v.signed ? '' : ' missing'), (v.name || short(v.address)) + (v.signed ? ' ✓' : ' ✗'));
+      s.title = v.address + ' power ' + v.power;
+      s.dataset.address = v.address;
+      sigs.append(s);
+    }
+    box.append(facts, sigs, el('div', 'hint', 'reported by ' + c.reporter_member + ' ' + short(c.reporter) + '; self-reported by that node, not checked by the registrar'));
   }
 
   function describe(e) {

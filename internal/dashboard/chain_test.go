@@ -1,0 +1,62 @@
+package dashboard
+
+import (
+	"testing"
+
+	"github.com/consortium/consortium/internal/registry"
+)
+
+func TestTolerates(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		powers []int64
+		want   int
+	}{
+		{"none", nil, 0},
+		{"one", []int64{10}, 0},
+		{"two", []int64{10, 10}, 0},
+		{"three", []int64{10, 10, 10}, 0},
+		{"four", []int64{10, 10, 10, 10}, 1},
+		{"five", []int64{10, 10, 10, 10, 10}, 1},
+		{"seven", []int64{1, 1, 1, 1, 1, 1, 1}, 2},
+		// The largest is lost first: 40 of 70 is more than a third.
+		{"unequal", []int64{40, 10, 10, 10}, 0},
+		{"unequal small", []int64{10, 10, 10, 10, 1}, 1},
+	} {
+		if got := tolerates(tc.powers); got != tc.want {
+			t.Errorf("%s: tolerates(%v) = %d, want %d", tc.name, tc.powers, got, tc.want)
+		}
+	}
+}
+
+func TestChainOf(t *testing.T) {
+	va, vb := "aa00000000000000000000000000000000000000", "bb00000000000000000000000000000000000000"
+	set := func(signedB bool) []registry.ValidatorVote {
+		return []registry.ValidatorVote{{Address: vb, Name: "b", Power: 1, Signed: signedB}, {Address: va, Name: "a", Power: 1, Signed: true}}
+	}
+	nodes := []Node{
+		{ID: id('1'), Member: "a", Live: true, Consensus: &registry.ConsensusStatus{Height: 9, Proposer: va, Validators: set(false)}},
+		// The highest, but its lease lapsed: its report is stale.
+		{ID: id('2'), Member: "b", Live: false, Consensus: &registry.ConsensusStatus{Height: 50, Validators: set(true)}},
+		// A full node at the same height as the validator below.
+		{ID: id('3'), Member: "b", Live: true, Consensus: &registry.ConsensusStatus{Height: 10, Proposer: vb, Validators: set(false)}},
+		{ID: id('4'), Member: "a", Live: true, Consensus: &registry.ConsensusStatus{Height: 10, Round: 1, Proposer: vb, Validator: va, BlockMillis: 1100, Validators: set(true)}},
+		{ID: id('5'), Member: "c", Live: true},
+	}
+	c := chainOf(nodes)
+	if c == nil {
+		t.Fatal("no chain")
+	}
+	if c.Reporter != id('4') || c.ReporterMember != "a" || c.Height != 10 || c.Round != 1 || c.BlockMillis != 1100 {
+		t.Errorf("picked %+v, want node 4's report", c)
+	}
+	if c.ProposerName != "b" || c.Signed != 2 || len(c.Validators) != 2 || c.Validators[0].Name != "a" || !c.SelfReported {
+		t.Errorf("summary %+v", c)
+	}
+	if c.Validators[0].Address != "AA00000000000000000000000000000000000000" {
+		t.Errorf("address not upper-cased: %s", c.Validators[0].Address)
+	}
+	if chainOf(nodes[4:]) != nil {
+		t.Error("a chain from nodes without consensus reports")
+	}
+}
