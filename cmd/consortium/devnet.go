@@ -22,12 +22,13 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		return runDevnetAddMember(ctx, e, args[1:])
 	}
 	fs := newFlags(e, "devnet")
-	members := fs.String("members", "", "comma-separated members of a NEW consortium (default a,b,c); a reused --dir keeps its own")
+	consensus := fs.String("consensus", "", "chain of a NEW consortium: bft (CometBFT on geth "+devnet.GethVersion(devnet.BFT)+") or clique (geth "+devnet.GethVersion(devnet.Clique)+"); default bft, or what a reused --dir holds")
+	members := fs.String("members", "", "comma-separated members of a NEW consortium (default a,b,c,d; a,b,c for clique); a reused --dir keeps its own")
 	var nodes listFlag
 	fs.Var(&nodes, "nodes", `what each member runs, e.g. "validator,tx,public" (no bootnode), or for one member "a:bootnode,validator=2,public"; repeatable (default bootnode,validator,tx,public)`)
-	period := fs.Uint64("period", devnet.DefaultPeriod, "Clique block period in seconds (a new consortium only)")
+	period := fs.Uint64("period", 0, "block period in seconds of a NEW consortium: BFT target block time (default 1) or Clique period (default 2)")
 	dir := fs.String("dir", devnet.DefaultDir, "work directory: the consortium, the nodes' data and logs; reused when it holds one")
-	geth := fs.String("geth", "", "geth v1.13.x binary (default: build v1.13.15 once into the cache, "+devnet.GethPath("~/.cache/consortium")+")")
+	geth := fs.String("geth", "", "geth binary, v1.17.x for bft, v1.13.x for clique (default: build it once into the cache, "+devnet.GethPath("~/.cache/consortium", devnet.BFT)+" or "+devnet.GethVersion(devnet.Clique)+"'s)")
 	chainID := fs.Uint64("chain-id", 0, "chain id of a new consortium (default random)")
 	prefund := fs.String("prefund", "", "comma-separated addresses funded in a new consortium's genesis")
 	registrar := fs.String("registrar-listen", devnet.DefaultRegistrarListen, "the registrar's address")
@@ -43,8 +44,14 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var mode devnet.Consensus
+	if *consensus != "" {
+		if mode, err = devnet.ParseConsensus(*consensus); err != nil {
+			return err
+		}
+	}
 	cfg := devnet.Config{
-		Dir: *dir, Members: splitList(*members), Nodes: n, Period: *period, ChainID: *chainID,
+		Dir: *dir, Consensus: mode, Members: splitList(*members), Nodes: n, Period: *period, ChainID: *chainID,
 		Geth: *geth, RegistrarListen: *registrar, BasePort: *basePort, TTL: *ttl, Out: e.stdout,
 	}
 	for _, a := range splitList(*prefund) {

@@ -85,6 +85,8 @@ func TestBadInput(t *testing.T) {
 	}
 	notGeth := filepath.Join(tmp, "geth")
 	os.WriteFile(notGeth, []byte("#!/bin/sh\necho Version: 1.17.10-stable\n"), 0o755)
+	oldGeth := filepath.Join(tmp, "geth-old")
+	os.WriteFile(oldGeth, []byte("#!/bin/sh\necho Version: 1.13.15-stable\n"), 0o755)
 
 	cases := []struct {
 		name string
@@ -106,7 +108,9 @@ func TestBadInput(t *testing.T) {
 		{"devnet unwritable dir", []string{"devnet", "--dir", filepath.Join(file, "sub"), "--geth", notGeth}, "cannot write the output"},
 		{"devnet not a consortium", []string{"devnet", "--dir", notConsortium}, "holds no consortium.json"},
 		{"devnet other members", []string{"devnet", "--dir", existing, "--members", "a,b"}, "different consortium"},
-		{"devnet wrong geth", []string{"devnet", "--dir", filepath.Join(tmp, "d6"), "--geth", notGeth}, "geth 1.17.10"},
+		{"devnet bad consensus", []string{"devnet", "--consensus", "pow", "--dir", filepath.Join(tmp, "d8")}, "bad --consensus"},
+		{"devnet clique, wrong geth", []string{"devnet", "--consensus", "clique", "--dir", filepath.Join(tmp, "d6"), "--geth", notGeth}, "geth 1.17.10"},
+		{"devnet bft, wrong geth", []string{"devnet", "--dir", filepath.Join(tmp, "d9"), "--geth", oldGeth}, "bft needs v1.17.10"},
 		{"devnet geth missing", []string{"devnet", "--dir", filepath.Join(tmp, "d7"), "--geth", filepath.Join(tmp, "nope")}, "not a usable geth"},
 		{"add-member, nothing running", []string{"devnet", "add-member", "--dir", existing, "d"}, "no devnet is running"},
 	}
@@ -126,12 +130,12 @@ func TestBadInput(t *testing.T) {
 				name string
 				args []string
 				want string
-			}{"registrar port taken", []string{"devnet", "--dir", filepath.Join(tmp, "p1"), "--geth", geth, "--registrar-listen", tcp.Addr().String()}, "port is in use"},
+			}{"registrar port taken", []string{"devnet", "--consensus", "clique", "--dir", filepath.Join(tmp, "p1"), "--geth", geth, "--registrar-listen", tcp.Addr().String()}, "port is in use"},
 			struct {
 				name string
 				args []string
 				want string
-			}{"node port taken", []string{"devnet", "--dir", filepath.Join(tmp, "p2"), "--geth", geth, "--registrar-listen", "127.0.0.1:0", "--base-port", "24000"}, "UDP 127.0.0.1:24000, discovery of a/bootnode-1"},
+			}{"node port taken", []string{"devnet", "--consensus", "clique", "--dir", filepath.Join(tmp, "p2"), "--geth", geth, "--registrar-listen", "127.0.0.1:0", "--base-port", "24000"}, "UDP 127.0.0.1:24000, discovery of a/bootnode-1"},
 		)
 	}
 	for _, tc := range cases {
@@ -166,7 +170,7 @@ func TestInterrupt(t *testing.T) {
 	bin := consortiumBin(t)
 	geth := gethtest.Binary(t, gethtest.V113)
 	dir := filepath.Join(t.TempDir(), "net")
-	args := []string{"devnet", "--members", "solo", "--nodes", "bootnode,validator,tx", "--period", "1",
+	args := []string{"devnet", "--consensus", "clique", "--members", "solo", "--nodes", "bootnode,validator,tx", "--period", "1",
 		"--dir", dir, "--geth", geth, "--base-port", "23000", "--registrar-listen", "127.0.0.1:0"}
 
 	run := func(t *testing.T, wantLines ...string) string {

@@ -23,8 +23,6 @@ type Roles = consortiuminit.Roles
 const (
 	// DefaultDir is the work directory, relative to the working directory.
 	DefaultDir = "devnet"
-	// DefaultPeriod is the Clique block period in seconds.
-	DefaultPeriod = 2
 	// DefaultRegistrarListen is the registrar's address: the one the other
 	// commands (`consortium member`, `agent`) default to.
 	DefaultRegistrarListen = "127.0.0.1:9898"
@@ -37,9 +35,6 @@ const (
 	// portStride separates the P2P, HTTP and Engine API port ranges.
 	portStride = 500
 )
-
-// DefaultMembers are the members of a new devnet when none are named.
-var DefaultMembers = []string{"a", "b", "c"}
 
 // Nodes says how many nodes of each role the members run.
 type Nodes struct {
@@ -142,20 +137,27 @@ type Config struct {
 	// data, their logs and devnet.json. Default DefaultDir. A directory that
 	// holds a consortium is reused as it is.
 	Dir string
-	// Members of a new consortium. Default DefaultMembers. When Dir holds a
-	// consortium already, Members must be empty or name its members.
+	// Consensus is the chain of a new consortium. Default: the kind of the
+	// consortium in Dir when it holds one, else BFT. Naming another kind
+	// than Dir's consortium has is refused.
+	Consensus Consensus
+	// Members of a new consortium. Default DefaultMembers(Consensus). When
+	// Dir holds a consortium already, Members must be empty or name its
+	// members.
 	Members []string
 	// Nodes is what each member runs. Default: consortiuminit.DefaultRoles.
 	Nodes Nodes
-	// Period is the Clique block period of a new consortium, in seconds.
-	// Default DefaultPeriod.
+	// Period is the block period of a new consortium, in seconds: the BFT
+	// target block time or the Clique period. Default
+	// DefaultPeriod(Consensus).
 	Period uint64
 	// ChainID of a new consortium. Default: consortiuminit's (random).
 	ChainID uint64
 	// Prefund are accounts funded in a new consortium's genesis.
 	Prefund []common.Address
-	// Geth is the geth v1.13.x binary. Default: the cached build of
-	// GethVersion under CacheDir, built with GoTool when missing.
+	// Geth is the geth binary: v1.17.x for BFT, v1.13.x for Clique.
+	// Default: the cached build of GethVersion(Consensus) under CacheDir,
+	// built with GoTool when missing.
 	Geth string
 	// CacheDir holds built geth binaries. Default $CONSORTIUM_CACHE, else
 	// ~/.cache/consortium (as scripts/build-geth.sh).
@@ -167,8 +169,9 @@ type Config struct {
 	RegistrarListen string
 	// BasePort is the first node port: node k (in the order of
 	// consortium.json) uses BasePort+k for devp2p and discovery,
-	// BasePort+500+k for HTTP JSON-RPC and BasePort+1000+k for the Engine
-	// API. Default DefaultBasePort.
+	// BasePort+500+k for HTTP JSON-RPC, BasePort+1000+k for the Engine
+	// API and, for BFT, BasePort+1500+k for CometBFT's P2P. Default
+	// DefaultBasePort.
 	BasePort int
 	// TTL is the registrar's lease. Default DefaultTTL.
 	TTL time.Duration
@@ -186,9 +189,6 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = DefaultDir
-	}
-	if c.Period == 0 {
-		c.Period = DefaultPeriod
 	}
 	if c.CacheDir == "" {
 		c.CacheDir = os.Getenv("CONSORTIUM_CACHE")
@@ -221,11 +221,29 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// withConsensus settles the consensus kind (the one of Dir's consortium,
+// have, when Dir holds one) and the defaults that follow from it.
+func (c Config) withConsensus(have Consensus) (Config, error) {
+	switch {
+	case have != "" && c.Consensus != "" && c.Consensus != have:
+		return c, fmt.Errorf("%w (%s holds a %s consortium, not %s)", ErrDirMismatch, c.Dir, have, c.Consensus)
+	case have != "":
+		c.Consensus = have
+	case c.Consensus == "":
+		c.Consensus = BFT
+	}
+	if c.Period == 0 {
+		c.Period = DefaultPeriod(c.Consensus)
+	}
+	return c, nil
+}
+
 // validate checks what can be checked before anything is touched. members
-// is the consortium's member list (given or read from Dir).
+// is the consortium's member list (given or read from Dir). c has been
+// through withConsensus.
 func (c Config) validate(members []string) error {
-	if c.BasePort < 1024 || c.BasePort+3*portStride > 65535 {
-		return fmt.Errorf("%w (--base-port %d)", ErrBadBasePort, c.BasePort)
+	if top := c.BasePort + portRanges(c.Consensus)*portStride; c.BasePort < 1024 || top > 65535 {
+		return fmt.Errorf("%w (--base-port %d: want 1024 to %d, the nodes use the %d ports above it)", ErrBadBasePort, c.BasePort, 65535-portRanges(c.Consensus)*portStride, portRanges(c.Consensus)*portStride)
 	}
 	for m := range c.Nodes.PerMember {
 		if !slices.Contains(members, m) {

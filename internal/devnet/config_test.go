@@ -67,9 +67,15 @@ func TestValidate(t *testing.T) {
 		{"no public node", Config{Nodes: Nodes{PerMember: map[string]Roles{"b": {Validators: 1}}}}, abc, ErrNoPublic},
 		{"base port too low", Config{BasePort: 80}, abc, ErrBadBasePort},
 		{"base port too high", Config{BasePort: 65000}, abc, ErrBadBasePort},
+		{"BFT needs a fourth port range", Config{BasePort: 63800}, abc, ErrBadBasePort},
+		{"Clique needs three port ranges", Config{Consensus: Clique, BasePort: 63800}, abc, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.cfg.withDefaults().validate(tc.members); !errors.Is(err, tc.err) {
+			cfg, err := tc.cfg.withDefaults().withConsensus("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.validate(tc.members); !errors.Is(err, tc.err) {
 				t.Errorf("validate = %v, want %v", err, tc.err)
 			}
 		})

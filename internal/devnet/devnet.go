@@ -87,6 +87,14 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var have Consensus
+	if exists {
+		have = consensusOf(manifest)
+	}
+	if cfg, err = cfg.withConsensus(have); err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
 	var members []string
 	var state State
 	if exists {
@@ -105,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	} else {
 		members = cfg.Members
 		if len(members) == 0 {
-			members = DefaultMembers
+			members = DefaultMembers(cfg.Consensus)
 		}
 		if err := checkMembers(members); err != nil {
 			return nil, err
@@ -124,6 +132,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	geth, err := ensureGeth(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Consensus == BFT {
+		return nil, errBFTPending
 	}
 	ln, err := listen(cfg.RegistrarListen, "registrar")
 	if err != nil {
@@ -176,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err := checkPorts(d.env, run); err != nil {
 		return nil, err
 	}
-	d.out.printf("geth %s: %s", GethVersion, geth)
+	d.out.printf("geth %s: %s", GethVersion(cfg.Consensus), geth)
 
 	extra := map[string]http.Handler{joinPath: http.HandlerFunc(d.serveJoin)}
 	if d.reg, err = startRegistrar(ctx, ln, filepath.Join(dir, "data", "registrar"), filepath.Join(dir, filepath.FromSlash(manifest.Seed)), cfg.TTL, d.log.With("part", "registrar"), extra); err != nil {

@@ -21,12 +21,13 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// TestDevnet runs the reference consortium for real: three members, each
-// with a bootnode, a signer, a transaction node and a public node (nine
-// geth v1.13.15 processes), and walks through what the issue asks of it.
+// TestCliqueDevnet runs the legacy Clique consortium for real
+// (--consensus clique): three members, each with a bootnode, a signer, a
+// transaction node and a public node (nine geth v1.13.15 processes), and
+// walks through what the issue asks of it.
 // The subtests share one devnet and run in order: starting nine geth is the
 // expensive part.
-func TestDevnet(t *testing.T) {
+func TestCliqueDevnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs twelve geth processes; skipped with -short")
 	}
@@ -46,7 +47,7 @@ func TestDevnet(t *testing.T) {
 	keepLogs(t, dir, &out)
 	ctx := context.Background()
 	d, err := Start(ctx, Config{
-		Dir: dir, Period: 1, Geth: geth,
+		Dir: dir, Consensus: Clique, Period: 1, Geth: geth,
 		RegistrarListen: "127.0.0.1:0", BasePort: 25000, TTL: 10 * time.Second,
 		Prefund: []common.Address{crypto.PubkeyToAddress(funder.PublicKey)},
 		Out:     &out,

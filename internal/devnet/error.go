@@ -26,12 +26,14 @@ var (
 	// ErrPortTaken is returned when a port the devnet needs is in use.
 	ErrPortTaken = errors.New("a port is in use: stop what listens there (another devnet?) or pass another --base-port / --registrar-listen")
 	// ErrBadBasePort is returned for a base port whose ranges do not fit.
-	ErrBadBasePort = errors.New("bad --base-port: give a port from 1024 to 64035 (the nodes use it and the 1,500 ports above it)")
+	ErrBadBasePort = errors.New("bad --base-port: give a port low enough for the node port ranges above it")
+	// ErrBadConsensus is returned for an unknown --consensus.
+	ErrBadConsensus = errors.New("bad --consensus: give bft (the default: CometBFT on geth v1.17.10) or clique (geth v1.13.15)")
 	// ErrGethBuild is returned when geth could not be built.
-	ErrGethBuild = errors.New("geth v1.13.15 could not be built: check Go and access to the Go module proxy, or pass --geth PATH to a built geth v1.13.15")
+	ErrGethBuild = errors.New("geth could not be built: check Go and access to the Go module proxy, or pass --geth PATH to a built geth (v1.17.10 for bft, v1.13.15 for --consensus clique)")
 	// ErrBadGeth is returned when the geth binary does not run or is not
-	// v1.13.x.
-	ErrBadGeth = errors.New("not a usable geth v1.13.x: pass --geth PATH to geth v1.13.15 (the last geth that seals Clique blocks), or leave --geth out to build it")
+	// the release line the consensus kind needs.
+	ErrBadGeth = errors.New("not a usable geth: pass --geth PATH to geth v1.17.10 (bft) or v1.13.15 (--consensus clique, the last geth that seals Clique blocks), or leave --geth out to build it")
 	// ErrNodeStart is returned when a node does not come up.
 	ErrNodeStart = errors.New("a node did not start: read its log (path below) and fix the cause, then run again")
 	// ErrNotRunning is returned by AddMember when no devnet runs on the
@@ -42,4 +44,6 @@ var (
 	// ErrJoinTimeout is returned when a new member's signer was not voted in
 	// or did not seal in time.
 	ErrJoinTimeout = errors.New("the new member's signer did not start sealing in time: check that the existing signers are running and read the devnet log")
+	// errBFTPending is returned while the BFT chain is not wired in yet.
+	errBFTPending = errors.New("the BFT devnet is not ready yet: run with --consensus clique")
 )

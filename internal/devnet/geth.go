@@ -12,34 +12,32 @@ import (
 	"time"
 )
 
-// GethVersion is the geth the devnet runs: the last release that seals
-// Clique blocks.
-const GethVersion = "v1.13.15"
-
-// gethModule is what `go install` builds.
-const gethModule = "github.com/ethereum/go-ethereum/cmd/geth@" + GethVersion
+// gethModule is what `go install` builds for c.
+func gethModule(c Consensus) string {
+	return "github.com/ethereum/go-ethereum/cmd/geth@" + GethVersion(c)
+}
 
 // progressEvery is how often a running build says it is still running.
 var progressEvery = 20 * time.Second
 
-// GethPath is where the build of GethVersion is cached under cacheDir, the
-// same place scripts/build-geth.sh uses.
-func GethPath(cacheDir string) string {
-	return filepath.Join(cacheDir, "geth-"+GethVersion, "geth")
+// GethPath is where the build of GethVersion(c) is cached under cacheDir,
+// the same place scripts/build-geth.sh uses.
+func GethPath(cacheDir string, c Consensus) string {
+	return filepath.Join(cacheDir, "geth-"+GethVersion(c), "geth")
 }
 
-// ensureGeth returns a geth v1.13 binary: c.Geth when given, else the cached
-// build, which it builds first when it is missing.
+// ensureGeth returns the geth binary c.Consensus runs: c.Geth when given,
+// else the cached build, which it builds first when it is missing.
 func ensureGeth(ctx context.Context, c Config) (string, error) {
 	if c.Geth != "" {
-		if err := checkGeth(ctx, c.Geth); err != nil {
+		if err := checkGeth(ctx, c.Geth, c.Consensus); err != nil {
 			return "", err
 		}
 		return c.Geth, nil
 	}
-	bin := GethPath(c.CacheDir)
+	bin := GethPath(c.CacheDir, c.Consensus)
 	if _, err := os.Stat(bin); err == nil {
-		if err := checkGeth(ctx, bin); err == nil {
+		if err := checkGeth(ctx, bin, c.Consensus); err == nil {
 			return bin, nil
 		}
 		// A broken cached binary (a build interrupted before this code
@@ -48,8 +46,9 @@ func ensureGeth(ctx context.Context, c Config) (string, error) {
 	return buildGeth(ctx, c, bin)
 }
 
-// checkGeth runs `geth version` and wants a 1.13 release.
-func checkGeth(ctx context.Context, bin string) error {
+// checkGeth runs `geth version` and wants a release of the line mode runs
+// (1.17 for BFT, 1.13 for Clique).
+func checkGeth(ctx context.Context, bin string, mode Consensus) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
@@ -59,16 +58,16 @@ func checkGeth(ctx context.Context, bin string) error {
 	for line := range strings.SplitSeq(string(out), "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Version:"); ok {
 			v = strings.TrimSpace(v)
-			if strings.HasPrefix(v, "1.13.") {
+			if strings.HasPrefix(v, gethLine(mode)) {
 				return nil
 			}
-			return fmt.Errorf("%w (%s is geth %s)", ErrBadGeth, bin, v)
+			return fmt.Errorf("%w (%s is geth %s; %s needs %s)", ErrBadGeth, bin, v, mode, GethVersion(mode))
 		}
 	}
 	return fmt.Errorf("%w (%s version printed no version)", ErrBadGeth, bin)
 }
 
-// buildGeth builds GethVersion into bin with `go install`, saying so while it
+// buildGeth builds GethVersion(c.Consensus) into bin with `go install`, saying so while it
 // runs. It builds in a temporary directory beside bin and renames the result
 // into place, so a half-written binary is never found; a lock file keeps two
 // builds of the same version (two devnets, scripts/build-geth.sh) apart.
@@ -89,7 +88,7 @@ func buildGeth(ctx context.Context, c Config, bin string) (string, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("%w (locking %s: %v)", ErrGethBuild, lock.Name(), err)
 	}
-	if checkGeth(ctx, bin) == nil {
+	if checkGeth(ctx, bin, c.Consensus) == nil {
 		return bin, nil // built by whoever held the lock
 	}
 	tmp, err := os.MkdirTemp(dir, ".build.")
@@ -98,10 +97,15 @@ func buildGeth(ctx context.Context, c Config, bin string) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	fmt.Fprintf(c.Out, "building geth %s into %s (first run only; takes a few minutes)\n", GethVersion, dir)
-	// -checklinkname=0: geth < 1.14 links an old dependency through a
-	// go:linkname that Go >= 1.23 refuses.
-	cmd := exec.CommandContext(ctx, goTool, "install", "-ldflags=-checklinkname=0", gethModule)
+	version, module := GethVersion(c.Consensus), gethModule(c.Consensus)
+	fmt.Fprintf(c.Out, "building geth %s into %s (first run only; takes a few minutes)\n", version, dir)
+	args := []string{"install", module}
+	if c.Consensus == Clique {
+		// -checklinkname=0: geth < 1.14 links an old dependency through
+		// a go:linkname that Go >= 1.23 refuses.
+		args = []string{"install", "-ldflags=-checklinkname=0", module}
+	}
+	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = tmp // outside any module, so no go.mod around us interferes
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
 	var log tailBuffer
@@ -128,15 +132,15 @@ func buildGeth(ctx context.Context, c Config, bin string) (string, error) {
 		return "", ctx.Err()
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w (go install %s: %v: %s)", ErrGethBuild, gethModule, err, log.last())
+		return "", fmt.Errorf("%w (go install %s: %v: %s)", ErrGethBuild, module, err, log.last())
 	}
 	if err := os.Rename(filepath.Join(tmp, "geth"), bin); err != nil {
 		return "", fmt.Errorf("%w (%v)", ErrGethBuild, err)
 	}
-	if err := checkGeth(ctx, bin); err != nil {
+	if err := checkGeth(ctx, bin, c.Consensus); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(c.Out, "built geth %s in %s\n", GethVersion, time.Since(start).Round(time.Second))
+	fmt.Fprintf(c.Out, "built geth %s in %s\n", version, time.Since(start).Round(time.Second))
 	return bin, nil
 }
 

@@ -59,7 +59,7 @@ func timeDevnet(t *testing.T, geth string, size int) {
 	var out syncBuffer
 	start := time.Now()
 	d, err := Start(context.Background(), Config{
-		Dir: filepath.Join(t.TempDir(), "devnet"), Members: members, Geth: geth,
+		Dir: filepath.Join(t.TempDir(), "devnet"), Consensus: Clique, Members: members, Geth: geth,
 		RegistrarListen: "127.0.0.1:0", BasePort: 21000, Out: &out,
 	})
 	if err != nil {
