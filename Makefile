@@ -7,7 +7,7 @@ PKGS := ./...
 # executions take 0.5-15 s per target on this machine.
 FUZZTIME ?= 30000x
 
-.PHONY: test check unit ha fuzz bench build demo helm-test e2e
+.PHONY: test check unit ha fuzz bench build demo helm-test promtool-test e2e
 
 demo:
 	$(GO) run ./cmd/consortium devnet
@@ -17,12 +17,17 @@ build:
 
 # The whole suite, as CI runs it; the compose e2e suite (make e2e) needs the
 # Docker engine and runs last, on cores the other suites have left idle.
-test: check unit ha helm-test fuzz e2e
+test: check unit ha helm-test fuzz promtool-test e2e
 
 # The Helm charts: lint, render with several values files, strict k8s types.
 # A module of its own, so Helm and Kubernetes stay out of the main go.mod.
 helm-test:
 	cd deploy/helm && $(GO) test -count=1 ./...
+
+# The alert rules (deploy/prometheus): promtool check rules, and the rule
+# unit tests (promtool test rules); promtool is Debian's prometheus package.
+promtool-test:
+	deploy/prometheus/test.sh
 
 # The compose consortium across real Docker networks (needs the Docker engine).
 e2e:
