@@ -38,6 +38,9 @@ var (
 	ErrIDMismatch   = errors.New("public record is signed by another key than the node record")
 	ErrBadID        = errors.New("node ID must be 64 lower-case hex characters")
 	ErrPublicENR    = errors.New("a public_enr is required for role public and refused for other roles")
+	// ErrAddress refuses an address no node can be dialled at, or one that
+	// would send other members' nodes to their own host (see CheckPublic).
+	ErrAddress = errors.New("endpoint address refused")
 )
 
 // ParseRole validates a role name exactly (no case folding: odd case is refused).
@@ -83,6 +86,9 @@ func Parse(text string) (*Record, error) {
 	}
 	if n.IP() == nil || n.IP().IsUnspecified() || (n.TCP() == 0 && n.UDP() == 0) {
 		return nil, ErrNoEndpoint
+	}
+	if ip := n.IP(); ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+		return nil, fmt.Errorf("%w: %s is a multicast or broadcast address", ErrAddress, ip)
 	}
 	rec := &Record{ID: n.ID(), Seq: n.Seq(), IP: n.IP(), TCP: n.TCP(), UDP: n.UDP(), ENR: n.String(), Node: n}
 	c, ok, err := consensusOf(n.Record())
@@ -138,6 +144,11 @@ func Verify(role, enrText, publicENR string) (*Pair, error) {
 		if pub.ID != node.ID {
 			return nil, ErrIDMismatch
 		}
+		if pub.TCP == 0 {
+			// Other members' public nodes dial it: without a TCP port
+			// they would be handed "ip:0".
+			return nil, fmt.Errorf("public_enr: %w: a public record needs a TCP port", ErrNoEndpoint)
+		}
 		p.Public = pub
 	}
 	if r == RoleBootnode && node.UDP == 0 {
@@ -147,6 +158,26 @@ func Verify(role, enrText, publicENR string) (*Pair, error) {
 		return nil, fmt.Errorf("%w: a %s node needs a TCP port", ErrNoEndpoint, r)
 	}
 	return p, nil
+}
+
+// CheckPublic applies the rule for the address of a public record, the one
+// other members' nodes dial: never loopback or link-local (unicast; the
+// multicast ranges and the broadcast address are refused for every record
+// by Parse), since it would send them to their own host or to its cloud
+// metadata service (169.254.169.254). allowLoopback lets a test network on
+// one host (the devnet on 127.0.0.1) use loopback addresses. Private ranges
+// (RFC 1918, RFC 4193) stay allowed: members often link their networks over
+// VPNs or cloud peering.
+func CheckPublic(ip net.IP, allowLoopback bool) error {
+	switch {
+	case ip.IsLoopback() && !allowLoopback:
+		return fmt.Errorf("%w: public endpoint %s is a loopback address (a test network on one host needs the registrar's --allow-loopback-endpoints)", ErrAddress, ip)
+	case ip.IsLinkLocalUnicast():
+		return fmt.Errorf("%w: public endpoint %s is a link-local address", ErrAddress, ip)
+	case ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast):
+		return fmt.Errorf("%w: public endpoint %s cannot be dialled", ErrAddress, ip)
+	}
+	return nil
 }
 
 func sanitize(s string) string {

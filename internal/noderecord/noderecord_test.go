@@ -24,6 +24,10 @@ func TestVerify(t *testing.T) {
 	other := sign(t, k2, 1, "203.0.113.8", 30303, 30303)
 	noEP := sign(t, k1, 1, "", 0, 0)
 	udpOnly := sign(t, k1, 1, "10.0.0.2", 0, 30301)
+	pubUDPOnly := sign(t, k1, 5, "203.0.113.7", 0, 30303)
+	multicast := sign(t, k1, 1, "224.0.0.1", 30303, 30303)
+	broadcast := sign(t, k1, 1, "255.255.255.255", 30303, 30303)
+	multicast6 := sign(t, k1, 1, "ff02::1", 30303, 30303)
 	tampered := []byte(priv)
 	tampered[len(tampered)-3] ^= 1 // flips a bit of the payload after the signature
 	for _, tc := range []struct {
@@ -40,6 +44,11 @@ func TestVerify(t *testing.T) {
 		{"pub signed by other key", "public", priv, other, ErrIDMismatch},
 		{"no endpoint", "tx", noEP, "", ErrNoEndpoint},
 		{"tx without tcp", "tx", udpOnly, "", ErrNoEndpoint},
+		{"public record without tcp", "public", priv, pubUDPOnly, ErrNoEndpoint},
+		{"multicast", "tx", multicast, "", ErrNoEndpoint}, // go-ethereum drops it from the record
+		{"broadcast", "bootnode", broadcast, "", ErrAddress},
+		{"multicast v6", "tx", multicast6, "", ErrNoEndpoint},
+		{"public broadcast", "public", priv, broadcast, ErrAddress},
 		{"not enr", "tx", "enode://abc@1.2.3.4:1", "", ErrMalformedENR},
 		{"garbage", "tx", "enr:!!!!", "", ErrMalformedENR},
 		{"tampered", "tx", string(tampered), "", ErrMalformedENR},
@@ -54,6 +63,38 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("derived ID %v is not the signer's", p.Node.ID)
 			}
 		})
+	}
+}
+
+func TestCheckPublic(t *testing.T) {
+	for _, tc := range []struct {
+		ip             string
+		ok, loopbackOK bool // without and with the test network's flag
+	}{
+		{"203.0.113.7", true, true},
+		{"10.1.2.3", true, true},          // RFC 1918
+		{"172.16.0.9", true, true},        // RFC 1918
+		{"192.168.1.1", true, true},       // RFC 1918
+		{"fd00::1", true, true},           // RFC 4193 (ULA)
+		{"2001:db8::7", true, true},       // global unicast
+		{"127.0.0.1", false, true},        // loopback
+		{"127.9.9.9", false, true},        // loopback
+		{"::1", false, true},              // loopback
+		{"169.254.169.254", false, false}, // link-local: cloud metadata
+		{"fe80::1", false, false},         // link-local
+		{"0.0.0.0", false, false},         // unspecified
+		{"::", false, false},              // unspecified
+		{"224.0.0.1", false, false},       // multicast
+		{"ff02::1", false, false},         // multicast
+		{"255.255.255.255", false, false},
+	} {
+		ip := net.ParseIP(tc.ip)
+		if err := CheckPublic(ip, false); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrAddress)) {
+			t.Errorf("CheckPublic(%s) = %v, want ok=%v", tc.ip, err, tc.ok)
+		}
+		if err := CheckPublic(ip, true); (err == nil) != tc.loopbackOK {
+			t.Errorf("CheckPublic(%s, allow loopback) = %v, want ok=%v", tc.ip, err, tc.loopbackOK)
+		}
 	}
 }
 
