@@ -32,6 +32,7 @@ type registrarFlags struct {
 	etcd                                                     open.Options
 	ttl                                                      time.Duration
 	legacyOpen                                               bool
+	allowLoopback                                            bool
 	rateLimit                                                float64
 	maxWait                                                  time.Duration
 }
@@ -62,6 +63,7 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.seed, "seed", "", "seed.json from 'consortium init', applied only to an empty data directory")
 	fs.DurationVar(&f.ttl, "ttl", 30*time.Second, "lease of a node record")
 	fs.BoolVar(&f.legacyOpen, "legacy-open-post", false, "INSECURE: accept the seed's unauthenticated POST / and serve what it posts")
+	fs.BoolVar(&f.allowLoopback, "allow-loopback-endpoints", false, "TEST NETWORKS ONLY: accept loopback addresses (127.0.0.0/8, ::1) as public endpoints, for a consortium on one host")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2000, "requests per second allowed per credential")
 	fs.DurationVar(&f.maxWait, "max-wait", 5*time.Minute, "longest blocking query")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -108,7 +110,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		return fmt.Errorf("opening the store %s: %w", f.storeURL, err)
 	}
 	defer st.Close()
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Logger: log})
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Logger: log, AllowLoopbackEndpoints: f.allowLoopback})
 	if err != nil {
 		return fmt.Errorf("loading the registry: %w", err)
 	}
@@ -134,6 +136,9 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	}
 	if f.tlsCert == "" && !loopbackAddr(ln.Addr()) {
 		log.Warn("serving plain http beyond loopback: member credentials would travel in clear text; pass --tls-cert and --tls-key, or put a TLS proxy in front")
+	}
+	if f.allowLoopback {
+		log.Warn("loopback public endpoints are accepted (--allow-loopback-endpoints): for a test network on one host only")
 	}
 	if f.legacyOpen {
 		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")

@@ -51,6 +51,12 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 		r.stats.RegistrationsRefused.Add(1)
 		return NodeView{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if pair.Public != nil {
+		if err := noderecord.CheckPublic(pair.Public.IP, r.cfg.AllowLoopbackEndpoints); err != nil {
+			r.stats.RegistrationsRefused.Add(1)
+			return NodeView{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
 	if reg.Status != nil {
 		if err := reg.Status.validate(); err != nil {
 			return NodeView{}, false, err

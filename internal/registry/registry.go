@@ -39,6 +39,10 @@ type Config struct {
 	// a fresh TTL, since their agents could not renew while we were down.
 	// Default 24 h.
 	RestartGrace time.Duration
+	// AllowLoopbackEndpoints lets a public record carry a loopback address,
+	// for a test network on one host (the devnet). Default false: other
+	// members' nodes would dial their own host (noderecord.CheckPublic).
+	AllowLoopbackEndpoints bool
 	// Events is the size of the recent-events ring. Default 1000.
 	Events int
 	// Now is the clock. Default time.Now.
@@ -170,6 +174,18 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 			// A row that no longer verifies is never served.
 			r.log.Warn("skipping stored node record that does not verify", "node", sn.ID, "err", err)
 			continue
+		}
+		if n.pub != nil {
+			if err := noderecord.CheckPublic(n.pub.IP, cfg.AllowLoopbackEndpoints); err != nil {
+				// Accepted under another setting: kept (the binding and
+				// the seq stay) but not served, and never renewed; its
+				// agent's registration is refused until it names an
+				// endpoint other members can dial.
+				r.log.Warn("stored public record has an endpoint this registrar refuses; the node stays out until it registers another", "node", sn.ID, "err", err)
+				n.lapsed = true
+				r.nodes[n.id] = n
+				continue
+			}
 		}
 		if grace && !n.expires.IsZero() && n.expires.After(now.Add(-cfg.RestartGrace)) && n.expires.Before(now.Add(cfg.TTL)) {
 			n.expires = now.Add(cfg.TTL)
