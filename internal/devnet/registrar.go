@@ -39,7 +39,7 @@ func startRegistrar(ctx context.Context, ln net.Listener, dataDir, seedPath stri
 		ln.Close()
 		return nil, fmt.Errorf("opening the registrar's store in %s: %w", dataDir, err)
 	}
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: ttl, Logger: log})
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: ttl, Logger: log, AllowLoopbackEndpoints: true})
 	if err != nil {
 		st.Close()
 		ln.Close()
