@@ -477,3 +477,49 @@ func TestBrowserConsensus(t *testing.T) {
 		t.Fatal("a validator name was rendered as HTML")
 	}
 }
+
+// Every link of the topology is visible: no line passes through a node it
+// does not join (the members stand in a circle with their public nodes
+// facing its centre; in a row, the a–c link hid behind a–b–c).
+func TestBrowserTopologyLinksVisible(t *testing.T) {
+	browser := newBrowser(t)
+	for _, members := range [][]string{devnetMembers, {"acme", "bank", "coop", "dair"}} {
+		t.Run(strings.Join(members, ","), func(t *testing.T) {
+			r := newRegistrar(t, setup{ttl: time.Hour})
+			d := buildDevnet(t, members)
+			d.register(t, r)
+			tab := newTab(t, browser)
+			tab.signIn(r.URL, r.admin)
+			if got := tab.drawnEdges(); fmt.Sprint(got) != fmt.Sprint(d.edges) {
+				t.Fatalf("graph edges:\n got %v\nwant %v", got, d.edges)
+			}
+			k := len(members)
+			if cross := eval[int](tab, `document.querySelectorAll('#topology line.edge.cross').length`); cross != k*(k-1)/2 {
+				t.Errorf("%d cross-member edges drawn, want %d", cross, k*(k-1)/2)
+			}
+			// The distance from each node's centre to each line it is not
+			// an end of; a node's circle has radius 12.
+			hidden := eval[[]string](tab, `(() => {
+				const nodes = Array.from(document.querySelectorAll('#topology g.node')).map((g) => {
+					const c = g.querySelector('circle');
+					return { id: g.dataset.id, x: +c.getAttribute('cx'), y: +c.getAttribute('cy') };
+				});
+				const out = [];
+				for (const l of document.querySelectorAll('#topology line.edge')) {
+					const x1 = +l.getAttribute('x1'), y1 = +l.getAttribute('y1'), x2 = +l.getAttribute('x2'), y2 = +l.getAttribute('y2');
+					const dx = x2 - x1, dy = y2 - y1, len2 = dx * dx + dy * dy;
+					for (const n of nodes) {
+						if (n.id === l.dataset.a || n.id === l.dataset.b) continue;
+						const u = Math.max(0, Math.min(1, ((n.x - x1) * dx + (n.y - y1) * dy) / len2));
+						const d = Math.hypot(x1 + u * dx - n.x, y1 + u * dy - n.y);
+						if (d < 13) out.push(l.dataset.a.slice(0, 6) + '-' + l.dataset.b.slice(0, 6) + ' through ' + n.id.slice(0, 6) + ' (' + d.toFixed(1) + ')');
+					}
+				}
+				return out;
+			})()`)
+			if len(hidden) > 0 {
+				t.Errorf("%d links pass through other nodes: %v", len(hidden), hidden)
+			}
+		})
+	}
+}

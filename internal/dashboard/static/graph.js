@@ -55,28 +55,17 @@ window.ConsortiumGraph = (function () {
       if (nodes.length <= RING_MAX) {
         const r = Math.max(42, (nodes.length * CELL) / (2 * Math.PI));
         const side = 2 * r + CELL + 2 * PAD;
-        boxes.push({ member, nodes, ring: r, w: side, h: HEAD + side - PAD });
+        const pub = Math.max(1, nodes.filter((n) => n.role === 'public').length);
+        boxes.push({ member, nodes, ring: r, pub, w: side, h: HEAD + side - PAD });
         continue;
       }
       const cols = Math.max(1, Math.min(nodes.length, Math.ceil(Math.sqrt(nodes.length * 1.6))));
       const rows = Math.ceil(nodes.length / cols);
       boxes.push({ member, nodes, cols, w: PAD * 2 + cols * CELL, h: HEAD + PAD + rows * CELL });
     }
-    const maxW = Math.max(1400, ...boxes.map((b) => b.w));
-    let x = 0, y = 0, rowH = 0, width = 0;
-    for (const b of boxes) {
-      if (x > 0 && x + b.w > maxW) {
-        x = 0;
-        y += rowH + GAP;
-        rowH = 0;
-      }
-      b.x = x;
-      b.y = y;
-      x += b.w + GAP;
-      rowH = Math.max(rowH, b.h);
-      width = Math.max(width, b.x + b.w);
-    }
-    const height = y + rowH;
+    const { width, height, radial } = boxes.length > 1 && boxes.every((b) => b.ring)
+      ? placeAround(boxes, GAP)
+      : placeInRows(boxes, GAP);
     const pos = new Map();
     const gBoxes = svg('g', { class: 'groups' });
     const gNodes = svg('g', { class: 'nodes' });
@@ -89,7 +78,9 @@ window.ConsortiumGraph = (function () {
       b.nodes.forEach((n, i) => {
         let cx, cy;
         if (b.ring) {
-          const a = Math.PI / 2 + ((i - (k - 1)) * 2 * Math.PI) / k;
+          // The last nodes (the public ones) face the layout's centre when
+          // the members stand in a circle, else the bottom of the box.
+          const a = (radial ? b.inward : Math.PI / 2) + ((i - (k - 1) + (b.pub - 1) / 2) * 2 * Math.PI) / k;
           cx = Math.round(b.x + b.w / 2 + b.ring * Math.cos(a));
           cy = Math.round(b.y + HEAD + (b.h - HEAD) / 2 - 8 + b.ring * Math.sin(a));
         } else {
@@ -144,6 +135,59 @@ window.ConsortiumGraph = (function () {
     root.dataset.edges = es.size;
     root.replaceChildren(gBoxes, gEdges, gNodes);
     return es.size;
+  }
+
+  // placeInRows fills rows of boxes, left to right.
+  function placeInRows(boxes, gap) {
+    const maxW = Math.max(1400, ...boxes.map((b) => b.w));
+    let x = 0, y = 0, rowH = 0, width = 0;
+    for (const b of boxes) {
+      if (x > 0 && x + b.w > maxW) {
+        x = 0;
+        y += rowH + gap;
+        rowH = 0;
+      }
+      b.x = x;
+      b.y = y;
+      x += b.w + gap;
+      rowH = Math.max(rowH, b.h);
+      width = Math.max(width, b.x + b.w);
+    }
+    return { width, height: y + rowH, radial: false };
+  }
+
+  // placeAround stands the members (each a ring) in a circle, each ring's
+  // public nodes on its side that faces the centre. Every public node then
+  // lies on one inner circle, so a line between two members' public nodes
+  // is a chord of it: it passes through no other node, and no member's ring
+  // (each touches the inner circle only at its own public node). In a row
+  // the a–c line would hide behind a–b–c.
+  function placeAround(boxes, gap) {
+    const m = boxes.length;
+    // One ring size for all, so the public nodes share one inner circle.
+    const ring = Math.max(...boxes.map((b) => b.ring));
+    const w = Math.max(...boxes.map((b) => b.w)), h = Math.max(...boxes.map((b) => b.h));
+    for (const b of boxes) Object.assign(b, { ring, w, h });
+    const side = Math.max(w, h);
+    // Neighbours' boxes must not meet, even on a diagonal.
+    const d = Math.max(side / 2 + gap, (side * Math.SQRT2 + gap) / (2 * Math.sin(Math.PI / m)));
+    const half = d + (side * Math.SQRT2) / 2;
+    boxes.forEach((b, i) => {
+      const t = -Math.PI / 2 + (2 * Math.PI * i) / m;
+      b.inward = t + Math.PI;
+      b.x = Math.round(half + d * Math.cos(t) - b.w / 2);
+      b.y = Math.round(half + d * Math.sin(t) - b.h / 2);
+    });
+    const minX = Math.min(...boxes.map((b) => b.x)), minY = Math.min(...boxes.map((b) => b.y));
+    for (const b of boxes) {
+      b.x -= minX;
+      b.y -= minY;
+    }
+    return {
+      width: Math.max(...boxes.map((b) => b.x + b.w)),
+      height: Math.max(...boxes.map((b) => b.y + b.h)),
+      radial: true,
+    };
   }
 
   return { draw, peerEdges };
