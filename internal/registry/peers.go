@@ -181,6 +181,12 @@ func (r *Registry) PeerAnswer(p Principal, id string) (*PeerAnswer, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	r.mu.RLock()
+	if !p.Admin && r.revoked(p.Name) {
+		// A blocking query re-reads its answer at every change: the one
+		// that revokes its member ends it.
+		r.mu.RUnlock()
+		return nil, ErrRevoked
+	}
 	n, ok := r.nodes[nid]
 	if !ok || (!p.Admin && n.member != p.Name) {
 		r.mu.RUnlock()
@@ -232,6 +238,10 @@ func (r *Registry) RoleAnswer(p Principal, role string) (*PeerAnswer, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	r.mu.RLock()
+	if r.revoked(p.Name) {
+		r.mu.RUnlock()
+		return nil, ErrRevoked
+	}
 	g := r.currentGroups()
 	r.mu.RUnlock()
 	ga := r.answer(g, p.Name, classOf(ro))
