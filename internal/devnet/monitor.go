@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +31,10 @@ type Stats struct {
 	Head uint64
 	// Links and Expected are the intended links up now, and their number.
 	Links, Expected int
+	// Forks counts the heights (BFT) at which two nodes held different
+	// blocks: a final block must be the same everywhere, so anything but
+	// zero is a bug.
+	Forks int
 }
 
 // monitor watches the registrar and every geth node and prints what
@@ -51,6 +54,12 @@ type monitor struct {
 	// goroutine only).
 	shown map[uint64]shownBlock
 	after uint64 // the last registrar event printed
+
+	// BFT (run goroutine only): the hash each node showed per height,
+	// CometBFT's block times per height, and the last block printed.
+	hashes               *hashBook
+	cmtTimes             map[uint64]time.Time
+	prevNumber, prevTime uint64
 }
 
 func startMonitor(d *Devnet) *monitor {
@@ -59,7 +68,7 @@ func startMonitor(d *Devnet) *monitor {
 		d: d, cancel: cancel, done: make(chan struct{}),
 		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
 		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
-		shown: map[uint64]shownBlock{},
+		shown: map[uint64]shownBlock{}, hashes: newHashBook(), cmtTimes: map[uint64]time.Time{},
 	}
 	go m.run(ctx)
 	return m
@@ -102,7 +111,11 @@ func (m *monitor) run(ctx context.Context) {
 type view struct {
 	names   map[string]string         // node ID -> label
 	roles   map[string]string         // node ID -> role
-	signers map[common.Address]string // signer -> label
+	signers map[common.Address]string // Clique signer -> label
+	// BFT: a member's fee recipient (a block's miner) -> member, and a
+	// member -> the label of its validator node.
+	proposers  map[common.Address]string
+	validators map[string]string
 }
 
 func (m *monitor) view() (view, []*gethNode) {
@@ -111,6 +124,7 @@ func (m *monitor) view() (view, []*gethNode) {
 	all, nodes := d.all, d.nodes
 	d.mu.Unlock()
 	v := view{names: map[string]string{}, roles: map[string]string{}, signers: map[common.Address]string{}}
+	v.proposers, v.validators = proposersOf(d.Manifest())
 	for _, s := range all {
 		v.names[s.ID] = s.Label()
 		v.roles[s.ID] = string(s.Role)
@@ -124,6 +138,7 @@ func (m *monitor) view() (view, []*gethNode) {
 func (m *monitor) tick(ctx context.Context) {
 	v, nodes := m.view()
 	m.events(v)
+	bft := m.d.cfg.Consensus == BFT
 
 	type obs struct {
 		n     *gethNode
@@ -144,6 +159,7 @@ func (m *monitor) tick(ctx context.Context) {
 		}
 		var head struct {
 			Number hexutil.Uint64 `json:"number"`
+			Hash   common.Hash    `json:"hash"`
 		}
 		if err := m.call(ctx, c, n.ipcPath, &peers, "admin_peers"); err != nil {
 			continue
@@ -152,6 +168,9 @@ func (m *monitor) tick(ctx context.Context) {
 			continue
 		}
 		o := obs{n: n, head: uint64(head.Number)}
+		if bft {
+			m.observeHash(o.head, head.Hash, n.spec.Label())
+		}
 		for _, p := range peers {
 			o.peers = append(o.peers, p.ID)
 		}
@@ -248,6 +267,15 @@ func (m *monitor) tick(ctx context.Context) {
 			maxHead, best = o.head, o.n
 		}
 	}
+	m.mu.Lock()
+	m.st.Head = max(m.st.Head, maxHead)
+	m.mu.Unlock()
+	if bft {
+		if best != nil {
+			m.bftBlocks(ctx, v, best, maxHead)
+		}
+		return
+	}
 	// Signers seal once the nodes that should be up are, and linked: at
 	// start-up all of them, later (a restart, a join) the running ones.
 	gate := linked && (complete || m.d.startupDone.Load())
@@ -256,6 +284,33 @@ func (m *monitor) tick(ctx context.Context) {
 	}
 	if best != nil {
 		m.blocks(ctx, v, best, maxHead)
+	}
+}
+
+// reusedChain reports, once, a chain that was there before this run: its
+// head is said, not all of its history, and only blocks made from now on
+// count.
+func (m *monitor) reusedChain(head uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.printed != 0 || head == 0 || !m.d.reused {
+		return false
+	}
+	m.d.out.printf("chain      at block %d", head)
+	m.printed = head
+	return true
+}
+
+// firstBlock notes member's first block (made: "sealed" or "proposed").
+func (m *monitor) firstBlock(member, made string) {
+	m.mu.Lock()
+	first := member != "?" && m.st.FirstBlock[member].IsZero()
+	if first {
+		m.st.FirstBlock[member] = time.Now()
+	}
+	m.mu.Unlock()
+	if first {
+		m.d.out.printf("first block %s by %s, %.1fs after start", made, member, time.Since(m.d.start).Seconds())
 	}
 }
 
@@ -331,141 +386,6 @@ func (m *monitor) events(v view) {
 			m.d.out.printf("member     %s revoked", e.Member)
 		}
 	}
-}
-
-// reorgWindow is how many of the latest printed heights the monitor reads
-// again on every tick. A block is first read at whichever node is highest,
-// and ties go to the nodes listed first (a's): under load those are the
-// last to receive another member's block, so at a height where two
-// signers raced, the first read often shows the sibling that the chain
-// then drops. A height read only once would credit the loser forever: a
-// new member whose in-turn blocks all won that way would never be seen to
-// seal, and its join would time out with its blocks on the chain.
-const reorgWindow = 16
-
-// shownBlock is what a block line said about a height.
-type shownBlock struct {
-	hash   common.Hash
-	member string
-}
-
-// blockInfo is the part of eth_getBlockByNumber a block line needs.
-type blockInfo struct {
-	Hash common.Hash   `json:"hash"`
-	Txs  []common.Hash `json:"transactions"`
-	Diff *hexutil.Big  `json:"difficulty"`
-}
-
-// blocks prints the blocks after the last one printed, up to head, as src
-// has them, each with the member whose signer sealed it; and a block again
-// when src now holds another block at a height printed lately (a reorg).
-func (m *monitor) blocks(ctx context.Context, v view, src *gethNode, head uint64) {
-	c := m.client(ctx, src.ipcPath)
-	if c == nil {
-		return
-	}
-	m.mu.Lock()
-	from := m.printed + 1
-	if m.st.Head < head {
-		m.st.Head = head
-	}
-	m.mu.Unlock()
-	if from == 1 && head > 0 && m.d.reused {
-		// A reused chain: say where it is, not all of its history, and
-		// count only blocks sealed from now on.
-		m.d.out.printf("chain      at block %d", head)
-		m.mu.Lock()
-		m.printed = head
-		m.mu.Unlock()
-		return
-	}
-	lo := uint64(1)
-	if from > reorgWindow {
-		lo = from - reorgWindow
-	}
-	for n := range m.shown {
-		if n < lo {
-			delete(m.shown, n)
-		}
-	}
-	// Heights printed already: one batch, and a signer lookup only for a
-	// block that changed.
-	var (
-		heights []uint64
-		batch   []rpc.BatchElem
-	)
-	for n := lo; n < from && n <= head; n++ {
-		heights = append(heights, n)
-		batch = append(batch, rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.EncodeUint64(n), false}, Result: new(blockInfo)})
-	}
-	if len(batch) > 0 {
-		bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := c.BatchCallContext(bctx, batch)
-		cancel()
-		if err != nil {
-			c.Close()
-			delete(m.clients, src.ipcPath)
-			return
-		}
-		for i, n := range heights {
-			blk := batch[i].Result.(*blockInfo)
-			old, ok := m.shown[n]
-			if batch[i].Error != nil || blk.Hash == (common.Hash{}) || !ok || old.hash == blk.Hash {
-				continue
-			}
-			if !m.block(ctx, c, src, v, n, *blk, old.hash) {
-				return
-			}
-		}
-	}
-	for n := from; n <= head; n++ {
-		var blk blockInfo
-		if err := m.call(ctx, c, src.ipcPath, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(n), false); err != nil {
-			return
-		}
-		if !m.block(ctx, c, src, v, n, blk, common.Hash{}) {
-			return
-		}
-		m.mu.Lock()
-		m.printed = n
-		m.mu.Unlock()
-	}
-}
-
-// block prints one block line (replacing, when not zero, is the block a
-// reorg took out) and notes a member's first block.
-func (m *monitor) block(ctx context.Context, c *rpc.Client, src *gethNode, v view, n uint64, blk blockInfo, replacing common.Hash) bool {
-	// By hash, so the signer is that of this very block even if src
-	// reorganises between the two calls.
-	var signer common.Address
-	if err := m.call(ctx, c, src.ipcPath, &signer, "clique_getSigner", blk.Hash); err != nil {
-		return false
-	}
-	label := v.signers[signer]
-	member, _, _ := strings.Cut(label, "/")
-	if label == "" {
-		member, label = "?", "unknown signer"
-	}
-	turn := "out of turn"
-	if blk.Diff != nil && blk.Diff.ToInt().Int64() == 2 {
-		turn = "in turn"
-	}
-	note := ""
-	if replacing != (common.Hash{}) {
-		note = fmt.Sprintf("  (a reorg: replaces %s of %s)", replacing.Hex()[:14], m.shown[n].member)
-	}
-	m.d.out.printf("block %-5d sealed by %-6s (%s, %s)  %d txs  %s%s", n, member, label, turn, len(blk.Txs), blk.Hash.Hex()[:14], note)
-	m.shown[n] = shownBlock{hash: blk.Hash, member: member}
-	m.mu.Lock()
-	first := member != "?" && m.st.FirstBlock[member].IsZero()
-	if first {
-		m.st.FirstBlock[member] = time.Now()
-	}
-	m.mu.Unlock()
-	if first {
-		m.d.out.printf("first block sealed by %s, %.1fs after start", member, time.Since(m.d.start).Seconds())
-	}
-	return true
 }
 
 func (m *monitor) client(ctx context.Context, ipc string) *rpc.Client {

