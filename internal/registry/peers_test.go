@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -302,6 +303,12 @@ func checkAgainstReference(t *testing.T, seed uint64) {
 	checkState(t, p, prevRef, prevTag)
 }
 
+func (p *pop) isRevoked(member string) bool {
+	p.r.mu.RLock()
+	defer p.r.mu.RUnlock()
+	return p.r.revoked(member)
+}
+
 func (p *pop) liveNodes() []*pnode {
 	var out []*pnode
 	for _, id := range p.order {
@@ -365,7 +372,16 @@ func checkState(t *testing.T, p *pop, prevRef, prevTag map[string]string) {
 	}
 	for _, id := range p.order {
 		n := p.nodes[id]
-		a, err := p.r.PeerAnswer(Principal{Name: n.member}, id)
+		asker := Principal{Name: n.member}
+		if p.isRevoked(n.member) {
+			// Its member's own queries end with ErrRevoked; the
+			// administrator may still ask.
+			if _, err := p.r.PeerAnswer(asker, id); !errors.Is(err, ErrRevoked) {
+				t.Fatalf("PeerAnswer(%s) of a revoked member: %v", id[:8], err)
+			}
+			asker = admin
+		}
+		a, err := p.r.PeerAnswer(asker, id)
 		if err != nil {
 			t.Fatalf("PeerAnswer(%s): %v", id[:8], err)
 		}
@@ -374,6 +390,12 @@ func checkState(t *testing.T, p *pop, prevRef, prevTag map[string]string) {
 	for _, m := range []string{"m0", "m1", "m2", "m3"} {
 		for _, role := range []string{"bootnode", "validator", "tx", "public"} {
 			a, err := p.r.RoleAnswer(Principal{Name: m}, role)
+			if p.isRevoked(m) {
+				if !errors.Is(err, ErrRevoked) {
+					t.Fatalf("RoleAnswer of revoked %s: %v", m, err)
+				}
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
