@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,4 +37,42 @@ func TestRevocationEndsBlockingQueries(t *testing.T) {
 	}
 	// The other member's queries carry on.
 	h.expect(h.do("GET", "/v1/nodes/"+a.val.id+"/peers", a.cred, nil), 200, "")
+}
+
+// Another member's node answers, on every route that names it, exactly as
+// a node that does not exist: same status, same code, same message.
+func TestNotYoursIsNotThere(t *testing.T) {
+	h := newHarness(t, opts{ttl: 10 * time.Second})
+	a, b := consortium2(t, h)
+	lapsed := newNode(t, "tx", "10.1.0.99", "")
+	h.mustRegister(a.cred, lapsed)
+	h.clock.Advance(5 * time.Second)
+	for _, n := range []*testNode{a.boot, a.val, a.tx, a.pub} {
+		h.expect(h.do("POST", "/v1/nodes/"+n.id+"/renew", a.cred, nil), 200, "")
+	}
+	h.clock.Advance(6 * time.Second) // lapsed's lease is over, the others run
+	const unknown = "00000000000000000000000000000000000000000000000000000000000000aa"
+	routes := []struct{ method, path string }{
+		{"POST", "/v1/nodes/%s/renew"},
+		{"GET", "/v1/nodes/%s/peers"},
+		{"GET", "/v1/nodes/%s/peers?index=1&wait=1s"},
+		{"DELETE", "/v1/nodes/%s"},
+		{"GET", "/v1/nodes/%s"},
+	}
+	norm := func(r resp, id string) string {
+		return fmt.Sprint(r.status, " ", strings.ReplaceAll(string(r.body), id, "<id>"))
+	}
+	for _, rt := range routes {
+		want := norm(h.do(rt.method, fmt.Sprintf(rt.path, unknown), b.cred, nil), unknown)
+		if !strings.HasPrefix(want, "404 ") {
+			t.Fatalf("%s %s on an unknown node: %s", rt.method, rt.path, want)
+		}
+		for _, n := range []*testNode{a.val, a.tx, a.boot, lapsed} {
+			if got := norm(h.do(rt.method, fmt.Sprintf(rt.path, n.id), b.cred, nil), n.id); got != want {
+				t.Errorf("%s %s on alpha's %s: %s, want %s", rt.method, rt.path, n.role, got, want)
+			}
+		}
+	}
+	// Nothing of alpha's changed.
+	h.expect(h.do("POST", "/v1/nodes/"+a.val.id+"/renew", a.cred, nil), 200, "")
 }

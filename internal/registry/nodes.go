@@ -128,6 +128,13 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 	return v, old == nil, nil
 }
 
+// errNotRegistered is the one answer for a node that does not exist and for
+// another member's node the caller may not see or touch: the same error,
+// word for word, so no route tells the two apart.
+func errNotRegistered(id string) error {
+	return fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+}
+
 func pubENR(n *node) string {
 	if n.pub == nil {
 		return ""
@@ -187,9 +194,11 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	r.mu.Lock()
 	n, ok := r.nodes[nid]
 	switch {
-	case !ok || (!p.Admin && n.member != p.Name && !n.live(now)):
+	case !ok || (!p.Admin && n.member != p.Name):
+		// Another member's node answers as an unknown one: its lease
+		// or existence is not the caller's to learn.
 		r.mu.Unlock()
-		return NodeView{}, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+		return NodeView{}, errNotRegistered(id)
 	case n.member != p.Name:
 		r.mu.Unlock()
 		return NodeView{}, ErrNotOwner
@@ -302,11 +311,8 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 		cp = *n
 	}
 	r.mu.RUnlock()
-	if !ok || (!p.Admin && cp.member != p.Name && !cp.live(now)) {
-		return fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
-	}
-	if !p.Admin && cp.member != p.Name {
-		return ErrNotOwner
+	if !ok || (!p.Admin && cp.member != p.Name) {
+		return errNotRegistered(id)
 	}
 	wasLive := cp.live(now) // before the removal changes cp
 	fp := fpDeleted
@@ -371,7 +377,7 @@ func (r *Registry) Node(p Principal, id string) (NodeView, error) {
 	defer r.mu.RUnlock()
 	n, ok := r.nodes[nid]
 	if !ok || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
-		return NodeView{}, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+		return NodeView{}, errNotRegistered(id)
 	}
 	return r.view(p, n, now), nil
 }

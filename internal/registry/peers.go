@@ -190,10 +190,7 @@ func (r *Registry) PeerAnswer(p Principal, id string) (*PeerAnswer, error) {
 	n, ok := r.nodes[nid]
 	if !ok || (!p.Admin && n.member != p.Name) {
 		r.mu.RUnlock()
-		if ok {
-			return nil, ErrNotOwner
-		}
-		return nil, fmt.Errorf("%w: node %s is not registered", ErrNotFound, id)
+		return nil, errNotRegistered(id)
 	}
 	g := r.currentGroups()
 	member, role := n.member, n.role
