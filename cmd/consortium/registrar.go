@@ -101,8 +101,8 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	if f.storeURL == "" {
 		f.storeURL = "sqlite://" + f.data
 	}
-	if err := os.MkdirAll(f.data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	if err := privateDir(log, f.data); err != nil {
+		return err
 	}
 	f.etcd.Logger = log
 	st, target, err := open.Open(ctx, f.storeURL, f.etcd)
@@ -190,6 +190,30 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	cancel()
 	<-done
 	<-dashDone
+	return nil
+}
+
+// privateDir makes dir, or makes an existing dir, mode 0700: it holds the
+// database (every member's private endpoints) and the administrator
+// credential, so nobody else may list, read or replace its files, whatever
+// mode it had before (a directory made by hand, a volume mounted 0777).
+func privateDir(log *slog.Logger, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data directory %s has mode %04o and cannot be made 0700 (%v): it holds the database and the administrator credential; make it 0700 and owned by the registrar's user", dir, perm, err)
+		}
+		log.Warn("the data directory was open to other users; made it 0700", "dir", dir, "was", fmt.Sprintf("%04o", perm))
+	}
 	return nil
 }
 

@@ -41,6 +41,11 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
+	// The directory holds the database and its WAL files: nobody else may
+	// list or replace them, whatever mode it had.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: the store's directory %s cannot be made 0700: %v", store.ErrUnavailable, dir, err)
+	}
 	return OpenFile(ctx, filepath.Join(dir, FileName))
 }
 

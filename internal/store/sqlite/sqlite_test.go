@@ -52,3 +52,21 @@ func TestFileIsWALAnd0600(t *testing.T) {
 		}
 	}
 }
+
+// The store's directory ends 0700 whatever mode it had: it holds every
+// member's private endpoints.
+func TestDirectoryMade0700(t *testing.T) {
+	for _, mode := range []os.FileMode{0o777, 0o755, 0o750} {
+		dir := t.TempDir()
+		os.Chmod(dir, mode)
+		s, err := Open(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		fi, _ := os.Stat(dir)
+		if fi.Mode().Perm() != 0o700 {
+			t.Fatalf("a %04o directory is %v after Open", mode, fi.Mode().Perm())
+		}
+	}
+}
