@@ -38,6 +38,13 @@ type Node struct {
 	Updated    time.Time
 	Expires    time.Time
 	Status     []byte // JSON reported by the agent; opaque here
+	// PublicSeq is the highest sequence number of any public record the
+	// node has had, kept when it changes role, so that an older public
+	// record is never taken back after public -> validator -> public.
+	PublicSeq uint64
+	// AdminRemoved marks a record the administrator removed (Expires is
+	// zero): still bound to its member, listed to nobody.
+	AdminRemoved bool
 }
 
 // Legacy is an unsigned enode posted through the seed's open POST /.

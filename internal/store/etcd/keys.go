@@ -91,6 +91,10 @@ type nodeValue struct {
 	PublicENR  string `json:"public_enr,omitempty"`
 	Registered int64  `json:"registered"`
 	Updated    int64  `json:"updated"`
+	// Written only when set, so that a value an older version wrote
+	// decodes the same and the older version reads a newer one.
+	PublicSeq    uint64 `json:"public_seq,omitempty"`
+	AdminRemoved bool   `json:"admin_removed,omitempty"`
 }
 
 type legacyValue struct {
@@ -112,7 +116,8 @@ func decodeMember(v []byte) (store.Member, error) {
 }
 
 func encodeNode(n store.Node) string {
-	return mustJSON(nodeValue{ID: n.ID, Member: n.Member, Role: n.Role, ENR: n.ENR, PublicENR: n.PublicENR, Registered: store.Millis(n.Registered), Updated: store.Millis(n.Updated)})
+	return mustJSON(nodeValue{ID: n.ID, Member: n.Member, Role: n.Role, ENR: n.ENR, PublicENR: n.PublicENR, Registered: store.Millis(n.Registered), Updated: store.Millis(n.Updated),
+		PublicSeq: n.PublicSeq, AdminRemoved: n.AdminRemoved})
 }
 
 // decodeNode gives the node without Expires and Status.
@@ -121,7 +126,8 @@ func decodeNode(v []byte) (store.Node, error) {
 	if err := json.Unmarshal(v, &nv); err != nil {
 		return store.Node{}, err
 	}
-	return store.Node{ID: nv.ID, Member: nv.Member, Role: nv.Role, ENR: nv.ENR, PublicENR: nv.PublicENR, Registered: store.FromMillis(nv.Registered), Updated: store.FromMillis(nv.Updated)}, nil
+	return store.Node{ID: nv.ID, Member: nv.Member, Role: nv.Role, ENR: nv.ENR, PublicENR: nv.PublicENR, Registered: store.FromMillis(nv.Registered), Updated: store.FromMillis(nv.Updated),
+		PublicSeq: nv.PublicSeq, AdminRemoved: nv.AdminRemoved}, nil
 }
 
 // encodeLease writes a lease end as milliseconds in 19 digits, zero-padded,

@@ -110,7 +110,8 @@ func Compare(a, b *store.State) error {
 	for i := range an {
 		x, y := an[i], bn[i]
 		if x.ID != y.ID || x.Member != y.Member || x.Role != y.Role || x.ENR != y.ENR || x.PublicENR != y.PublicENR ||
-			!x.Expires.Equal(y.Expires) || !x.Registered.Equal(y.Registered) || string(x.Status) != string(y.Status) {
+			!x.Expires.Equal(y.Expires) || !x.Registered.Equal(y.Registered) || string(x.Status) != string(y.Status) ||
+			x.PublicSeq != y.PublicSeq || x.AdminRemoved != y.AdminRemoved {
 			return fmt.Errorf("node %s", x.ID)
 		}
 	}

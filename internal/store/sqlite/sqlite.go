@@ -23,10 +23,18 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY, member TEXT NOT NULL, role TEXT NOT NULL, enr TEXT NOT NULL,
   public_enr TEXT NOT NULL DEFAULT '', registered INTEGER NOT NULL, updated INTEGER NOT NULL,
-  expires INTEGER NOT NULL, status BLOB);
+  expires INTEGER NOT NULL, status BLOB,
+  public_seq INTEGER NOT NULL DEFAULT 0, admin_removed INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS legacy (
   network TEXT NOT NULL, enode TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (network, enode));
 `
+
+// columns are added to a database an earlier version made: name -> the
+// ALTER TABLE that adds it.
+var columns = []struct{ table, name, add string }{
+	{"nodes", "public_seq", "ALTER TABLE nodes ADD COLUMN public_seq INTEGER NOT NULL DEFAULT 0"},
+	{"nodes", "admin_removed", "ALTER TABLE nodes ADD COLUMN admin_removed INTEGER NOT NULL DEFAULT 0"},
+}
 
 // FileName is the database file inside the data directory.
 const FileName = "registrar.db"
@@ -73,6 +81,19 @@ func OpenFile(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
+	for _, c := range columns {
+		var have int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name=?", c.table, c.name).Scan(&have); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+		}
+		if have == 0 {
+			if _, err := db.ExecContext(ctx, c.add); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("%w: adding column %s.%s: %v", store.ErrUnavailable, c.table, c.name, err)
+			}
+		}
+	}
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		db.Close()
@@ -117,18 +138,20 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err)
 	}
-	rows, err = s.db.QueryContext(ctx, "SELECT id, member, role, enr, public_enr, registered, updated, expires, status FROM nodes ORDER BY id")
+	rows, err = s.db.QueryContext(ctx, "SELECT id, member, role, enr, public_enr, registered, updated, expires, status, public_seq, admin_removed FROM nodes ORDER BY id")
 	if err != nil {
 		return nil, wrap(err)
 	}
 	for rows.Next() {
 		var n store.Node
 		var reg, upd, exp int64
-		if err := rows.Scan(&n.ID, &n.Member, &n.Role, &n.ENR, &n.PublicENR, &reg, &upd, &exp, &n.Status); err != nil {
+		var pubSeq int64
+		if err := rows.Scan(&n.ID, &n.Member, &n.Role, &n.ENR, &n.PublicENR, &reg, &upd, &exp, &n.Status, &pubSeq, &n.AdminRemoved); err != nil {
 			rows.Close()
 			return nil, wrap(err)
 		}
 		n.Registered, n.Updated, n.Expires = store.FromMillis(reg), store.FromMillis(upd), store.FromMillis(exp)
+		n.PublicSeq = uint64(pubSeq)
 		st.Nodes = append(st.Nodes, n)
 	}
 	rows.Close()
@@ -168,10 +191,12 @@ ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, re
 }
 
 func (s *Store) PutNode(ctx context.Context, n store.Node) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status) VALUES(?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status, public_seq, admin_removed) VALUES(?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET member=excluded.member, role=excluded.role, enr=excluded.enr, public_enr=excluded.public_enr,
- registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status`,
-		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status)
+ registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status,
+ public_seq=excluded.public_seq, admin_removed=excluded.admin_removed`,
+		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status,
+		int64(n.PublicSeq), n.AdminRemoved)
 	return wrap(err)
 }
 

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,5 +69,38 @@ func TestDirectoryMade0700(t *testing.T) {
 		if fi.Mode().Perm() != 0o700 {
 			t.Fatalf("a %04o directory is %v after Open", mode, fi.Mode().Perm())
 		}
+	}
+}
+
+// A database an earlier version made (without public_seq and admin_removed)
+// gets the columns and keeps its rows.
+func TestOlderDatabaseGetsNewColumns(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE nodes (id TEXT PRIMARY KEY, member TEXT NOT NULL, role TEXT NOT NULL, enr TEXT NOT NULL,
+  public_enr TEXT NOT NULL DEFAULT '', registered INTEGER NOT NULL, updated INTEGER NOT NULL,
+  expires INTEGER NOT NULL, status BLOB)`,
+		`INSERT INTO nodes VALUES('01', 'a', 'tx', 'enr:x', '', 1, 2, 3, NULL)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Load(context.Background())
+	if err != nil || len(st.Nodes) != 1 || st.Nodes[0].ID != "01" || st.Nodes[0].PublicSeq != 0 || st.Nodes[0].AdminRemoved {
+		t.Fatalf("after the upgrade: %+v %v", st, err)
+	}
+	if err := s.PutNode(context.Background(), store.Node{ID: "01", Member: "a", Role: "tx", ENR: "enr:x", PublicSeq: 9, AdminRemoved: true}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -43,11 +43,13 @@ func Run(t *testing.T, newStore Factory) {
 		must(t, s.PutMember(ctx, store.Member{Name: "b", Hash: "hb", Created: now}))
 		must(t, s.PutMember(ctx, store.Member{Name: "b", Hash: "hb", Created: now, Revoked: true, RevokedAt: now}))
 		n1 := store.Node{ID: "01", Member: "a", Role: "tx", ENR: "enr:x", Registered: now, Updated: now, Expires: now.Add(time.Minute), Status: []byte(`{"head":1}`)}
-		n2 := store.Node{ID: "02", Member: "a", Role: "public", ENR: "enr:y", PublicENR: "enr:z", Registered: now, Updated: now, Expires: now.Add(time.Minute)}
+		n2 := store.Node{ID: "02", Member: "a", Role: "public", ENR: "enr:y", PublicENR: "enr:z", Registered: now, Updated: now, Expires: now.Add(time.Minute), PublicSeq: 1<<40 + 7}
+		n4 := store.Node{ID: "04", Member: "b", Role: "tx", ENR: "enr:v", Registered: now, Updated: now, PublicSeq: 3, AdminRemoved: true}
 		n3 := store.Node{ID: "03", Member: "b", Role: "tx", ENR: "enr:w", Registered: now, Updated: now, Expires: now}
 		must(t, s.PutNode(ctx, n1))
 		must(t, s.PutNode(ctx, n2))
 		must(t, s.PutNode(ctx, n3))
+		must(t, s.PutNode(ctx, n4))
 		must(t, s.DeleteNode(ctx, "03"))
 		must(t, s.Renew(ctx, []store.Renewal{{ID: "01", Expires: now.Add(2 * time.Minute)}, {ID: "02", Expires: now.Add(3 * time.Minute), Status: []byte(`{"head":9}`)}, {ID: "99", Expires: now}}))
 		must(t, s.PutLegacy(ctx, store.Legacy{Network: "a", Enode: "enode://1@127.0.0.1:1", Expires: now}))
@@ -66,7 +68,7 @@ func Run(t *testing.T, newStore Factory) {
 		if len(st.Members) != 2 || st.Members[0].Name != "a" || st.Members[1].Revoked != true || !st.Members[1].RevokedAt.Equal(now) {
 			t.Errorf("members %+v", st.Members)
 		}
-		if len(st.Nodes) != 2 {
+		if len(st.Nodes) != 3 {
 			t.Fatalf("nodes %+v", st.Nodes)
 		}
 		got := map[string]store.Node{}
@@ -76,8 +78,11 @@ func Run(t *testing.T, newStore Factory) {
 		if g := got["01"]; !g.Expires.Equal(now.Add(2*time.Minute)) || string(g.Status) != `{"head":1}` || g.Role != "tx" || g.Member != "a" {
 			t.Errorf("node 01 %+v", g)
 		}
-		if g := got["02"]; !g.Expires.Equal(now.Add(3*time.Minute)) || string(g.Status) != `{"head":9}` || g.PublicENR != "enr:z" {
+		if g := got["02"]; !g.Expires.Equal(now.Add(3*time.Minute)) || string(g.Status) != `{"head":9}` || g.PublicENR != "enr:z" || g.PublicSeq != 1<<40+7 || g.AdminRemoved {
 			t.Errorf("node 02 %+v", g)
+		}
+		if g := got["04"]; !g.Expires.IsZero() || g.PublicSeq != 3 || !g.AdminRemoved {
+			t.Errorf("node 04 %+v", g)
 		}
 		if len(st.Legacy) != 1 || st.Legacy[0].Enode != "enode://1@127.0.0.1:1" {
 			t.Errorf("legacy %+v", st.Legacy)
