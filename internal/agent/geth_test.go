@@ -73,7 +73,7 @@ func (r *testRegistrar) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: r.ttl, Logger: r.log})
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: r.ttl, Logger: r.log, AllowLoopbackEndpoints: true})
 	if err != nil {
 		r.t.Fatal(err)
 	}
