@@ -39,7 +39,7 @@ type Agent struct {
 	etag       string
 	haveSet    bool
 	applied    []*enode.Node
-	foreign    map[enode.ID]time.Time // connected outside the set, since
+	dropped    map[enode.ID]time.Time // disconnected by the guard, when
 	wantSince  map[enode.ID]time.Time // in the desired set, since
 	goneSince  map[enode.ID]time.Time // out of the desired set, since
 	noCoinbase bool                   // the client has no etherbase: stop asking
@@ -49,6 +49,11 @@ type Agent struct {
 	seq        uint64
 	registered bool
 	health     Health
+
+	// clientMu is held while the client's peers are read and changed
+	// (reconcile, guard), so the guard's goroutine and the main loop never
+	// act on each other's stale view.
+	clientMu sync.Mutex
 
 	seal  sealState  // mainLoop's only
 	stall stallState // mainLoop's only
@@ -132,7 +137,8 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // mainLoop owns every call that changes the client: registration, renewal
-// and reconciliation are serialised here.
+// and reconciliation are serialised here (the guard's disconnects excepted,
+// guard.go).
 func (a *Agent) mainLoop(ctx context.Context) error {
 	backoff := a.cfg.RetryMin
 	renewAt := time.Time{}

@@ -43,11 +43,6 @@ type Config struct {
 	// RenewInterval overrides the renewal period. Default: a third of the
 	// lease the registrar grants.
 	RenewInterval time.Duration
-	// ForeignGrace is how long a connected peer outside the set may stay
-	// before it is disconnected. A node that has just started may dial us a
-	// moment before its registration reaches us; dropping it then would
-	// make geth wait ~35 s to redial. Default 2 s.
-	ForeignGrace time.Duration
 	// DepartGrace is how long a peer that left the set is kept before it is
 	// removed (see reconcile). Default 10 s.
 	DepartGrace time.Duration
@@ -110,9 +105,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WatchWait <= 0 {
 		c.WatchWait = 60 * time.Second
-	}
-	if c.ForeignGrace <= 0 {
-		c.ForeignGrace = 2 * time.Second
 	}
 	if c.DepartGrace <= 0 {
 		c.DepartGrace = 10 * time.Second

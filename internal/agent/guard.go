@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+)
+
+// Why strangers are dropped at once, with no grace.
+//
+// geth cannot refuse a node ID, so a node that is not a member, given the
+// consortium's genesis, can dial a public node and is accepted. The agent
+// used to let such a peer stay two seconds, in case it was a node whose
+// registration had not reached us yet; a foreign geth synced a whole chain
+// (head 0 to 682) in one such window. So the guard disconnects a peer
+// outside the set the moment geth reports the connection, and only then
+// asks the registrar whether it is a newcomer. A newcomer is not lost by
+// this: once its registration is in our answer the reconcile adds it as a
+// static peer and our geth dials it at once (geth's dial history keeps the
+// newcomer from dialling us for ~35 s, but not us from dialling it; see
+// holdBack), so it costs the newcomer a redial, and a stranger gets nothing.
+
+// dialHistory is how long geth refuses to redial a node it dialled
+// (p2p/dial.go: the 30 s inbound throttle and 5 s).
+const dialHistory = 35 * time.Second
+
+// admit reports whether a connected peer may stay: a peer of the set, or
+// one the client still holds as a static peer (one that left the set within
+// its departure grace). With no set known yet (a first start before the
+// registrar answers, with nothing saved), nothing is decided: the peers of
+// the cold-start config are all the client has.
+func admit(id enode.ID, haveSet bool, desired, applied []*enode.Node) bool {
+	if !haveSet {
+		return true
+	}
+	for _, n := range desired {
+		if n.ID() == id {
+			return true
+		}
+	}
+	for _, n := range applied {
+		if n.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) admits(id enode.ID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return admit(id, a.haveSet, a.desired, a.applied)
+}
+
+// guard disconnects a connected peer that admit refuses. It runs on the
+// peer-event goroutine, not the main loop, so a renewal or a slow registrar
+// never delays it. It reports whether it disconnected the peer.
+func (a *Agent) guard(ctx context.Context, id enode.ID) bool {
+	a.clientMu.Lock()
+	defer a.clientMu.Unlock()
+	if a.admits(id) {
+		return false
+	}
+	// admin_removePeer takes an enode URL, and the event carries only the
+	// ID: the URL comes from admin_peers.
+	peers, err := a.cfg.Client.Peers(ctx)
+	if err != nil {
+		a.log.Warn("reading admin_peers to drop a peer outside the set failed", "err", err)
+		return false
+	}
+	for _, p := range peers {
+		if p.ID != id || p.Node == nil {
+			continue
+		}
+		if err := a.cfg.Client.RemovePeer(ctx, p.Node); err != nil {
+			a.log.Warn("disconnecting a peer outside the set failed", "peer", id.TerminalString(), "err", err)
+			return false
+		}
+		a.m.actions.WithLabelValues("disconnect").Inc()
+		a.mu.Lock()
+		if a.dropped == nil {
+			a.dropped = map[enode.ID]time.Time{}
+		}
+		now := time.Now()
+		for k, t := range a.dropped {
+			if now.Sub(t) >= dialHistory {
+				delete(a.dropped, k)
+			}
+		}
+		a.dropped[id] = now
+		a.mu.Unlock()
+		a.log.Info("disconnected a peer outside the set", "peer", id.TerminalString(), "remote", p.RemoteAddr, "client", clip(p.Name, 80))
+		return true
+	}
+	return false
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// PeerEventSource is implemented by clients that push peer connections
+// (ethclient.Geth over IPC or WebSocket).
+type PeerEventSource interface {
+	SubscribePeerEvents(ctx context.Context, ch chan<- ethclient.PeerEvent) (ethclient.Subscription, error)
+}
+
+// peerEventLoop listens for new connections so a peer outside the set is
+// dropped at once (guard), and notices a client restart (the subscription
+// ends) to re-apply everything. Without events the renewal tick does both.
+func (a *Agent) peerEventLoop(ctx context.Context) {
+	src, ok := a.cfg.Client.(PeerEventSource)
+	if !ok {
+		return
+	}
+	backoff := a.cfg.RetryMin
+	for ctx.Err() == nil {
+		ch := make(chan ethclient.PeerEvent, 64)
+		sub, err := src.SubscribePeerEvents(ctx, ch)
+		if err != nil {
+			a.log.Debug("peer events unavailable; relying on the renewal tick", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, a.cfg.RetryMax)
+			continue
+		}
+		backoff = a.cfg.RetryMin
+		a.wake() // (re)subscribed: the client may have restarted
+		a.followEvents(ctx, sub, ch)
+	}
+}
+
+// followEvents handles one subscription until it ends.
+func (a *Agent) followEvents(ctx context.Context, sub ethclient.Subscription, ch <-chan ethclient.PeerEvent) {
+	for {
+		select {
+		case <-ctx.Done():
+			sub.Unsubscribe()
+			return
+		case err := <-sub.Err():
+			a.log.Info("peer event stream ended (client restart?)", "err", err)
+			a.mu.Lock()
+			a.restarted = true
+			a.mu.Unlock()
+			a.wake()
+			return
+		case ev := <-ch:
+			switch {
+			case ev.Type == "drop" && a.isDesired(ev.Peer):
+				a.wake() // a held moved peer gets its new endpoint now
+			case ev.Type != "add":
+			case a.isDesired(ev.Peer):
+				a.wake() // a peer of the set connected: the set may be complete now (reported at once)
+			case a.guard(ctx, ev.Peer):
+				// Dropped. It may be a node that registered a moment ago:
+				// the main loop asks the registrar, and dials it if so.
+				select {
+				case a.events <- ev.Peer:
+				default:
+				}
+			}
+		}
+	}
+}
+
+func (a *Agent) isDesired(id enode.ID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.desired {
+		if n.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// onForeignPeer asks the registrar, once, whether a peer the guard dropped
+// is in the set after all (a node that registered a moment ago, whose push
+// has not reached us yet); if so the new set is applied and the reconcile
+// dials it.
+func (a *Agent) onForeignPeer(ctx context.Context, id enode.ID) {
+	if !a.isRegistered() || a.isDesired(id) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+	defer cancel()
+	a.mu.Lock()
+	etag := a.etag
+	a.mu.Unlock()
+	fresh, err := a.cfg.Registrar.WatchPeers(cctx, a.id.String(), 0, etag, 0)
+	if err != nil || fresh.NotModified {
+		return
+	}
+	a.applySet(fresh)
+}
