@@ -129,6 +129,24 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) freeNode(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	if len(r.URL.Query()) > 0 {
+		return errBadRequest("bad_query", "POST /v1/nodes/{id}/free takes no query parameters")
+	}
+	if b, err := readBody(w, r); err != nil {
+		return err
+	} else if err := decodeStrict(b, &struct{}{}, true); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := s.reg.Free(r.Context(), p, id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "freed": true})
+	return nil
+}
+
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principal(r)
 	if len(r.URL.Query()) > 0 {

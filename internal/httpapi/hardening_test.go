@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registry"
 )
 
 // Revoking a member ends its open blocking queries at once, with 401
@@ -75,4 +78,54 @@ func TestNotYoursIsNotThere(t *testing.T) {
 	}
 	// Nothing of alpha's changed.
 	h.expect(h.do("POST", "/v1/nodes/"+a.val.id+"/renew", a.cred, nil), 200, "")
+}
+
+// The administrator's removal keeps a node's ID bound to its member: a
+// copy of its record posted by another member is refused, and the owner
+// brings the node back (with the same record, or a newer one). Only the
+// administrator's explicit free releases the ID.
+func TestRemovalKeepsOwnership(t *testing.T) {
+	h := newHarness(t, opts{})
+	a, b := consortium2(t, h)
+	copyOf := func(n *testNode) httpapi.RegisterRequest {
+		// What beta was shown of alpha's public node: its public record.
+		v := h.do("GET", "/v1/nodes/"+n.id, b.cred, nil)
+		h.expect(v, 200, "")
+		var nv registry.NodeView
+		v.json(t, &nv)
+		return httpapi.RegisterRequest{Role: "public", ENR: nv.PublicENR, PublicENR: nv.PublicENR}
+	}
+	stolen := copyOf(a.pub)
+	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.admin, nil), 200, "")
+	for _, cred := range []string{h.admin, a.cred} {
+		var list struct{ Nodes []registry.NodeView }
+		h.do("GET", "/v1/nodes", cred, nil).json(t, &list)
+		for _, v := range list.Nodes {
+			if v.ID == a.pub.id {
+				t.Fatalf("the removed node is still listed: %+v", v)
+			}
+		}
+	}
+	h.expect(h.do("POST", "/v1/nodes", b.cred, stolen), 403, "not_owner")
+	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, b.cred, nil), 404, "not_found")
+	// The owner's agent registers its record again: the node is back.
+	h.expect(h.register(a.cred, a.pub), 200, "")
+	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.admin, nil), 200, "")
+	a.pub.seq++
+	h.expect(h.register(a.cred, a.pub), 200, "")
+	if ps := h.peers(b.cred, b.pub.id); !contains(ps.Static, "203.0.113.1") {
+		t.Fatalf("alpha's public node is not back in beta's set: %v", ps.Static)
+	}
+	// Only the administrator frees an ID, and only one that exists.
+	h.expect(h.do("POST", "/v1/nodes/"+a.pub.id+"/free", a.cred, nil), 403, "forbidden")
+	h.expect(h.do("POST", "/v1/nodes/00000000000000000000000000000000000000000000000000000000000000aa/free", h.admin, nil), 404, "not_found")
+	h.expect(h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.admin, `{"x":1}`), 400, "bad_json")
+	h.expect(h.do("POST", "/v1/nodes", b.cred, copyOf(a.pub)), 403, "not_owner")
+	r := h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.admin, nil)
+	h.expect(r, 200, "")
+	if string(r.body) != `{"freed":true,"id":"`+a.pub.id+`"}`+"\n" {
+		t.Fatalf("free answered %s", r.body)
+	}
+	// Freed: the key may be registered by any member, as a first registration.
+	h.expect(h.do("POST", "/v1/nodes", b.cred, stolen), 201, "")
 }

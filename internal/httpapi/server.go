@@ -88,6 +88,7 @@ func New(cfg Config) *Server {
 	s.route("GET /v1/nodes", s.listNodes, true)
 	s.route("GET /v1/nodes/{id}", s.getNode, true)
 	s.route("DELETE /v1/nodes/{id}", s.removeNode, true)
+	s.route("POST /v1/nodes/{id}/free", s.freeNode, true)
 	s.route("POST /v1/nodes/{id}/renew", s.renew, true)
 	s.route("GET /v1/nodes/{id}/peers", s.peers, true)
 	s.route("GET /v1/peers", s.rolePeers, true)

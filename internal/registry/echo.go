@@ -34,7 +34,10 @@ const adminKey = "admin"
 // nodeFP leaves out times (a store may round them) and the status.
 func nodeFP(sn store.Node) string {
 	removed := "live"
-	if sn.Expires.IsZero() {
+	switch {
+	case sn.Expires.IsZero() && sn.AdminRemoved:
+		removed = "removed by the administrator"
+	case sn.Expires.IsZero():
 		removed = "removed"
 	}
 	return sn.Member + "\x00" + sn.Role + "\x00" + sn.ENR + "\x00" + sn.PublicENR + "\x00" + removed

@@ -15,6 +15,7 @@ const (
 	EventUpdated       EventKind = "updated"
 	EventExpired       EventKind = "expired"
 	EventRemoved       EventKind = "removed"
+	EventFreed         EventKind = "freed" // the administrator released a node ID's binding
 	EventMemberAdded   EventKind = "member_added"
 	EventMemberRevoked EventKind = "member_revoked"
 )

@@ -282,7 +282,7 @@ func (r *Registry) memberView(m *member, now time.Time) MemberView {
 		v.RevokedAt = &t
 	}
 	for _, n := range r.nodes {
-		if n.member == m.Name {
+		if n.member == m.Name && !n.hidden {
 			v.Nodes++
 			if n.live(now) {
 				v.LiveNodes++

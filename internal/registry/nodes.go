@@ -145,8 +145,10 @@ func pubENR(n *node) string {
 // checkSeq enforces growing sequence numbers: an identical record is a
 // repeat (accepted, it renews), a changed one needs a higher seq.
 func checkSeq(old, n *node) error {
-	if old.expires.IsZero() && n.rec.Seq <= old.rec.Seq {
+	if old.expires.IsZero() && !old.hidden && n.rec.Seq <= old.rec.Seq {
 		// Removed by its member: only a newer record brings it back.
+		// (The administrator's removal ends the lease, not the record:
+		// the node's agent may register the same record again.)
 		return fmt.Errorf("%w: node was removed; register a record with seq above %d", ErrStaleSeq, old.rec.Seq)
 	}
 	switch {
@@ -170,6 +172,7 @@ func (n *node) toStore() store.Node {
 	sn := store.Node{
 		ID: n.idHex, Member: n.member, Role: string(n.role), ENR: n.rec.ENR,
 		Registered: n.registered, Updated: n.updated, Expires: n.expires,
+		PublicSeq: n.pubSeq, AdminRemoved: n.hidden,
 	}
 	if n.pub != nil {
 		sn.PublicENR = n.pub.ENR
@@ -202,6 +205,9 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	case n.member != p.Name:
 		r.mu.Unlock()
 		return NodeView{}, ErrNotOwner
+	case n.expires.IsZero() && n.hidden:
+		r.mu.Unlock()
+		return NodeView{}, fmt.Errorf("%w: node %s was removed by the administrator; register again", ErrNotFound, id)
 	case n.expires.IsZero():
 		r.mu.Unlock()
 		return NodeView{}, fmt.Errorf("%w: node %s was removed; register a record with a higher seq", ErrNotFound, id)
@@ -293,9 +299,12 @@ func (r *Registry) flush(ctx context.Context) {
 	}
 }
 
-// Remove takes a node out of every answer. A member's removal keeps the
-// binding and the last seq (so an old record cannot be replayed by anyone);
-// the administrator's removal also releases the binding.
+// Remove takes a node out of every answer. The record stays, bound to its
+// member with its last seq, whoever removes it, so a copy of the record
+// never changes owner. Removed by its member, only a record with a higher
+// seq brings it back. Removed by the administrator, it is listed to nobody
+// and its member may register it again (the same record too), as after a
+// lapsed lease. The administrator releases the binding with Free.
 func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	nid, err := noderecord.ParseID(id)
 	if err != nil {
@@ -314,31 +323,59 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	if !ok || (!p.Admin && cp.member != p.Name) {
 		return errNotRegistered(id)
 	}
-	wasLive := cp.live(now) // before the removal changes cp
-	fp := fpDeleted
-	if p.Admin {
-		err = r.store.DeleteNode(ctx, cp.idHex)
-	} else {
-		cp.expires = time.Time{}
-		sn := cp.toStore()
-		fp = nodeFP(sn)
-		err = r.store.PutNode(ctx, sn)
+	if cp.expires.IsZero() {
+		return nil // removed already; a second removal changes nothing
 	}
-	if err != nil {
+	wasLive := cp.live(now) // before the removal changes cp
+	cp.expires, cp.hidden = time.Time{}, p.Admin
+	sn := cp.toStore()
+	if err := r.store.PutNode(ctx, sn); err != nil {
 		return err
 	}
-	r.expect(nodeKey(cp.idHex), fp)
+	r.expect(nodeKey(cp.idHex), nodeFP(sn))
 	r.forgetRenewal(cp.idHex)
 	r.mu.Lock()
-	if p.Admin {
-		delete(r.nodes, nid)
-	} else {
-		n.expires, n.lapsed = time.Time{}, true
-	}
+	n.expires, n.lapsed, n.hidden = time.Time{}, true, cp.hidden
 	if wasLive {
 		r.bump()
 	}
 	r.event(Event{Kind: EventRemoved, Member: cp.member, Node: cp.idHex, Role: string(cp.role)})
+	r.mu.Unlock()
+	return nil
+}
+
+// Free deletes a node's record and releases the binding of its ID to its
+// member (administrator only): any member may then register that key, with
+// any seq, as a first registration. It is how an ID whose key moved to
+// another member, or whose member was revoked, is given up.
+func (r *Registry) Free(ctx context.Context, p Principal, id string) error {
+	if !p.Admin {
+		return ErrForbidden
+	}
+	nid, err := noderecord.ParseID(id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	now := r.cfg.Now()
+	r.mu.RLock()
+	n, ok := r.nodes[nid]
+	r.mu.RUnlock()
+	if !ok {
+		return errNotRegistered(id)
+	}
+	if err := r.store.DeleteNode(ctx, n.idHex); err != nil {
+		return err
+	}
+	r.expect(nodeKey(n.idHex), fpDeleted)
+	r.forgetRenewal(n.idHex)
+	r.mu.Lock()
+	delete(r.nodes, nid)
+	if n.live(now) {
+		r.bump()
+	}
+	r.event(Event{Kind: EventFreed, Member: n.member, Node: n.idHex, Role: string(n.role)})
 	r.mu.Unlock()
 	return nil
 }
@@ -352,7 +389,7 @@ func (r *Registry) Nodes(p Principal) []NodeView {
 	defer r.mu.RUnlock()
 	out := make([]NodeView, 0, len(r.nodes))
 	for _, n := range r.nodes {
-		if !p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member)) {
+		if n.hidden || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
 			continue
 		}
 		out = append(out, r.view(p, n, now))
@@ -376,7 +413,7 @@ func (r *Registry) Node(p Principal, id string) (NodeView, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n, ok := r.nodes[nid]
-	if !ok || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
+	if !ok || n.hidden || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
 		return NodeView{}, errNotRegistered(id)
 	}
 	return r.view(p, n, now), nil

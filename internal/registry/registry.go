@@ -94,6 +94,12 @@ type node struct {
 	expires    time.Time
 	status     Status
 	lapsed     bool // expiry already announced
+	// hidden: removed by the administrator. Still bound to its member
+	// (and its seq kept), listed to nobody; its member may register it
+	// again with a record whose seq is not below the last.
+	hidden bool
+	// pubSeq is the highest seq of any public record the node has had.
+	pubSeq uint64
 }
 
 func (n *node) live(now time.Time) bool { return !n.lapsed && n.expires.After(now) }
@@ -217,9 +223,11 @@ func nodeFromStore(sn store.Node) (*node, error) {
 	n := &node{
 		id: p.Node.ID, idHex: sn.ID, member: sn.Member, role: p.Role, rec: p.Node, pub: p.Public,
 		enode: p.Node.Enode(), registered: sn.Registered, updated: sn.Updated, expires: sn.Expires,
+		hidden: sn.AdminRemoved && sn.Expires.IsZero(), pubSeq: sn.PublicSeq,
 	}
 	if p.Public != nil {
 		n.pubEnode = p.Public.Enode()
+		n.pubSeq = max(n.pubSeq, p.Public.Seq)
 	}
 	if len(sn.Status) > 0 {
 		st, err := ParseStatus(sn.Status)

@@ -152,7 +152,7 @@ func (r *Registry) applyNode(sn store.Node, now time.Time) {
 	}
 }
 
-// applyDeletedNode applies the administrator's removal of a node. Must be
+// applyDeletedNode applies the administrator's release of a node ID (Free). Must be
 // called with writeMu held.
 func (r *Registry) applyDeletedNode(id string, now time.Time) {
 	if r.superseded(nodeKey(id), fpDeleted) {
@@ -170,7 +170,7 @@ func (r *Registry) applyDeletedNode(id string, now time.Time) {
 		if n.live(now) {
 			r.bump()
 		}
-		r.event(Event{Kind: EventRemoved, Member: n.member, Node: n.idHex, Role: string(n.role)})
+		r.event(Event{Kind: EventFreed, Member: n.member, Node: n.idHex, Role: string(n.role)})
 	}
 	r.mu.Unlock()
 	if ok {

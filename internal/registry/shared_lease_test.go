@@ -151,7 +151,7 @@ func TestSharedReloadReplacesState(t *testing.T) {
 	c.sync()
 
 	c.sts[1].hold(true)
-	if err := a.Remove(ctx, admin, n1.id); err != nil {
+	if err := a.Free(ctx, admin, n1.id); err != nil {
 		t.Fatal(err)
 	}
 	c.addMember(a, "late")

@@ -204,17 +204,17 @@ func TestSharedRemovalsReachB(t *testing.T) {
 	}
 
 	ch = b.Changed()
-	if err := a.Remove(context.Background(), admin, n2.id); err != nil {
+	if err := a.Free(context.Background(), admin, n2.id); err != nil {
 		t.Fatal(err)
 	}
 	waitClosed(t, ch)
 	c.sync()
 	if _, err := b.Node(admin, n2.id); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("n2 on B after the administrator's deletion: %v, want ErrNotFound", err)
+		t.Fatalf("n2 on B after the administrator freed it: %v, want ErrNotFound", err)
 	}
 	var removed int
 	for _, e := range b.Events(admin, 0) {
-		if e.Kind == EventRemoved {
+		if e.Kind == EventRemoved || e.Kind == EventFreed {
 			removed++
 		}
 	}

@@ -33,6 +33,9 @@ func (r *Registry) NodeCounts() []Gauge {
 	}
 	counts := map[key]int{}
 	for _, n := range r.nodes {
+		if n.hidden {
+			continue
+		}
 		counts[key{n.member, string(n.role), n.live(now) && !r.revoked(n.member)}]++
 	}
 	out := make([]Gauge, 0, len(counts))
