@@ -80,3 +80,47 @@ func TestStoredLoopbackPublicRecordStaysOut(t *testing.T) {
 		t.Fatalf("registering it again: %v, want ErrInvalid", err)
 	}
 }
+
+// Sequence numbers hold for every record a node has had: after public ->
+// validator -> public, an older public record is refused, even though the
+// validator record carries none.
+func TestPublicSeqSurvivesRoleChanges(t *testing.T) {
+	c := newCluster(t, 1, false)
+	r := c.regs[0]
+	c.addMember(r, "a")
+	ctx := context.Background()
+	p := Principal{Name: "a"}
+	n := newNode(t, "a", "public")
+	reg := func(role string, seq, pubSeq uint64) error {
+		rg := Registration{Role: role, ENR: testutil.ENR(t, n.key, seq, "10.0.0.1", 30303, 30303)}
+		if pubSeq != 0 {
+			rg.PublicENR = testutil.ENR(t, n.key, pubSeq, "203.0.113.9", 30303, 30303)
+		}
+		_, _, err := r.Register(ctx, p, rg)
+		return err
+	}
+	if err := reg("public", 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg("validator", 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := r.Index()
+	for _, pubSeq := range []uint64{4, 5} {
+		if err := reg("public", 3, pubSeq); !errors.Is(err, ErrStaleSeq) {
+			t.Fatalf("public record seq %d after seq 5 and a role change: %v, want ErrStaleSeq", pubSeq, err)
+		}
+	}
+	if r.Index() != before {
+		t.Fatal("a refused registration moved the index")
+	}
+	// A restart (or another replica) remembers it too.
+	r2 := c.open(c.s.replica())
+	if _, _, err := r2.Register(ctx, p, Registration{Role: "public", ENR: testutil.ENR(t, n.key, 3, "10.0.0.1", 30303, 30303),
+		PublicENR: testutil.ENR(t, n.key, 4, "203.0.113.9", 30303, 30303)}); !errors.Is(err, ErrStaleSeq) {
+		t.Fatalf("after a restart: %v, want ErrStaleSeq", err)
+	}
+	if err := reg("public", 3, 6); err != nil {
+		t.Fatalf("a newer public record: %v", err)
+	}
+}

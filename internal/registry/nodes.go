@@ -81,6 +81,7 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 	}
 	if pair.Public != nil {
 		n.pubEnode = pair.Public.Enode()
+		n.pubSeq = pair.Public.Seq
 	}
 	if reg.Status != nil {
 		n.status = *reg.Status
@@ -96,6 +97,7 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 			return NodeView{}, false, err
 		}
 		n.registered = oldCopy.registered
+		n.pubSeq = max(n.pubSeq, oldCopy.pubSeq)
 		if reg.Status == nil {
 			n.status = oldCopy.status
 		}
@@ -156,6 +158,12 @@ func checkSeq(old, n *node) error {
 		return fmt.Errorf("%w: node record seq %d is below the registered %d", ErrStaleSeq, n.rec.Seq, old.rec.Seq)
 	case n.rec.Seq == old.rec.Seq && (n.rec.ENR != old.rec.ENR || n.role != old.role):
 		return fmt.Errorf("%w: node record seq %d is already registered with other content", ErrStaleSeq, n.rec.Seq)
+	}
+	if n.pub != nil && old.pub == nil && n.pub.Seq <= old.pubSeq {
+		// The node was public before and changed role since: its
+		// public record is gone, its highest seq is not. Without the
+		// record an equal seq cannot be told from a replay.
+		return fmt.Errorf("%w: public record seq %d is not above %d, the highest of the node's earlier public records", ErrStaleSeq, n.pub.Seq, old.pubSeq)
 	}
 	if n.pub != nil && old.pub != nil {
 		switch {
