@@ -249,15 +249,16 @@ func (r *Registry) forgetRenewal(id string) {
 	r.dirtyMu.Unlock()
 }
 
-// flush writes pending renewals in one batch. It writes the expiry memory
+// flush writes pending renewals in one batch and reports whether they are
+// written (true when there were none). It writes the expiry memory
 // holds when it writes, not the one the renewal set: a renewal applied from
 // another replica since may have extended it, and the store must not get
 // the shorter one back.
-func (r *Registry) flush(ctx context.Context) {
+func (r *Registry) flush(ctx context.Context) (ok bool) {
 	r.dirtyMu.Lock()
 	if len(r.dirty) == 0 {
 		r.dirtyMu.Unlock()
-		return
+		return true
 	}
 	batch := make([]store.Renewal, 0, len(r.dirty))
 	for _, ren := range r.dirty {
@@ -304,7 +305,9 @@ func (r *Registry) flush(ctx context.Context) {
 			}
 		}
 		r.dirtyMu.Unlock()
+		return false
 	}
+	return true
 }
 
 // Remove takes a node out of every answer. The record stays, bound to its

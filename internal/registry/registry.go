@@ -35,8 +35,9 @@ type Config struct {
 	LegacyTTL time.Duration
 	// FlushInterval is how often renewals are written behind. Default 1 s.
 	FlushInterval time.Duration
-	// RestartGrace: records that lapsed less than this before start-up get
-	// a fresh TTL, since their agents could not renew while we were down.
+	// RestartGrace: records whose lease ran out while the registrar was
+	// down (not before) get a fresh TTL at start-up, since their agents
+	// could not renew, if the registrar was down for less than this.
 	// Default 24 h.
 	RestartGrace time.Duration
 	// AllowLoopbackEndpoints lets a public record carry a loopback address,
@@ -174,6 +175,10 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 	// registrar was down. With a shared store other replicas may have been
 	// up: a live lease in the state says so, and then the state is current.
 	grace := r.watcher == nil || !anyLive(s.Nodes, now)
+	down := downSince(s, cfg.TTL)
+	if now.Sub(down) >= cfg.RestartGrace {
+		grace = false
+	}
 	for _, sn := range s.Nodes {
 		n, err := nodeFromStore(sn)
 		if err != nil {
@@ -193,7 +198,9 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 				continue
 			}
 		}
-		if grace && !n.expires.IsZero() && n.expires.After(now.Add(-cfg.RestartGrace)) && n.expires.Before(now.Add(cfg.TTL)) {
+		// A lease that ended before the registrar went down stays over:
+		// its agent had stopped renewing while it could.
+		if grace && !n.expires.IsZero() && n.expires.After(down) && n.expires.Before(now.Add(cfg.TTL)) {
 			n.expires = now.Add(cfg.TTL)
 			if r.watcher != nil {
 				// Share the fresh lease, so replicas starting after this
@@ -238,6 +245,27 @@ func nodeFromStore(sn store.Node) (*node, error) {
 	return n, nil
 }
 
+// downSince is when the registrar that wrote s was last up: the store's
+// heartbeat (SQLite writes it every second, after the renewals taken before
+// it, so a stored lease that ended before it ended while the registrar ran:
+// a renewal after its end would have been refused). A store without one
+// (etcd, or a database from before the heartbeat) gives an estimate: the
+// latest lease start it holds, the last time an agent is known to have
+// renewed or registered, exact while the TTL is unchanged.
+func downSince(s *store.State, ttl time.Duration) time.Time {
+	if !s.Alive.IsZero() {
+		return s.Alive
+	}
+	var last time.Time
+	for _, n := range s.Nodes {
+		if !n.Expires.IsZero() {
+			last = later(last, n.Expires.Add(-ttl))
+		}
+		last = later(last, n.Updated)
+	}
+	return last
+}
+
 // anyLive reports whether any stored lease is still running at now.
 func anyLive(ns []store.Node, now time.Time) bool {
 	for _, n := range ns {
@@ -266,12 +294,26 @@ func (r *Registry) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.flush(context.Background())
+			r.tick(context.Background())
 			return
 		case <-flush.C:
-			r.flush(ctx)
+			r.tick(ctx)
 		case <-reap.C:
 			reap.Reset(r.Reap())
+		}
+	}
+}
+
+// tick writes the renewals taken so far and then, if they are written, the
+// heartbeat (store.Heartbeat): in that order, a stored lease that ended
+// before the heartbeat was not renewed before its end.
+func (r *Registry) tick(ctx context.Context) {
+	if !r.flush(ctx) {
+		return
+	}
+	if hb, ok := r.store.(store.Heartbeat); ok {
+		if err := hb.SetAlive(ctx, r.cfg.Now()); err != nil {
+			r.log.Warn("recording the heartbeat failed", "err", err)
 		}
 	}
 }

@@ -67,6 +67,17 @@ type State struct {
 	Members   []Member
 	Nodes     []Node
 	Legacy    []Legacy
+	// Alive is the last time the registrar recorded that it was up (see
+	// Heartbeat); zero when the store keeps no such time.
+	Alive time.Time
+}
+
+// Heartbeat is implemented by a store that one registrar owns (SQLite): the
+// registrar records, every second, that it is up, so that after a crash it
+// knows which leases ended while it was up (they stay lapsed) and which
+// ended while it was down (their agents could not renew: they get a grace).
+type Heartbeat interface {
+	SetAlive(ctx context.Context, t time.Time) error
 }
 
 // Store is the durable copy of the registry. Methods return once the change

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/consortium/consortium/internal/store"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -120,6 +122,14 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, wrap(err)
 	}
+	var alive int64
+	err = s.db.QueryRowContext(ctx, "SELECT CAST(value AS INTEGER) FROM meta WHERE key='alive'").Scan(&alive)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, wrap(err)
+	}
+	if alive > 0 {
+		st.Alive = store.FromMillis(alive)
+	}
 	rows, err := s.db.QueryContext(ctx, "SELECT name, hash, created, revoked, revoked_at FROM members ORDER BY name")
 	if err != nil {
 		return nil, wrap(err)
@@ -180,6 +190,13 @@ type State = store.State
 
 func (s *Store) SetAdminHash(ctx context.Context, hash string) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('admin_hash', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", hash)
+	return wrap(err)
+}
+
+// SetAlive records t as the last time the registrar was up (store.Heartbeat).
+func (s *Store) SetAlive(ctx context.Context, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('alive', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+		strconv.FormatInt(store.Millis(t), 10))
 	return wrap(err)
 }
 

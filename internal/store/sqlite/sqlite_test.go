@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/consortium/consortium/internal/store"
 	"github.com/consortium/consortium/internal/store/storetest"
@@ -102,5 +103,30 @@ func TestOlderDatabaseGetsNewColumns(t *testing.T) {
 	}
 	if err := s.PutNode(context.Background(), store.Node{ID: "01", Member: "a", Role: "tx", ENR: "enr:x", PublicSeq: 9, AdminRemoved: true}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAliveSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Load(ctx); !st.Alive.IsZero() {
+		t.Fatalf("a new store is alive at %v", st.Alive)
+	}
+	at := time.UnixMilli(1767225600123).UTC()
+	if err := s.SetAlive(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st, err := s.Load(ctx); err != nil || !st.Alive.Equal(at) {
+		t.Fatalf("alive %v (%v), want %v", st.Alive, err, at)
 	}
 }
