@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -50,10 +51,16 @@ type Agent struct {
 	registered bool
 	health     Health
 
+	watchCancel  context.CancelFunc // ends the watch loop's query in flight
+	regOutage    outage             // the registrar's reachability
+	clientOutage outage             // the client's
 	// clientMu is held while the client's peers are read and changed
 	// (reconcile, guard), so the guard's goroutine and the main loop never
 	// act on each other's stale view.
 	clientMu sync.Mutex
+
+	lastRefusal   string    // mainLoop's only: the last refusal logged
+	lastRefusalAt time.Time // and when
 
 	seal  sealState  // mainLoop's only
 	stall stallState // mainLoop's only
@@ -85,6 +92,8 @@ func New(cfg Config) (*Agent, error) {
 		kick: make(chan struct{}, 1), watchKick: make(chan struct{}, 1), events: make(chan enode.ID, 64),
 	}
 	a.m = newMetrics(cfg.Metrics)
+	a.regOutage = outage{what: "registrar", every: cfg.OutageReport, log: a.log}
+	a.clientOutage = outage{what: "client", every: cfg.OutageReport, log: a.log}
 	a.health.NodeID, a.health.Role = a.id.String(), cfg.Role
 	return a, nil
 }
@@ -140,8 +149,9 @@ func (a *Agent) Run(ctx context.Context) error {
 // and reconciliation are serialised here (the guard's disconnects excepted,
 // guard.go).
 func (a *Agent) mainLoop(ctx context.Context) error {
-	backoff := a.cfg.RetryMin
-	renewAt := time.Time{}
+	retry := a.newRetry()      // the client not answering, a failed reconcile
+	renewRetry := a.newRetry() // the registrar answering a renewal with an error
+	var renewAt time.Time
 	meshed := false // every peer of the set was connected at the last reconcile
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -160,9 +170,8 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 				return nil
 			}
 			a.setClientUp(false)
-			a.log.Warn("client not answering; retrying", "err", err, "in", backoff)
-			resetTimer(timer, backoff)
-			backoff = min(backoff*2, a.cfg.RetryMax)
+			a.clientOutage.failed(time.Now(), err)
+			resetTimer(timer, retry.next())
 			continue
 		}
 		if info.ID != a.id {
@@ -170,25 +179,10 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 		}
 		wasDown := !a.clientUp()
 		a.setClientUp(true)
-		if wasDown {
+		if !a.clientOutage.ok(time.Now()) && wasDown {
 			a.log.Info("client reachable", "client", info.Name, "enode", info.Enode)
 		}
-		now := time.Now()
-		if a.needsRegistration(info) {
-			if err := a.register(ctx, info); err != nil {
-				a.log.Warn("registration failed; keeping current peers", "err", err)
-				renewAt = time.Time{}
-			} else {
-				renewAt = now.Add(a.renewInterval())
-			}
-		} else if a.takeRenewNow() || !now.Before(renewAt) {
-			if err := a.renew(ctx); err != nil {
-				a.log.Warn("renewal failed; keeping current peers", "err", err)
-				renewAt = now.Add(min(backoff, a.renewInterval()))
-			} else {
-				renewAt = now.Add(a.renewInterval())
-			}
-		}
+		renewAt = a.leaseStep(ctx, info, renewAt, renewRetry)
 		ok, recheck := a.reconcile(ctx)
 		if m := a.meshComplete(); m != meshed {
 			meshed = m
@@ -204,26 +198,63 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 			renewAt = time.Now() // our head, now (stall.go)
 		}
 		wait := time.Until(renewAt)
-		if recheck > 0 {
-			wait = min(wait, recheck)
+		for _, d := range []time.Duration{recheck, a.sealStep(ctx, wasDown || a.takeRestarted()), stallAgain} {
+			if d > 0 {
+				wait = min(wait, d)
+			}
 		}
-		if again := a.sealStep(ctx, wasDown || a.takeRestarted()); again > 0 {
-			wait = min(wait, again)
-		}
-		if stallAgain > 0 {
-			wait = min(wait, stallAgain)
-		}
-		if !ok || !a.isRegistered() {
-			wait = min(wait, backoff)
-			backoff = min(backoff*2, a.cfg.RetryMax)
+		if !ok {
+			wait = min(wait, retry.next())
 		} else {
-			backoff = a.cfg.RetryMin
+			retry.reset()
 		}
 		if wait <= 0 {
 			wait = a.cfg.RetryMin
 		}
 		resetTimer(timer, wait)
 	}
+}
+
+// leaseStep registers or renews when due, and returns when the next
+// renewal is due. While the registrar is down it sends nothing: the watch
+// loop probes, and its first answer makes the next step renew at once.
+func (a *Agent) leaseStep(ctx context.Context, info ethclient.NodeInfo, renewAt time.Time, r *retry) time.Time {
+	now := time.Now()
+	if a.regOutage.isDown() {
+		return now.Add(a.renewInterval())
+	}
+	if a.needsRegistration(info) {
+		if err := a.register(ctx, info); err != nil {
+			a.refused(now, "registration", err)
+			return now.Add(r.next())
+		}
+		r.reset()
+		return now.Add(a.renewInterval())
+	}
+	if !a.takeRenewNow() && now.Before(renewAt) {
+		return renewAt
+	}
+	if err := a.renew(ctx); err != nil {
+		a.refused(now, "renewal", err)
+		return now.Add(min(r.next(), a.renewInterval()))
+	}
+	r.reset()
+	return now.Add(a.renewInterval())
+}
+
+// refused logs a registration or renewal the registrar answered with an
+// error (an unreachable registrar is the outage's to log): once per error
+// text and OutageReport, not once per attempt.
+func (a *Agent) refused(now time.Time, what string, err error) {
+	if registrarDown(err) {
+		return
+	}
+	msg := what + ": " + err.Error()
+	if msg == a.lastRefusal && now.Sub(a.lastRefusalAt) < a.cfg.OutageReport {
+		return
+	}
+	a.lastRefusal, a.lastRefusalAt = msg, now
+	a.log.Warn(what+" failed; keeping current peers, retrying with backoff", "err", err)
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

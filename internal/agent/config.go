@@ -57,10 +57,15 @@ type Config struct {
 	// to redial. The lower ID dials at once; the higher one adds its static
 	// entry once the connection exists or the stagger has passed. Default 1 s.
 	DialStagger time.Duration
-	// RetryMin and RetryMax bound the backoff after errors. Default 250 ms
-	// and 2 s: after an outage the node is back in every answer within
-	// about RetryMax.
+	// RetryMin and RetryMax bound the backoff after errors (doubling, with
+	// ±20 % jitter). Default 250 ms and 4 s: a registrar down for a minute
+	// gets about 25 requests from each agent, and every agent renews within
+	// about RetryMax of its return.
 	RetryMin, RetryMax time.Duration
+	// OutageReport is how often a registrar or client that stays
+	// unreachable is logged again ("still unreachable"); the start and the
+	// end of an outage are logged once each. Default 1 min.
+	OutageReport time.Duration
 	// Seal is the Clique signer's address for a validator whose client runs
 	// without --mine: the agent starts sealing (miner_setEtherbase,
 	// miner_start) once the node is peered and at the head (seal.go).
@@ -119,7 +124,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.RetryMin = 250 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 2 * time.Second
+		c.RetryMax = 4 * time.Second
+	}
+	if c.OutageReport <= 0 {
+		c.OutageReport = time.Minute
 	}
 	if c.SealAnyway <= 0 {
 		c.SealAnyway = 45 * time.Second

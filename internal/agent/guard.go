@@ -118,21 +118,21 @@ func (a *Agent) peerEventLoop(ctx context.Context) {
 	if !ok {
 		return
 	}
-	backoff := a.cfg.RetryMin
+	retry := a.newRetry()
 	for ctx.Err() == nil {
 		ch := make(chan ethclient.PeerEvent, 64)
 		sub, err := src.SubscribePeerEvents(ctx, ch)
 		if err != nil {
+			wait := retry.next()
 			a.log.Debug("peer events unavailable; relying on the renewal tick", "err", err)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
-			backoff = min(backoff*2, a.cfg.RetryMax)
 			continue
 		}
-		backoff = a.cfg.RetryMin
+		retry.reset()
 		a.wake() // (re)subscribed: the client may have restarted
 		a.followEvents(ctx, sub, ch)
 	}
@@ -187,7 +187,7 @@ func (a *Agent) isDesired(id enode.ID) bool {
 // has not reached us yet); if so the new set is applied and the reconcile
 // dials it.
 func (a *Agent) onForeignPeer(ctx context.Context, id enode.ID) {
-	if !a.isRegistered() || a.isDesired(id) {
+	if !a.isRegistered() || a.isDesired(id) || a.regOutage.isDown() {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
@@ -196,6 +196,7 @@ func (a *Agent) onForeignPeer(ctx context.Context, id enode.ID) {
 	etag := a.etag
 	a.mu.Unlock()
 	fresh, err := a.cfg.Registrar.WatchPeers(cctx, a.id.String(), 0, etag, 0)
+	a.registrarResult(err)
 	if err != nil || fresh.NotModified {
 		return
 	}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -82,7 +81,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	defer cancel()
 	resp, err := a.cfg.Registrar.Register(cctx, req)
-	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
+	a.registrarResult(err)
 	if err != nil {
 		a.m.registrations.WithLabelValues("error").Inc()
 		return err
@@ -104,7 +103,7 @@ func (a *Agent) renew(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	resp, err := a.cfg.Registrar.Renew(cctx, a.id.String(), st)
 	cancel()
-	a.setRegistrarUp(err == nil || !errors.Is(err, registrarclient.ErrUnreachable))
+	a.registrarResult(err)
 	if registrarclient.IsStatus(err, 404) {
 		a.m.renewals.WithLabelValues("lapsed").Inc()
 		a.mu.Lock()

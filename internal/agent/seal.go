@@ -192,9 +192,14 @@ func (a *Agent) readyToSeal(ctx context.Context) (bool, string) {
 	if g.Syncing, err = a.cfg.Client.Syncing(ctx); err != nil {
 		return false, "client: " + err.Error()
 	}
+	if a.regOutage.isDown() {
+		return false, "registrar unreachable" // the watch loop probes it
+	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	defer cancel()
-	if g.Nodes, err = a.cfg.Registrar.Nodes(cctx); err != nil {
+	g.Nodes, err = a.cfg.Registrar.Nodes(cctx)
+	a.registrarResult(err)
+	if err != nil {
 		return false, "registrar: " + err.Error()
 	}
 	return g.ready()

@@ -135,12 +135,13 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Du
 		}
 	}
 	a.mu.Unlock()
-	if len(want) == 0 {
+	if len(want) == 0 || a.regOutage.isDown() {
 		return gap, report
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	view, err := a.cfg.Registrar.Nodes(cctx)
 	cancel()
+	a.registrarResult(err)
 	if err != nil {
 		return gap, report
 	}

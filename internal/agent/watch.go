@@ -2,7 +2,7 @@ package agent
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/consortium/consortium/internal/registrarclient"
@@ -10,47 +10,36 @@ import (
 
 // watchLoop waits on the registrar (blocking query) and hands each new set
 // to the main loop. Errors keep the last set: an outage never removes peers.
+// After an error the next query waits for nothing (a probe): an answer to a
+// blocking query at an unchanged index would come only after WatchWait, and
+// the main loop renews as soon as the registrar answers (outage.go).
 func (a *Agent) watchLoop(ctx context.Context) {
-	backoff := a.cfg.RetryMin
-	first := true
+	retry := a.newRetry()
+	probe := true // confirm (304) or replace the saved set at once
 	for ctx.Err() == nil {
 		a.mu.Lock()
 		index, etag := a.index, a.etag
 		a.mu.Unlock()
 		wait := a.cfg.WatchWait
-		if first {
-			wait = 0 // confirm (304) or replace the saved set at once
+		if probe {
+			wait = 0
 		}
-		wctx, cancel := context.WithTimeout(ctx, wait+a.cfg.CallTimeout+5*time.Second)
-		p, err := a.cfg.Registrar.WatchPeers(wctx, a.id.String(), index, etag, wait)
-		cancel()
+		p, err := a.watchOnce(ctx, index, etag, wait)
 		if ctx.Err() != nil {
 			return
 		}
+		a.registrarResult(err)
 		if err != nil {
-			if errors.Is(err, registrarclient.ErrUnreachable) {
-				a.setRegistrarUp(false)
-			}
-			a.log.Debug("watch failed; keeping the last peer set", "err", err, "retry", backoff)
-			select {
-			case <-ctx.Done():
+			d := retry.next()
+			a.log.Debug("watch failed; keeping the last peer set", "err", err, "retry", d)
+			if !sleep(ctx, d, a.watchKick) {
 				return
-			case <-time.After(backoff):
-			case <-a.watchKickCh():
 			}
-			backoff = min(backoff*2, a.cfg.RetryMax)
+			probe = true
 			continue
 		}
-		if backoff > a.cfg.RetryMin {
-			// The registrar answers again after failures: renew (or
-			// register again) now rather than at the next tick.
-			a.mu.Lock()
-			a.renewNow = true
-			a.mu.Unlock()
-			a.wake()
-		}
-		a.setRegistrarUp(true)
-		backoff, first = a.cfg.RetryMin, false
+		retry.reset()
+		probe = false
 		if p.NotModified {
 			a.mu.Lock()
 			if p.Index > 0 {
@@ -64,7 +53,27 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	}
 }
 
-func (a *Agent) watchKickCh() <-chan struct{} { return a.watchKick }
+// watchOnce sends one blocking query; registrarResult may end it early.
+func (a *Agent) watchOnce(ctx context.Context, index uint64, etag string, wait time.Duration) (*registrarclient.Peers, error) {
+	limit := wait + a.cfg.CallTimeout
+	if wait > 0 {
+		limit += 5 * time.Second // the registrar's answer may come a little after wait
+	}
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	a.mu.Lock()
+	a.watchCancel = cancel
+	a.mu.Unlock()
+	p, err := a.cfg.Registrar.WatchPeers(wctx, a.id.String(), index, etag, wait)
+	a.mu.Lock()
+	a.watchCancel = nil
+	a.mu.Unlock()
+	if err != nil && wctx.Err() == context.Canceled && ctx.Err() == nil {
+		// Ended by registrarResult: another call found the registrar down.
+		err = fmt.Errorf("%w: ended after another call failed: %v", registrarclient.ErrUnreachable, err)
+	}
+	return p, err
+}
 
 // wakeWatch ends a watch backoff early (after a registration).
 func (a *Agent) wakeWatch() {
