@@ -1,0 +1,185 @@
+package dnstree
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/miekg/dns"
+)
+
+// TestClientVerifiesEveryTree: go-ethereum's own dnsdisc client, over real
+// UDP (TCP after a truncated reply), syncs every member's tree: the root's
+// signature against the URL's key, every entry against its hash, the link
+// subtree; it finds exactly the member's records, at the seq we signed.
+// After a change it finds the new set at a higher seq.
+func TestClientVerifiesEveryTree(t *testing.T) {
+	src := newFakeSource()
+	sizes := map[string]int{"empty": 0, "one": 1, "few": 5, "many": 40}
+	for m, n := range sizes {
+		nodes := []*enode.Node{}
+		for i := range n {
+			nodes = append(nodes, node(t, fmt.Sprintf("10.%d.0.%d", len(m), i+1), 30303+i, 20*(i%8)))
+		}
+		src.set(m, nodes)
+	}
+	tr := newTrees(t, src)
+	if err := tr.Update(); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serve(t, tr, ServerConfig{RatePerSecond: 1e6, RateBurst: 1e6})
+
+	for _, edns := range []bool{false, true} {
+		c := client(resolver{server: addr, edns: edns})
+		for m := range sizes {
+			verify(t, c, tr, src, m)
+		}
+	}
+
+	// A change: "few" loses a node and gains two; the client sees the new
+	// set at a higher seq (a fresh client: geth's would after its recheck).
+	before, _ := tr.Tree("few")
+	nodes, _, _ := src.MemberRecords("few")
+	nodes = append(nodes[1:], node(t, "10.3.1.1", 40000, 0), node(t, "10.3.1.2", 40001, 0))
+	src.set("few", nodes)
+	tr.Update()
+	got := verify(t, client(resolver{server: addr}), tr, src, "few")
+	if got.Seq() <= uint(before.Seq) {
+		t.Errorf("seq after the change %d, before %d", got.Seq(), before.Seq)
+	}
+}
+
+// verify syncs member's tree with a dnsdisc client and checks it against
+// the source and our own rendering.
+func verify(t *testing.T, c interface {
+	SyncTree(string) (*dnsdisc.Tree, error)
+}, tr *Trees, src *fakeSource, member string) *dnsdisc.Tree {
+	t.Helper()
+	url := tr.URL(member)
+	got, err := c.SyncTree(url)
+	if err != nil {
+		t.Fatalf("%s: dnsdisc SyncTree(%s): %v", member, url, err)
+	}
+	want, _, _ := src.MemberRecords(member)
+	if !slices.Equal(ids(got.Nodes()), ids(want)) {
+		t.Errorf("%s: client found %d nodes, want %d", member, len(got.Nodes()), len(want))
+	}
+	v, err := tr.Tree(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(got.Seq()) != v.Seq {
+		t.Errorf("%s: client's seq %d, ours %d", member, got.Seq(), v.Seq)
+	}
+	if txt := got.ToTXT(v.Zone); !maps.Equal(txt, v.Records) {
+		t.Errorf("%s: the client's tree renders %d records, ours %d", member, len(txt), len(v.Records))
+	}
+	return got
+}
+
+// TestFlood: 10,000 queries from one address as fast as it can send them
+// get at most the burst plus the rate's worth of answers; the rest are
+// dropped unread; another address is answered meanwhile.
+func TestFlood(t *testing.T) {
+	src := newFakeSource()
+	src.set("a", []*enode.Node{node(t, "10.1.0.1", 30303, 0)})
+	tr := newTrees(t, src)
+	tr.Update()
+	const rate, burst = 50, 100
+	srv, addr := serve(t, tr, ServerConfig{RatePerSecond: rate, RateBurst: burst})
+
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("a.nodes.example.", dns.TypeTXT)
+	answered := make(chan int)
+	go func() {
+		n := 0
+		buf := make([]byte, 2048)
+		for {
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := conn.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					answered <- n
+					return
+				}
+				continue // ECONNREFUSED and such on loopback: not an answer
+			}
+			n++
+		}
+	}()
+	start := time.Now()
+	const total = 10_000
+	for i := range total {
+		q.Id = uint16(i)
+		b, _ := q.Pack()
+		conn.Write(b)
+		if i%100 == 99 {
+			time.Sleep(time.Millisecond) // let the kernel buffers drain, so drops are the server's
+		}
+	}
+	sent := time.Since(start)
+	// Another source is not limited by the flood.
+	if _, err := (resolver{server: addr, from: "127.0.0.2"}).LookupTXT(context.Background(), "a.nodes.example"); err != nil {
+		t.Errorf("a second address during the flood: %v", err)
+	}
+	n := <-answered
+	elapsed := time.Since(start)
+	st := srv.Stats()
+	max := burst + int(rate*elapsed.Seconds()) + 1
+	t.Logf("flood: %d queries sent in %v; %d answered, %d dropped by the limit (bound %d); stats %+v",
+		total, sent.Round(time.Millisecond), n, st.RateLimited, max, st)
+	if n > max {
+		t.Errorf("%d answers to one address, bound %d", n, max)
+	}
+	if st.RateLimited < total-uint64(max)-uint64(total/10) { // the kernel may drop a few itself
+		t.Errorf("only %d dropped by the limiter", st.RateLimited)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	src := newFakeSource()
+	src.set("a", []*enode.Node{node(t, "10.1.0.1", 30303, 0)})
+	tr := newTrees(t, src)
+	tr.Update()
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/members/{name}/tree", tr.Handler(func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, ErrNoTree) {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		http.Error(w, err.Error(), 500)
+	}))
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/members/a/tree", nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var v TreeView
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tr.Tree("a")
+	if v.Zone != "a.nodes.example" || v.URL != tr.URL("a") || v.Seq != want.Seq || !maps.Equal(v.Records, want.Records) {
+		t.Errorf("got %+v, want %+v", v, want)
+	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/members/zz/tree", nil))
+	if rec.Code != 404 {
+		t.Errorf("unknown member: status %d", rec.Code)
+	}
+}
