@@ -21,6 +21,7 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
@@ -51,6 +52,9 @@ type rendered struct {
 	configMaps   []*corev1.ConfigMap
 	policies     []*networkingv1.NetworkPolicy
 	pdbs         []*policyv1.PodDisruptionBudget
+	pods         []*corev1.Pod // helm test hooks
+	monitors     []*monitoringv1.ServiceMonitor
+	rules        []*monitoringv1.PrometheusRule
 	notes        string
 }
 
@@ -159,6 +163,15 @@ func decode(t *testing.T, files map[string]string) *rendered {
 			case "networking.k8s.io/v1 NetworkPolicy":
 				o := &networkingv1.NetworkPolicy{}
 				r.policies, obj = append(r.policies, o), o
+			case "v1 Pod":
+				o := &corev1.Pod{}
+				r.pods, obj = append(r.pods, o), o
+			case "monitoring.coreos.com/v1 ServiceMonitor":
+				o := &monitoringv1.ServiceMonitor{}
+				r.monitors, obj = append(r.monitors, o), o
+			case "monitoring.coreos.com/v1 PrometheusRule":
+				o := &monitoringv1.PrometheusRule{}
+				r.rules, obj = append(r.rules, o), o
 			default:
 				t.Fatalf("%s #%d: unexpected object %q %q", name, i, tm.APIVersion, tm.Kind)
 			}
@@ -292,6 +305,25 @@ func (r *rendered) check(t *testing.T, existing map[string]bool) {
 			t.Errorf("NetworkPolicy %s selects no pod", np.Name)
 		}
 	}
+	for _, p := range r.pods {
+		meta("Pod", p.ObjectMeta, false)
+		// A bare Pod in a chart is a `helm test` hook, never a workload.
+		if p.Annotations["helm.sh/hook"] != "test" {
+			t.Errorf("Pod %s is not a helm test hook (annotations %v)", p.Name, p.Annotations)
+		}
+		if p.Spec.RestartPolicy != corev1.RestartPolicyNever || p.Spec.ActiveDeadlineSeconds == nil {
+			t.Errorf("Pod %s: a test needs restartPolicy Never and a deadline", p.Name)
+		}
+		checkPod(t, "Pod "+p.Name, p.Spec, nil, secrets, configMaps, existing)
+	}
+	for _, m := range r.monitors {
+		meta("ServiceMonitor", m.ObjectMeta, false)
+		r.checkServiceMonitor(t, m)
+	}
+	for _, pr := range r.rules {
+		meta("PrometheusRule", pr.ObjectMeta, false)
+		checkPrometheusRule(t, pr)
+	}
 	for _, b := range r.pdbs {
 		meta("PodDisruptionBudget", b.ObjectMeta, false)
 		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
@@ -413,6 +445,8 @@ func TestChartsRenderStrictly(t *testing.T) {
 		{memberChart, "testdata/member-minimal.yaml", nil, checkMemberMinimal},
 		{memberChart, "testdata/member-full.yaml", []string{"ConfigMap/consortium-registrar-ca", "Secret/acme-credential", "Secret/acme-validator-2"}, checkMemberFull},
 		{memberChart, "testdata/member-validators-only.yaml", []string{"Secret/acme-signer"}, checkValidatorsOnly},
+		{memberChart, "testdata/member-bft-minimal.yaml", nil, checkBFTMinimal},
+		{memberChart, "testdata/member-bft-full.yaml", []string{"ConfigMap/consortium-registrar-ca", "Secret/acme-credential", "Secret/acme-bft-validator", "Secret/acme-engine-jwt"}, checkBFTFull},
 		{registrarChart, "testdata/registrar-minimal.yaml", []string{"Secret/registrar-tls", "Secret/consortium-seed"}, checkRegistrarSQLite},
 		{registrarChart, "testdata/registrar-full.yaml", []string{"Secret/registrar-tls"}, checkRegistrarFull},
 		{registrarChart, "testdata/registrar-ha.yaml", []string{"Secret/registrar-tls", "Secret/consortium-seed"}, checkRegistrarHA},

@@ -34,7 +34,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.image.consortium.repository }}:{{ .Values.image.consortium.tag }}
 {{- end -}}
 {{- define "cm.image.geth" -}}
-{{ .Values.image.geth.repository }}:{{ .Values.image.geth.tag }}
+{{ .Values.image.geth.repository }}:{{ .Values.image.geth.tag | default (ternary "v1.13.15" "v1.17.10" (eq .Values.consensus "clique")) }}
+{{- end -}}
+
+{{/* "true" when the chain is BFT (a consensus process beside every geth),
+"" for the legacy Clique chain. */}}
+{{- define "cm.bft" -}}
+{{- if ne .Values.consensus "clique" }}true{{ end -}}
+{{- end -}}
+
+{{- define "cm.engineSecret" -}}
+{{- if .Values.engine.existingSecret -}}
+{{ .Values.engine.existingSecret }}
+{{- else -}}
+{{ include "cm.fullname" . }}-engine
+{{- end -}}
 {{- end -}}
 
 {{- define "cm.credentialSecret" -}}
@@ -137,7 +151,9 @@ capabilities:
 
 {{/*
 A geth node with its agent: the pod template and the volume claim of a
-StatefulSet. Arguments (a dict):
+StatefulSet. On a BFT chain the agent is also the node's consensus process
+(CometBFT in it, driving geth over the Engine API on the pod's loopback).
+Arguments (a dict):
   root      the chart's root context
   role      validator, tx or public
   name      the StatefulSet's name
@@ -146,11 +162,18 @@ StatefulSet. Arguments (a dict):
   gethArgs  extra geth arguments (list)
   agentArgs extra agent arguments (list)
   ports     extra container ports of geth (list of dicts)
-  signer    the Secret of a validator's account (or "")
+  signer    clique: the Secret of a validator's account (or "")
+  cometKeys bft: the Secret holding the node's CometBFT keys (or "")
+  cometFiles bft: the keys of cometKeys to place in the CometBFT home
+            (priv_validator_key.json, node_key.json)
+  keyData   what the node's own keys were made from, for the checksum that
+            rolls its pods when they change
 */}}
 {{- define "cm.gethStatefulSet" -}}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
+{{- $bft := include "cm.bft" $root -}}
+{{- $home := "/data/cometbft" -}}
 apiVersion: apps/v1
 kind: StatefulSet
 metadata:
@@ -173,9 +196,16 @@ spec:
       labels:
         {{- include "cm.labels" $root | nindent 8 }}
         app.kubernetes.io/component: {{ .role }}
+        consortium.dev/metrics: geth
         {{- if .instanceLabel }}
         consortium.dev/node: {{ .name }}
         {{- end }}
+      # A new genesis, CA, credential or Engine API secret, or new keys of
+      # this node, roll its pods (files mounted from Secrets and ConfigMaps
+      # change under a running pod, but geth and the agent read them once).
+      annotations:
+        checksum/config: {{ include (print $root.Template.BasePath "/config.yaml") $root | sha256sum }}
+        checksum/keys: {{ toJson .keyData | sha256sum }}
     spec:
       automountServiceAccountToken: false
       enableServiceLinks: false
@@ -216,6 +246,7 @@ spec:
             - /data/config.toml
             - --nat-ip
             - $(POD_IP)
+            {{- if not $bft }}
             # geth's keystore: a relay account (the agent marks geth synced
             # with it) and, for a signer, a copy of the signer key.
             - --keystore
@@ -223,6 +254,7 @@ spec:
             {{- if .signer }}
             - --signer-keystore
             - /signer/keystore
+            {{- end }}
             {{- end }}
             {{- include "cm.registrarArgs" $root | nindent 12 }}
           env:
@@ -259,8 +291,27 @@ spec:
             - {{ $v.geth.cache | default 256 | quote }}
             - --ipcpath
             - /data/geth.ipc
+            {{- if $bft }}
+            # The Engine API, for the consensus process in this pod only.
+            - --authrpc.addr
+            - 127.0.0.1
+            - --authrpc.port
+            - {{ $v.engine.port | default 8551 | quote }}
+            - --authrpc.vhosts
+            - localhost
+            - --authrpc.jwtsecret
+            - /engine/jwtsecret
+            {{- else }}
             - --keystore
             - /data/keystore
+            {{- end }}
+            {{- if $v.geth.metrics.enabled }}
+            - --metrics
+            - --metrics.addr
+            - 0.0.0.0
+            - --metrics.port
+            - {{ $v.geth.metrics.port | default 6060 | quote }}
+            {{- end }}
             {{- with .gethArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -272,15 +323,23 @@ spec:
           ports:
             - {name: p2p, containerPort: {{ $v.p2pPort }}, protocol: TCP}
             - {name: p2p-udp, containerPort: {{ $v.p2pPort }}, protocol: UDP}
+            {{- if $v.geth.metrics.enabled }}
+            - {name: geth-metrics, containerPort: {{ $v.geth.metrics.port | default 6060 }}, protocol: TCP}
+            {{- end }}
             {{- with .ports }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+          # Opening a large database (or repairing it after a crash) can take
+          # minutes: liveness starts counting only once P2P listens.
+          startupProbe:
+            tcpSocket: {port: p2p}
+            periodSeconds: 5
+            failureThreshold: 120
           readinessProbe:
             tcpSocket: {port: p2p}
             periodSeconds: 10
           livenessProbe:
             tcpSocket: {port: p2p}
-            initialDelaySeconds: 30
             periodSeconds: 20
             failureThreshold: 6
           securityContext:
@@ -298,8 +357,14 @@ spec:
             {{- if .signer }}
             - {name: signer, mountPath: /signer, readOnly: true}
             {{- end }}
+            {{- if $bft }}
+            - {name: engine, mountPath: /engine, readOnly: true}
+            {{- end }}
         # The agent: registers the node, renews its lease, and keeps geth's
-        # peers equal to the registrar's answer over the IPC socket.
+        # peers equal to the registrar's answer over the IPC socket. On a
+        # BFT chain it also runs the node's consensus process (CometBFT
+        # in-process, driving geth over the Engine API) and keeps its
+        # CometBFT peers equal to the registrar's answer too.
         - name: agent
           image: {{ include "cm.image.consortium" $root }}
           imagePullPolicy: {{ $v.image.consortium.pullPolicy }}
@@ -320,8 +385,21 @@ spec:
             - $(POD_IP)
             - --listen
             - ":9899"
+            {{- if $bft }}
+            - --consensus-home
+            - {{ $home }}
+            - --consensus-p2p
+            - {{ printf "$(POD_IP):%d" (int $v.consensusP2PPort) | quote }}
+            - --engine
+            - {{ printf "http://127.0.0.1:%d" (int ($v.engine.port | default 8551)) | quote }}
+            - --jwt-secret
+            - /engine/jwtsecret
+            - --fee-recipient
+            - {{ $v.feeRecipient | quote }}
+            {{- else }}
             - --keystore
             - /data/keystore
+            {{- end }}
             {{- with .agentArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -330,12 +408,20 @@ spec:
             {{- include "cm.downwardEnv" $root | nindent 12 }}
           ports:
             - {name: agent, containerPort: 9899, protocol: TCP}
+            {{- if $bft }}
+            - {name: cmt-p2p, containerPort: {{ $v.consensusP2PPort }}, protocol: TCP}
+            {{- end }}
+          # The agent waits for geth's IPC socket, and a consensus process
+          # first replays what geth lacks (CometBFT's handshake).
+          startupProbe:
+            httpGet: {path: /healthz, port: agent}
+            periodSeconds: 5
+            failureThreshold: 120
           readinessProbe:
             httpGet: {path: /healthz, port: agent}
             periodSeconds: 10
           livenessProbe:
             httpGet: {path: /healthz, port: agent}
-            initialDelaySeconds: 60
             periodSeconds: 20
             failureThreshold: 6
           securityContext:
@@ -348,6 +434,16 @@ spec:
             - {name: data, mountPath: /data}
             {{- if .keySecret }}
             - {name: keys, mountPath: /keys, readOnly: true}
+            {{- end }}
+            {{- if $bft }}
+            - {name: engine, mountPath: /engine, readOnly: true}
+            # The CometBFT home is on the volume (its block store, state,
+            # address book and the validator's signing state); only the
+            # genesis and the keys come in, file by file.
+            - {name: genesis, mountPath: {{ $home }}/config/genesis.json, subPath: cometbft-genesis.json, readOnly: true}
+            {{- range .cometFiles }}
+            - {name: comet-keys, mountPath: {{ $home }}/config/{{ . }}, subPath: {{ . }}, readOnly: true}
+            {{- end }}
             {{- end }}
             {{- include "cm.clientMounts" $root | nindent 12 }}
       volumes:
@@ -370,6 +466,24 @@ spec:
             items:
               - {key: keystore, path: keystore/key.json}
               - {key: password, path: password}
+        {{- end }}
+        {{- if $bft }}
+        - name: engine
+          secret:
+            secretName: {{ include "cm.engineSecret" $root }}
+            defaultMode: 0440
+            items:
+              - {key: jwtsecret, path: jwtsecret}
+        {{- if .cometFiles }}
+        - name: comet-keys
+          secret:
+            secretName: {{ .cometKeys }}
+            defaultMode: 0440
+            items:
+              {{- range .cometFiles }}
+              - {key: {{ . }}, path: {{ . }}}
+              {{- end }}
+        {{- end }}
         {{- end }}
         {{- include "cm.clientVolumes" $root | nindent 8 }}
   volumeClaimTemplates:
