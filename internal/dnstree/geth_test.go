@@ -1,0 +1,164 @@
+package dnstree
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+)
+
+// nsEnv, when set, names the network namespace the test binary was started
+// in by TestGethDiscoveryDNS's parent half.
+const nsEnv = "DNSTREE_TEST_NETNS"
+
+// TestGethDiscoveryDNS: a real geth v1.17.10 with nothing but
+// --discovery.dns enrtree://KEY@acme.nodes.example (no static peers, no
+// bootnodes) connects to acme's nodes, having read acme's tree through the
+// system resolver, as any operator's geth would.
+//
+// geth asks the resolver in /etc/resolv.conf, on port 53. So the test runs
+// its second half in a network namespace of its own (only a loopback
+// interface) with a mount namespace in which /etc/resolv.conf names
+// 127.0.0.1: `ip netns exec` provides both, bind-mounting
+// /etc/netns/<name>/resolv.conf. The DNS server, acme's geth nodes and the
+// DNS-only geth all run in there; nothing reaches any address outside it.
+func TestGethDiscoveryDNS(t *testing.T) {
+	if os.Getenv(nsEnv) != "" {
+		gethInNamespace(t)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts three geth processes")
+	}
+	gethtest.Binary(t, gethtest.V117) // skips without a binary
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace")
+	}
+	ipPath, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("needs iproute2's ip for a network namespace")
+	}
+	name := fmt.Sprintf("dnstree-test-%d", os.Getpid())
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ipPath, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	etc := filepath.Join("/etc/netns", name)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("netns", "add", name)
+	t.Cleanup(func() { exec.Command(ipPath, "netns", "del", name).Run() })
+	run("netns", "exec", name, "ip", "link", "set", "lo", "up")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ipPath, "netns", "exec", name, os.Args[0],
+		"-test.run=^TestGethDiscoveryDNS$", "-test.v", "-test.count=1", "-test.timeout=3m")
+	cmd.Env = append(os.Environ(), nsEnv+"="+name)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Its own process group, killed whole on timeout; and it dies with us.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	err = cmd.Run()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything left in the group
+	}
+	t.Logf("inside namespace %s:\n%s", name, out.String())
+	if err != nil {
+		t.Fatalf("the test inside the namespace failed: %v", err)
+	}
+}
+
+// gethInNamespace is the half that runs inside the namespace.
+func gethInNamespace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// acme's two nodes: plain geth, knowing nobody.
+	var members []*gethtest.Node
+	src := newFakeSource()
+	var acme []*enode.Node
+	for range 2 {
+		n := gethtest.Start(t, gethtest.Config{})
+		members = append(members, n)
+		var info struct {
+			ENR string `json:"enr"`
+		}
+		if err := n.Call(&info, "admin_nodeInfo"); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := enode.Parse(enode.ValidSchemes, info.ENR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acme = append(acme, rec)
+	}
+	src.set("acme", acme)
+	src.set("globex", []*enode.Node{node(t, "127.0.0.1", 1, 0)}) // another zone, never asked for
+	tr := newTrees(t, src)
+	if err := tr.Update(); err != nil {
+		t.Fatal(err)
+	}
+	pc, l, err := Listen("127.0.0.1:53")
+	if err != nil {
+		t.Fatalf("listening on port 53 inside the namespace: %v", err)
+	}
+	srv := NewServer(tr, ServerConfig{Logger: quiet})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, pc, l) }()
+	defer func() { cancel(); <-done }()
+
+	url := tr.URL("acme")
+	t.Logf("acme's tree: %s (seq %d, %d nodes)", url, src.version, len(acme))
+	start := time.Now()
+	g := gethtest.Start(t, gethtest.Config{ExtraArgs: []string{"--discovery.dns", url}})
+	started := time.Since(start)
+
+	want := ids(acme)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var peers []struct {
+			ID      string `json:"id"`
+			Network struct {
+				Inbound bool `json:"inbound"`
+			} `json:"network"`
+		}
+		if err := g.Call(&peers, "admin_peers"); err != nil {
+			t.Fatal(err)
+		}
+		var have []string
+		for _, p := range peers {
+			if p.Network.Inbound {
+				t.Errorf("an inbound peer %s: nobody but the tree should have led to a connection", p.ID)
+			}
+			have = append(have, p.ID)
+		}
+		slices.Sort(have)
+		if slices.Equal(have, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 90 s geth's peers are %v, want acme's nodes %v; DNS stats %+v", have, want, srv.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("geth with only --discovery.dns peered with both of acme's nodes %v after its start (start took %v); DNS stats %+v",
+		time.Since(start)-started, started, srv.Stats())
+}
