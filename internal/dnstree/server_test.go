@@ -183,3 +183,55 @@ func TestHandler(t *testing.T) {
 		t.Errorf("unknown member: status %d", rec.Code)
 	}
 }
+
+// TestClientFindsLaterRecord: a record added after a client synced the
+// tree reaches it at its next root check (geth's dnsdisc: RecheckInterval,
+// 30 min by default; 300 ms here), through the same iterator geth feeds
+// its dialer from.
+func TestClientFindsLaterRecord(t *testing.T) {
+	src := newFakeSource()
+	first := node(t, "10.1.0.1", 30303, 0)
+	src.set("a", []*enode.Node{first})
+	tr := newTrees(t, src)
+	tr.Update()
+	_, addr := serve(t, tr, ServerConfig{RatePerSecond: 1e6, RateBurst: 1e6})
+	const recheck = 300 * time.Millisecond
+	c := dnsdisc.NewClient(dnsdisc.Config{Resolver: resolver{server: addr}, RecheckInterval: recheck, RateLimit: 10000})
+	it, err := c.NewIterator(tr.URL("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan enode.ID, 16)
+	go func() {
+		defer close(found)
+		for it.Next() {
+			found <- it.Node().ID()
+		}
+	}()
+	defer func() {
+		it.Close()
+		for range found {
+		}
+	}()
+	await := func(id enode.ID, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		timeout := time.After(within)
+		for {
+			select {
+			case got := <-found:
+				if got == id {
+					return time.Since(start)
+				}
+			case <-timeout:
+				t.Fatalf("node %s not found within %v", id.TerminalString(), within)
+			}
+		}
+	}
+	await(first.ID(), 5*time.Second)
+	later := node(t, "10.1.0.2", 30303, 0)
+	src.set("a", []*enode.Node{first, later})
+	tr.Update()
+	took := await(later.ID(), 10*recheck+5*time.Second)
+	t.Logf("a record added later found after %v (RecheckInterval %v)", took.Round(time.Millisecond), recheck)
+}
