@@ -1,0 +1,254 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/ethereum/go-ethereum/beacon/engine"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+)
+
+// fakeEngine answers the app's Engine API calls from functions; a nil
+// function means "geth is unreachable".
+type fakeEngine struct {
+	head       *types.Header
+	newPayload func(engine.ExecutableData) (engine.PayloadStatusV1, error)
+	fcu        func(engine.ForkchoiceStateV1, *engine.PayloadAttributes) (engine.ForkChoiceResponse, error)
+	calls      atomic.Int64
+}
+
+var errDown = errors.New("connection refused")
+
+func (f *fakeEngine) ForkchoiceUpdated(_ context.Context, s engine.ForkchoiceStateV1, a *engine.PayloadAttributes) (engine.ForkChoiceResponse, error) {
+	f.calls.Add(1)
+	if f.fcu == nil {
+		return engine.ForkChoiceResponse{}, errDown
+	}
+	return f.fcu(s, a)
+}
+
+func (f *fakeEngine) GetPayload(context.Context, engine.PayloadID) (*engine.ExecutionPayloadEnvelope, error) {
+	f.calls.Add(1)
+	return nil, errDown
+}
+
+func (f *fakeEngine) NewPayload(_ context.Context, d engine.ExecutableData, _ []common.Hash, _ common.Hash, _ [][]byte) (engine.PayloadStatusV1, error) {
+	f.calls.Add(1)
+	if f.newPayload == nil {
+		return engine.PayloadStatusV1{}, errDown
+	}
+	return f.newPayload(d)
+}
+
+func (f *fakeEngine) Head(context.Context) (*types.Header, error) {
+	if f.head == nil {
+		return nil, errDown
+	}
+	return f.head, nil
+}
+
+func (f *fakeEngine) Close() {}
+
+func valid(engine.ExecutableData) (engine.PayloadStatusV1, error) {
+	return engine.PayloadStatusV1{Status: engine.VALID}, nil
+}
+
+func validFCU(engine.ForkchoiceStateV1, *engine.PayloadAttributes) (engine.ForkChoiceResponse, error) {
+	return engine.ForkChoiceResponse{PayloadStatus: engine.PayloadStatusV1{Status: engine.VALID}}, nil
+}
+
+func testApp(t *testing.T, eng Engine) (*app, context.CancelFunc) {
+	t.Helper()
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a := newApp(ctx, eng, common.Address{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	a.retryMin, a.retryMax = time.Millisecond, 5*time.Millisecond
+	return a, cancel
+}
+
+func TestAppRefusesGarbage(t *testing.T) {
+	a, _ := testApp(t, &fakeEngine{newPayload: valid, fcu: validFCU})
+	a.setLastFinal(testParent)
+	ctx := context.Background()
+	for _, tx := range [][]byte{nil, {0x00}, []byte("garbage"), make([]byte, 1000)} {
+		res, err := a.CheckTx(ctx, &abci.CheckTxRequest{Tx: tx})
+		if err != nil || res.Code == 0 {
+			t.Errorf("CheckTx(%x) = %v, %v; want a non-zero code", tx, res, err)
+		}
+	}
+	good, _ := EncodePayload(goodPayload(time.Unix(1010, 0), nil))
+	for name, txs := range map[string][][]byte{
+		"no tx":          nil,
+		"garbage":        {[]byte("garbage")},
+		"two payloads":   {good, good},
+		"payload + junk": {good, {0x01}},
+	} {
+		res, err := a.ProcessProposal(ctx, &abci.ProcessProposalRequest{Height: 42, Time: time.Unix(1010, 0), Txs: txs})
+		if err != nil || res.Status != abci.PROCESS_PROPOSAL_STATUS_REJECT {
+			t.Errorf("%s: ProcessProposal = %v, %v; want REJECT", name, res, err)
+		}
+	}
+	res, err := a.ProcessProposal(ctx, &abci.ProcessProposalRequest{Height: 42, Time: time.Unix(1010, 0), Txs: [][]byte{good}})
+	if err != nil || res.Status != abci.PROCESS_PROPOSAL_STATUS_ACCEPT {
+		t.Errorf("good payload: ProcessProposal = %v, %v; want ACCEPT", res, err)
+	}
+}
+
+func TestProcessProposalFollowsGeth(t *testing.T) {
+	good, _ := EncodePayload(goodPayload(time.Unix(1010, 0), nil))
+	for _, status := range []string{engine.INVALID, engine.SYNCING, engine.ACCEPTED, ""} {
+		eng := &fakeEngine{fcu: validFCU}
+		if status != "" {
+			eng.newPayload = func(engine.ExecutableData) (engine.PayloadStatusV1, error) {
+				return engine.PayloadStatusV1{Status: status}, nil
+			}
+		}
+		a, _ := testApp(t, eng)
+		a.setLastFinal(testParent)
+		res, err := a.ProcessProposal(context.Background(), &abci.ProcessProposalRequest{Height: 42, Time: time.Unix(1010, 0), Txs: [][]byte{good}})
+		if err != nil || res.Status != abci.PROCESS_PROPOSAL_STATUS_REJECT {
+			t.Errorf("geth says %q: ProcessProposal = %v, %v; want REJECT", status, res, err)
+		}
+	}
+}
+
+func TestPrepareProposalWithoutGeth(t *testing.T) {
+	a, _ := testApp(t, &fakeEngine{})
+	a.setLastFinal(testParent)
+	res, err := a.PrepareProposal(context.Background(), &abci.PrepareProposalRequest{
+		Height: 42, Time: time.Unix(1010, 0), MaxTxBytes: 1 << 20, Txs: [][]byte{[]byte("mempool junk")},
+	})
+	if err != nil {
+		t.Fatalf("PrepareProposal returned an error (a consensus failure in CometBFT): %v", err)
+	}
+	if len(res.Txs) != 0 {
+		t.Fatalf("PrepareProposal proposed %d txs without geth; want an empty block", len(res.Txs))
+	}
+}
+
+func TestFinalizeBlockRetriesUntilGethAnswers(t *testing.T) {
+	var fails atomic.Int64
+	eng := &fakeEngine{fcu: validFCU}
+	eng.newPayload = func(d engine.ExecutableData) (engine.PayloadStatusV1, error) {
+		if fails.Add(1) <= 3 {
+			return engine.PayloadStatusV1{}, errDown
+		}
+		return valid(d)
+	}
+	a, _ := testApp(t, eng)
+	a.setLastFinal(testParent)
+	p := goodPayload(time.Unix(1010, 0), nil)
+	tx, _ := EncodePayload(p)
+	res, err := a.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: 42, Time: time.Unix(1010, 0), Txs: [][]byte{tx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if common.BytesToHash(res.AppHash) != p.Hash() || len(res.TxResults) != 1 {
+		t.Fatalf("app hash %x, %d results; want %s, 1", res.AppHash, len(res.TxResults), p.Hash())
+	}
+	if fails.Load() != 4 {
+		t.Fatalf("newPayload called %d times, want 4 (3 failures, then success)", fails.Load())
+	}
+	if got := a.lastFinal(); got.Hash != p.Hash() || got.Number != 42 {
+		t.Fatalf("last final %+v after FinalizeBlock", got)
+	}
+	if s := a.status.get(); s.Height != 42 || s.ELHash != p.Hash() {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+func TestFinalizeBlockGivesUpOnStop(t *testing.T) {
+	a, cancel := testApp(t, &fakeEngine{}) // geth never answers
+	p := goodPayload(time.Unix(1010, 0), nil)
+	tx, _ := EncodePayload(p)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err := a.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: 42, Txs: [][]byte{tx}})
+		if err != nil || common.BytesToHash(res.AppHash) != p.Hash() {
+			t.Errorf("FinalizeBlock on stop = %v, %v; want the block's hash and no error", res, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("FinalizeBlock did not return after the node stopped")
+	}
+}
+
+func TestInfoReportsGethHead(t *testing.T) {
+	h := &types.Header{Number: big.NewInt(7), Time: 77, Difficulty: new(big.Int)}
+	a, _ := testApp(t, &fakeEngine{head: h})
+	res, err := a.Info(context.Background(), &abci.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastBlockHeight != 7 || common.BytesToHash(res.LastBlockAppHash) != h.Hash() {
+		t.Fatalf("Info = height %d hash %x; want 7 %s", res.LastBlockHeight, res.LastBlockAppHash, h.Hash())
+	}
+	if _, err := a.InitChain(context.Background(), &abci.InitChainRequest{InitialHeight: 2}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("InitChain with initial height 2 = %v; want ErrConfig", err)
+	}
+}
+
+func TestPeerFilter(t *testing.T) {
+	a, _ := testApp(t, &fakeEngine{})
+	const self = "0000000000000000000000000000000000000000"
+	const peer = "1111111111111111111111111111111111111111"
+	const stranger = "2222222222222222222222222222222222222222"
+	set, err := parsePeers([]string{peer + "@127.0.0.1:26656", self + "@127.0.0.1:26657"}, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.peers.Store(set)
+	ctx := context.Background()
+	for id, wantOK := range map[string]bool{peer: true, stranger: false, self: false} {
+		res, _ := a.Query(ctx, &abci.QueryRequest{Path: "/p2p/filter/id/" + id})
+		if res.IsOK() != wantOK {
+			t.Errorf("filter %s: code %d, want ok=%v", id, res.Code, wantOK)
+		}
+	}
+	if res, _ := a.Query(ctx, &abci.QueryRequest{Path: "/p2p/filter/addr/10.0.0.1:41234"}); !res.IsOK() {
+		t.Errorf("address filter refused: %v", res)
+	}
+	if res, _ := a.Query(ctx, &abci.QueryRequest{Path: "/nope"}); res.IsOK() {
+		t.Error("unknown query path answered OK")
+	}
+}
+
+func TestParsePeers(t *testing.T) {
+	const id = "1111111111111111111111111111111111111111"
+	tests := []struct {
+		addr string
+		err  error
+	}{
+		{id + "@127.0.0.1:26656", nil},
+		{"tcp://" + id + "@host.example:26656", nil},
+		{"ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD@[::1]:1", nil},
+		{"127.0.0.1:26656", ErrBadPeer},
+		{"xyz@127.0.0.1:26656", ErrBadPeer},
+		{id + "@127.0.0.1", ErrBadPeer},
+		{id + "@:26656", ErrBadPeer},
+		{id + "@127.0.0.1:0", ErrBadPeer},
+		{id + "@127.0.0.1:70000", ErrBadPeer},
+	}
+	for _, tt := range tests {
+		_, err := parsePeers([]string{tt.addr}, "")
+		if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("parsePeers(%q) = %v, want %v", tt.addr, err, tt.err)
+		}
+	}
+}

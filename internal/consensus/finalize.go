@@ -1,0 +1,90 @@
+package consensus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/ethereum/go-ethereum/beacon/engine"
+)
+
+// FinalizeBlock imports the decided block into geth (newPayload) and makes
+// it head, safe and finalized at once (forkchoiceUpdated): a block is final
+// the moment it appears. The app hash of the height is the EL block hash.
+//
+// geth being down or busy does not fail the block: the import is retried
+// with backoff until it succeeds or the node stops. Returning an error here
+// would halt consensus (CometBFT's block sync even panics on it), and a
+// decided block cannot be undecided anyway. When the node stops mid-retry
+// the response still carries the block's hash (known from the payload
+// itself); geth then lacks the block, Info reports geth's lower head at the
+// next start, and CometBFT's handshake replays it.
+func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	if len(req.Txs) != 1 {
+		return nil, fmt.Errorf("%w: decided block %d has %d transactions, want 1", ErrDecode, req.Height, len(req.Txs))
+	}
+	p, err := DecodePayload(req.Txs[0])
+	if err != nil {
+		return nil, fmt.Errorf("decided block %d: %w", req.Height, err)
+	}
+	if p.Block.NumberU64() != uint64(req.Height) {
+		return nil, fmt.Errorf("%w: decided block %d carries EL block %d", ErrWrongNumber, req.Height, p.Block.NumberU64())
+	}
+	a.importFinal(p)
+	a.setLastFinal(Parent{Number: p.Block.NumberU64(), Hash: p.Hash(), Time: p.Block.Time()})
+	a.status.finalized(req, p.Hash(), a.metrics)
+	return &abci.FinalizeBlockResponse{
+		TxResults: []*abci.ExecTxResult{{Code: 0}},
+		AppHash:   p.Hash().Bytes(),
+	}, nil
+}
+
+// importFinal retries tryImport until it succeeds or a.ctx ends.
+func (a *app) importFinal(p *Payload) {
+	wait := a.retryMin
+	for attempt := 1; ; attempt++ {
+		err := a.tryImport(p)
+		if err == nil {
+			return
+		}
+		a.metrics.engineErrors.Inc()
+		if attempt == 1 || attempt%10 == 0 {
+			a.log.Warn("consensus: geth did not take the final block; retrying",
+				"number", p.Block.NumberU64(), "hash", p.Hash(), "attempt", attempt, "err", err)
+		}
+		select {
+		case <-a.ctx.Done():
+			a.log.Warn("consensus: stopping with a final block geth does not have; the next start replays it",
+				"number", p.Block.NumberU64())
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, a.retryMax)
+	}
+}
+
+func (a *app) tryImport(p *Payload) error {
+	ctx, cancel := context.WithTimeout(a.ctx, engineCallTimeout)
+	defer cancel()
+	st, err := a.eng.NewPayload(ctx, p.ExecutableData(), p.BlobHashes(), p.beaconRoot(), p.Requests)
+	if err != nil {
+		return fmt.Errorf("%w: newPayload: %v", ErrEngine, err)
+	}
+	if st.Status != engine.VALID {
+		// INVALID for a decided block means this geth disagrees with
+		// more than 2/3 of the validators (a corrupt database, another
+		// genesis): it is logged on every tenth try and retried, since
+		// halting would not make it agree either.
+		return fmt.Errorf("%w: newPayload %s", ErrPayloadStatus, st.Status)
+	}
+	h := p.Hash()
+	res, err := a.eng.ForkchoiceUpdated(ctx, engine.ForkchoiceStateV1{HeadBlockHash: h, SafeBlockHash: h, FinalizedBlockHash: h}, nil)
+	if err != nil {
+		return fmt.Errorf("%w: forkchoiceUpdated: %v", ErrEngine, err)
+	}
+	if res.PayloadStatus.Status != engine.VALID {
+		return fmt.Errorf("%w: forkchoiceUpdated %s", ErrPayloadStatus, res.PayloadStatus.Status)
+	}
+	return nil
+}

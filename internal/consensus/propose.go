@@ -1,0 +1,135 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/ethereum/go-ethereum/beacon/engine"
+	"github.com/ethereum/go-ethereum/core/types"
+)
+
+// engineCallTimeout bounds one Engine API call inside a proposal step: a
+// slow geth must cost the round, not stall it.
+const engineCallTimeout = 5 * time.Second
+
+// PrepareProposal asks geth for a block on top of the last final one and
+// makes it the block's only transaction. Any transactions CometBFT offers
+// are dropped (the mempool is not a path for anything).
+//
+// It never returns an error: CometBFT treats that as a consensus failure.
+// When geth cannot build, the proposal is empty; every validator refuses
+// it and the next round's proposer tries.
+func (a *app) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	tx, err := a.build(ctx, req.Height, req.Time)
+	if err != nil {
+		a.log.Warn("consensus: cannot build a payload; proposing an empty block", "height", req.Height, "err", err)
+		a.metrics.buildFailures.Inc()
+		return &abci.PrepareProposalResponse{}, nil
+	}
+	if int64(len(tx)) > req.MaxTxBytes {
+		a.log.Error("consensus: payload larger than the block allows; raise the consensus params' block max_bytes",
+			"height", req.Height, "bytes", len(tx), "max", req.MaxTxBytes)
+		a.metrics.buildFailures.Inc()
+		return &abci.PrepareProposalResponse{}, nil
+	}
+	return &abci.PrepareProposalResponse{Txs: [][]byte{tx}}, nil
+}
+
+func (a *app) build(ctx context.Context, height int64, blockTime time.Time) ([]byte, error) {
+	parent := a.lastFinal()
+	if parent.Number+1 != uint64(height) {
+		return nil, fmt.Errorf("%w: height %d, last final %d", ErrNotReady, height, parent.Number)
+	}
+	attrs := DeriveAttributes(height, parent, blockTime)
+	fc := engine.ForkchoiceStateV1{HeadBlockHash: parent.Hash, SafeBlockHash: parent.Hash, FinalizedBlockHash: parent.Hash}
+	cctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
+	res, err := a.eng.ForkchoiceUpdated(cctx, fc, &engine.PayloadAttributes{
+		Timestamp:             attrs.Timestamp,
+		Random:                attrs.PrevRandao,
+		SuggestedFeeRecipient: a.feeRecipient,
+		Withdrawals:           []*types.Withdrawal{},
+		BeaconRoot:            &attrs.BeaconRoot,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: forkchoiceUpdated: %v", ErrEngine, err)
+	}
+	if res.PayloadStatus.Status != engine.VALID || res.PayloadID == nil {
+		return nil, fmt.Errorf("%w: forkchoiceUpdated: status %s, payload id %v", ErrPayloadStatus, res.PayloadStatus.Status, res.PayloadID)
+	}
+	select {
+	case <-time.After(a.buildWait):
+	case <-cctx.Done():
+		return nil, cctx.Err()
+	}
+	env, err := a.eng.GetPayload(cctx, *res.PayloadID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: getPayload: %v", ErrEngine, err)
+	}
+	p, err := PayloadFromEnvelope(env, attrs.BeaconRoot)
+	if err != nil {
+		return nil, err
+	}
+	return EncodePayload(p)
+}
+
+// ProcessProposal accepts a proposal only when it carries exactly one
+// payload that meets the rules (CheckPayload) and geth calls VALID. geth
+// answering SYNCING or ACCEPTED (it could not execute the block) counts as
+// a refusal: a validator votes only for what its own geth has executed.
+func (a *app) ProcessProposal(ctx context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	if err := a.verify(ctx, req.Height, req.Time, req.Txs); err != nil {
+		a.log.Warn("consensus: refusing proposal", "height", req.Height, "proposer", fmt.Sprintf("%X", req.ProposerAddress), "err", err)
+		a.metrics.proposalsRefused.WithLabelValues(refusalReason(err)).Inc()
+		return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_REJECT}, nil
+	}
+	return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
+}
+
+func (a *app) verify(ctx context.Context, height int64, blockTime time.Time, txs [][]byte) error {
+	if len(txs) != 1 {
+		return fmt.Errorf("%w: %d transactions, want exactly 1", ErrDecode, len(txs))
+	}
+	p, err := DecodePayload(txs[0])
+	if err != nil {
+		return err
+	}
+	if err := CheckPayload(p, height, a.lastFinal(), blockTime); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
+	defer cancel()
+	st, err := a.eng.NewPayload(cctx, p.ExecutableData(), p.BlobHashes(), p.beaconRoot(), p.Requests)
+	if err != nil {
+		return fmt.Errorf("%w: newPayload: %v", ErrEngine, err)
+	}
+	if st.Status != engine.VALID {
+		msg := ""
+		if st.ValidationError != nil {
+			msg = *st.ValidationError
+		}
+		return fmt.Errorf("%w: newPayload %s %s", ErrPayloadStatus, st.Status, msg)
+	}
+	return nil
+}
+
+// refusalReason is a metric label: the rule a refused proposal broke.
+func refusalReason(err error) string {
+	for _, r := range []struct {
+		err   error
+		label string
+	}{
+		{ErrDecode, "decode"}, {ErrNotReady, "not_ready"}, {ErrWrongNumber, "number"},
+		{ErrWrongParent, "parent"}, {ErrWrongTimestamp, "timestamp"}, {ErrWrongRandao, "prevrandao"},
+		{ErrWrongBeaconRoot, "beacon_root"}, {ErrWithdrawals, "withdrawals"},
+		{ErrRequestsMismatch, "requests"}, {ErrPayloadStatus, "geth_refused"}, {ErrEngine, "engine_error"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.label
+		}
+	}
+	return "other"
+}

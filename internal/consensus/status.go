@@ -1,0 +1,90 @@
+package consensus
+
+import (
+	"encoding/hex"
+	"strings"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Status is a snapshot for dashboards and the devnet's block printer.
+// Validator addresses are CometBFT's (upper-case hex of the consensus key's
+// address), the same strings the CometBFT genesis shows.
+type Status struct {
+	// Height is the last final height; ELHash its EL block hash.
+	Height int64
+	ELHash common.Hash
+	// Round and Proposer are the round in progress at Height+1 and its
+	// proposer; Round above 0 means a proposer failed.
+	Round    int32
+	Proposer string
+	// LastBlockTime is the CometBFT time of the last final block and
+	// BlockInterval the time since the block before it.
+	LastBlockTime time.Time
+	BlockInterval time.Duration
+	// Signers and Absent are the validators that signed (did not sign) the
+	// commit of Height-1, as recorded in block Height.
+	Signers []string
+	Absent  []string
+	// IsValidator is true when this node has a validator key.
+	IsValidator bool
+	// Peers is the number of connected CometBFT peers.
+	Peers int
+}
+
+// statusTracker keeps what Status reports, fed by FinalizeBlock and by
+// CometBFT's NewRound events.
+type statusTracker struct {
+	mu sync.Mutex
+	s  Status
+}
+
+func (t *statusTracker) finalized(req *abci.FinalizeBlockRequest, hash common.Hash, m *metrics) {
+	var signers, absent []string
+	for _, v := range req.DecidedLastCommit.Votes {
+		addr := strings.ToUpper(hex.EncodeToString(v.Validator.Address))
+		if v.BlockIdFlag == cmtproto.BlockIDFlagCommit {
+			signers = append(signers, addr)
+		} else {
+			absent = append(absent, addr)
+			m.missedSignatures.WithLabelValues(addr).Inc()
+		}
+	}
+	if len(req.DecidedLastCommit.Votes) > 0 {
+		m.roundsPerBlock.Observe(float64(req.DecidedLastCommit.Round + 1))
+	}
+	m.height.Set(float64(req.Height))
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.s.LastBlockTime.IsZero() && t.s.Height == req.Height-1 {
+		t.s.BlockInterval = req.Time.Sub(t.s.LastBlockTime)
+		m.blockInterval.Observe(t.s.BlockInterval.Seconds())
+	} else {
+		t.s.BlockInterval = 0
+	}
+	t.s.Height, t.s.ELHash, t.s.LastBlockTime = req.Height, hash, req.Time
+	t.s.Signers, t.s.Absent = signers, absent
+}
+
+func (t *statusTracker) newRound(height int64, round int32, proposer []byte, m *metrics) {
+	m.round.Set(float64(round))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.s.Round = round
+	t.s.Proposer = strings.ToUpper(hex.EncodeToString(proposer))
+	_ = height
+}
+
+func (t *statusTracker) get() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.s
+	s.Signers = append([]string(nil), s.Signers...)
+	s.Absent = append([]string(nil), s.Absent...)
+	return s
+}
