@@ -41,6 +41,7 @@ type Agent struct {
 	haveSet    bool
 	applied    []*enode.Node
 	dropped    map[enode.ID]time.Time // disconnected by the guard, when
+	dialled    map[enode.ID]time.Time // outside the set, dialled by our client, seen since
 	wantSince  map[enode.ID]time.Time // in the desired set, since
 	goneSince  map[enode.ID]time.Time // out of the desired set, since
 	noCoinbase bool                   // the client has no etherbase: stop asking

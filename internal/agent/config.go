@@ -43,6 +43,15 @@ type Config struct {
 	// RenewInterval overrides the renewal period. Default: a third of the
 	// lease the registrar grants.
 	RenewInterval time.Duration
+	// ForeignGrace is how long a connection that our own client dialled
+	// to a node outside the set may stay. Such a node was found through
+	// the member's bootnodes: most likely a node of the member that has
+	// just started and whose registration is on its way. Dropping it would
+	// put it in our client's dial history, and if it had dialled us too
+	// (both find each other at once) neither side could dial again for
+	// ~35 s. A connection the other side opened gets no grace at all
+	// (guard.go). Default 2 s.
+	ForeignGrace time.Duration
 	// DepartGrace is how long a peer that left the set is kept before it is
 	// removed (see reconcile). Default 10 s.
 	DepartGrace time.Duration
@@ -110,6 +119,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WatchWait <= 0 {
 		c.WatchWait = 60 * time.Second
+	}
+	if c.ForeignGrace <= 0 {
+		c.ForeignGrace = 2 * time.Second
 	}
 	if c.DepartGrace <= 0 {
 		c.DepartGrace = 10 * time.Second

@@ -15,12 +15,22 @@ import (
 // used to let such a peer stay two seconds, in case it was a node whose
 // registration had not reached us yet; a foreign geth synced a whole chain
 // (head 0 to 682) in one such window. So the guard disconnects a peer
-// outside the set the moment geth reports the connection, and only then
-// asks the registrar whether it is a newcomer. A newcomer is not lost by
-// this: once its registration is in our answer the reconcile adds it as a
-// static peer and our geth dials it at once (geth's dial history keeps the
-// newcomer from dialling us for ~35 s, but not us from dialling it; see
-// holdBack), so it costs the newcomer a redial, and a stranger gets nothing.
+// outside the set that dialled us the moment geth reports the connection,
+// and only then asks the registrar whether it is a newcomer. A newcomer is
+// not lost by this: once its registration is in our answer the reconcile
+// adds it as a static peer and our geth dials it at once (geth's dial
+// history keeps the newcomer from dialling us for ~35 s, but not us from
+// dialling it; see holdBack), so it costs the newcomer a redial, and a
+// stranger gets nothing.
+//
+// A connection our own geth dialled is different: geth dials only its
+// static peers and the nodes it found through the member's bootnodes, and
+// dropping it would put the node in our dial history too. Two nodes of a
+// member that start together find each other through the bootnode and
+// often dial each other at once; dropping both connections left neither
+// able to dial for 35 s (seen in the agent suite: the mesh took 35 s). So
+// such a connection keeps ForeignGrace, for the registration to arrive
+// (reconcile.go, dialledGrace).
 
 // dialHistory is how long geth refuses to redial a node it dialled
 // (p2p/dial.go: the 30 s inbound throttle and 5 s).
@@ -73,6 +83,10 @@ func (a *Agent) guard(ctx context.Context, id enode.ID) bool {
 	for _, p := range peers {
 		if p.ID != id || p.Node == nil {
 			continue
+		}
+		if !p.Inbound {
+			a.wake() // our client dialled it: the reconcile gives it ForeignGrace
+			return false
 		}
 		if err := a.cfg.Client.RemovePeer(ctx, p.Node); err != nil {
 			a.log.Warn("disconnecting a peer outside the set failed", "peer", id.TerminalString(), "err", err)

@@ -31,12 +31,13 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-// A stranger is disconnected by the guard at once; a peer of the set is
-// left alone.
+// A stranger that dialled us is disconnected by the guard at once; a peer
+// of the set is left alone.
 func TestGuardDropsStrangerAtOnce(t *testing.T) {
 	member := peerAt(t, bytesOf(1), 30301)
 	stranger := peerAt(t, bytesOf(3), 30303)
-	fc := &fakeClient{connected: map[enode.ID]*enode.Node{member.ID(): member, stranger.ID(): stranger}}
+	fc := &fakeClient{connected: map[enode.ID]*enode.Node{member.ID(): member, stranger.ID(): stranger},
+		inbound: map[enode.ID]bool{member.ID(): true, stranger.ID(): true}}
 	a := newUnitAgent(t, fc, Config{})
 	a.desired, a.applied, a.haveSet = []*enode.Node{member}, []*enode.Node{member}, true
 	ctx := context.Background()
@@ -92,5 +93,32 @@ func TestDroppedNewcomerDialledWithoutStagger(t *testing.T) {
 	}
 	if contains(calls, "add", higher) {
 		t.Fatalf("the stagger was skipped for a peer the guard never dropped: %v", calls)
+	}
+}
+
+// A node outside the set that our own client dialled (found through the
+// member's bootnodes: most likely a node whose registration is on its way)
+// keeps ForeignGrace; dropping it would block our own redial for 35 s.
+func TestDialledStrangerKeepsGrace(t *testing.T) {
+	member := peerAt(t, bytesOf(1), 30301)
+	found := peerAt(t, bytesOf(4), 30304)
+	fc := &fakeClient{connected: map[enode.ID]*enode.Node{member.ID(): member, found.ID(): found}}
+	a := newUnitAgent(t, fc, Config{ForeignGrace: 200 * time.Millisecond})
+	a.desired, a.applied, a.haveSet = []*enode.Node{member}, []*enode.Node{member}, true
+	ctx := context.Background()
+	if a.guard(ctx, found.ID()) {
+		t.Fatal("the guard dropped a node our client dialled")
+	}
+	_, recheck := a.reconcile(ctx)
+	if calls := fc.took(); contains(calls, "remove", found) {
+		t.Fatalf("dropped within its grace: %v", calls)
+	}
+	if recheck <= 0 || recheck > 200*time.Millisecond {
+		t.Fatalf("recheck %v, want within the grace", recheck)
+	}
+	time.Sleep(250 * time.Millisecond)
+	a.reconcile(ctx)
+	if calls := fc.took(); !contains(calls, "remove", found) {
+		t.Fatalf("still connected after its grace: %v", calls)
 	}
 }

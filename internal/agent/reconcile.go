@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/reconcile"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -23,9 +24,10 @@ func (r *recheck) at(left time.Duration) {
 // whether every action succeeded, and when to look again for a departed
 // peer or a held dial whose time is not up yet (0: no need).
 //
-// A connected peer outside the set is disconnected at once: the guard
-// (guard.go) has usually done it already, within milliseconds of the
-// connection; this is the path for clients without peer events.
+// A connected peer outside the set is disconnected at once if it dialled
+// us (the guard, guard.go, has usually done it already, within milliseconds
+// of the connection; this is the path for clients without peer events),
+// and after ForeignGrace if our client dialled it.
 func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 	a.mu.Lock()
 	have := a.haveSet
@@ -59,8 +61,9 @@ func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 		want[n.ID()] = true
 	}
 	since := a.trackWanted(want, now)
+	allowed := a.dialledGrace(peers, want, now, &again)
 	effective := a.departureGrace(desired, applied, want, now, &again)
-	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: effective, Previous: applied, Actual: actual})
+	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: effective, Previous: applied, Actual: actual, Allowed: allowed})
 	if err != nil {
 		a.log.Warn("planning failed", "err", err)
 		return false, 0
@@ -99,6 +102,29 @@ func (a *Agent) trackWanted(want map[enode.ID]bool, now time.Time) map[enode.ID]
 	}
 	a.wantSince = since
 	return since
+}
+
+// dialledGrace returns the connected peers outside the set that our own
+// client dialled less than ForeignGrace ago (see Config.ForeignGrace).
+func (a *Agent) dialledGrace(peers []ethclient.Peer, want map[enode.ID]bool, now time.Time, again *recheck) []enode.ID {
+	seen := map[enode.ID]time.Time{}
+	var allowed []enode.ID
+	for _, p := range peers {
+		if p.Node == nil || p.Inbound || want[p.ID] {
+			continue
+		}
+		t, ok := a.dialled[p.ID]
+		if !ok {
+			t = now
+		}
+		seen[p.ID] = t
+		if left := a.cfg.ForeignGrace - now.Sub(t); left > 0 {
+			allowed = append(allowed, p.ID)
+			again.at(left)
+		}
+	}
+	a.dialled = seen
+	return allowed
 }
 
 // departureGrace returns the desired set plus the peers that left it less

@@ -20,6 +20,7 @@ import (
 type fakeClient struct {
 	mu        sync.Mutex
 	connected map[enode.ID]*enode.Node
+	inbound   map[enode.ID]bool // connections the peer opened
 	calls     []string
 }
 
@@ -31,7 +32,7 @@ func (f *fakeClient) Peers(context.Context) ([]ethclient.Peer, error) {
 	defer f.mu.Unlock()
 	var out []ethclient.Peer
 	for id, n := range f.connected {
-		out = append(out, ethclient.Peer{ID: id, Node: n, Trusted: true})
+		out = append(out, ethclient.Peer{ID: id, Node: n, Trusted: true, Inbound: f.inbound[id]})
 	}
 	return out, nil
 }
