@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,6 +144,9 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	keystoreDir := fs.String("keystore", "", "geth's keystore holding the relay account of `agent init --keystore`: the agent marks geth 1.13 synced at each start (Clique chains)")
 	seal := fs.String("seal", "", "Clique signer address of a validator whose geth runs WITHOUT --mine: the agent starts sealing once the node is peered and at the head")
+	firewall := fs.String("firewall", "", "nftables: keep an nftables table that lets only the node's peers reach its P2P TCP port (needs nft and CAP_NET_ADMIN; default off)")
+	fwTable := fs.String("firewall-table", agent.DefaultNFTTable, "the nftables table (inet family) the agent owns and rewrites")
+	fwAllow := fs.String("firewall-allow", "", "further comma-separated addresses or CIDRs allowed to reach the P2P port")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -162,6 +166,10 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	fw, err := firewallFlags(*firewall, *fwTable, *fwAllow)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
@@ -175,6 +183,7 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := agent.Config{Registrar: rc, Key: k, Role: *role, StateDir: *state, ConfigPath: *cfgOut, ListenAddr: *listen, PublicPort: *publicPort, Seal: sealAs, Relay: relay, Logger: log}
+	cfg.Firewall, cfg.FirewallTable, cfg.FirewallAllow = fw.fw, *fwTable, fw.allow
 	if *advertise != "" {
 		if cfg.AdvertiseIP = net.ParseIP(*advertise); cfg.AdvertiseIP == nil {
 			return fmt.Errorf("%w: --advertise-ip %q is not an IP", errUsage, *advertise)
@@ -186,6 +195,45 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return runAgentWith(ctx, log, cfg, *rpcEP, *httpAddr)
+}
+
+type firewallConfig struct {
+	fw    agent.Firewall
+	allow []netip.Prefix
+}
+
+// firewallFlags checks --firewall, --firewall-table and --firewall-allow.
+func firewallFlags(kind, table, allow string) (firewallConfig, error) {
+	var fc firewallConfig
+	switch kind {
+	case "":
+		if allow != "" {
+			return fc, fmt.Errorf("%w: --firewall-allow needs --firewall nftables", errUsage)
+		}
+		return fc, nil
+	case "nftables", "nft":
+		fc.fw = agent.NFT{}
+	default:
+		return fc, fmt.Errorf("%w: --firewall %q: the only kind is nftables", errUsage, kind)
+	}
+	if _, err := (agent.NFTRules{Table: table, Port: 1}).Render(); err != nil {
+		return fc, fmt.Errorf("%w: --firewall-table: %v", errUsage, err)
+	}
+	for _, s := range strings.Split(allow, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return fc, fmt.Errorf("%w: --firewall-allow %q is neither an address nor a CIDR", errUsage, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		fc.allow = append(fc.allow, p)
+	}
+	return fc, nil
 }
 
 // runAgentWith dials the client (retrying: it may start after the agent),

@@ -60,6 +60,8 @@ type Agent struct {
 	// act on each other's stale view.
 	clientMu sync.Mutex
 
+	fwApplied     string    // mainLoop's only: the ruleset last applied
+	fwFailed      string    // mainLoop's only: the ruleset last refused
 	lastRefusal   string    // mainLoop's only: the last refusal logged
 	lastRefusalAt time.Time // and when
 
@@ -185,6 +187,7 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 		}
 		renewAt = a.leaseStep(ctx, info, renewAt, renewRetry)
 		ok, recheck := a.reconcile(ctx)
+		a.firewallStep(ctx, info)
 		if m := a.meshComplete(); m != meshed {
 			meshed = m
 			if m && a.isRegistered() {

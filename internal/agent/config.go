@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/consortium/consortium/internal/ethclient"
@@ -99,7 +100,18 @@ type Config struct {
 	// between two reads of the registrar's node list while it is stuck; each
 	// such gap doubles, up to the stall time. Default 2 s.
 	StallCheck time.Duration
-	Logger     *slog.Logger
+	// Firewall, when set, is given an nftables ruleset that lets only the
+	// set's nodes (and FirewallAllow) reach the client's P2P TCP port,
+	// each time that list changes (firewall.go). Default nil: the agent
+	// never touches the host's firewall.
+	Firewall Firewall
+	// FirewallTable is the nftables table it owns. Default DefaultNFTTable.
+	FirewallTable string
+	// FirewallAllow are further addresses or prefixes allowed to connect
+	// (a member whose outbound traffic leaves from other addresses than
+	// its nodes' registered ones). Default none.
+	FirewallAllow []netip.Prefix
+	Logger        *slog.Logger
 	// Metrics is where the agent's metrics are registered. Default: none.
 	Metrics prometheus.Registerer
 }
