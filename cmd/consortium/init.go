@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -14,10 +15,12 @@ import (
 func runInit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "init")
 	members := fs.String("members", "", "comma-separated member names, e.g. acme,globex,initech (required)")
+	consensus := fs.String("consensus", string(consortiuminit.DefaultConsensus),
+		`"bft": CometBFT over geth 1.17, one validator per member, final blocks; "clique": legacy geth 1.13 Clique`)
 	out := fs.String("out", consortiuminit.DefaultOut, "directory to write; must be new or empty unless --force")
 	chainID := fs.Uint64("chain-id", 0, "chain id (default: random, from 100000000 to 2147483646)")
-	period := fs.Uint64("period", consortiuminit.DefaultPeriod, "Clique block period in seconds")
-	prefund := fs.String("prefund", "", "comma-separated addresses funded in the genesis (the signers always are)")
+	period := fs.Uint64("period", consortiuminit.DefaultPeriod, "Clique block period in seconds (--consensus clique only)")
+	prefund := fs.String("prefund", "", "comma-separated addresses funded in the genesis (the fee recipients or signers always are)")
 	nodes := fs.String("nodes", "", `nodes per member, e.g. "bootnode=2,validator,tx,public" (default one of each role)`)
 	force := fs.Bool("force", false, "replace what an earlier init wrote in --out (other files are left alone)")
 	show := fs.Bool("show-credentials", false, "also print the administrator's and members' credentials (secrets) on stdout")
@@ -30,8 +33,18 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if strings.TrimSpace(*members) == "" {
 		return fmt.Errorf("%w: --members is required, e.g. --members acme,globex,initech", errUsage)
 	}
+	kind, err := consortiuminit.ParseConsensus(*consensus)
+	if err != nil {
+		return fmt.Errorf("%w: --consensus: %v", errUsage, err)
+	}
 	cfg := consortiuminit.Config{
-		Members: splitList(*members), Out: *out, ChainID: *chainID, Period: *period, Force: *force,
+		Consensus: kind, Members: splitList(*members), Out: *out, ChainID: *chainID, Force: *force,
+	}
+	switch {
+	case kind == consortiuminit.ConsensusClique:
+		cfg.Period = *period
+	case flagSet(fs, "period"):
+		return fmt.Errorf("%w: --period is Clique's block period: BFT's block time is the consensus process's setting (drop --period, or add --consensus clique)", errUsage)
 	}
 	if *period == 0 {
 		return fmt.Errorf("%w: --period must be 1 second or more", errUsage)
@@ -73,6 +86,13 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "next: consortium registrar --seed %s --data DIR, then give each member its members/<name>/ directory\n", res.Path(res.Seed))
 	return nil
+}
+
+// flagSet reports whether the command line gave the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // splitList splits a comma-separated flag value, trimming spaces. An empty

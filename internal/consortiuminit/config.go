@@ -5,16 +5,42 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"time"
 
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/ethereum/go-ethereum/common"
 )
 
+// Consensus is how the chain orders its blocks.
+type Consensus string
+
+// The consensus kinds. The values are consortium.json's and the CLI's names.
+const (
+	// ConsensusBFT is the reference chain: CometBFT orders blocks and drives
+	// each member's geth v1.17 over the Engine API, one validator of equal
+	// power per member, so a block is final when it appears.
+	ConsensusBFT Consensus = "bft"
+	// ConsensusClique is the legacy chain: geth v1.13.15 seals Clique
+	// blocks, one signer per validator node, with no finality.
+	ConsensusClique Consensus = "clique"
+)
+
+// ParseConsensus reads a consensus name as the CLI and consortium.json give it.
+func ParseConsensus(s string) (Consensus, error) {
+	switch c := Consensus(s); c {
+	case ConsensusBFT, ConsensusClique:
+		return c, nil
+	}
+	return "", fmt.Errorf("%w (got %q)", ErrBadConsensus, s)
+}
+
 // Defaults applied by Config.withDefaults.
 const (
+	// DefaultConsensus is what a consortium runs unless asked otherwise.
+	DefaultConsensus = ConsensusBFT
 	// DefaultOut is the output directory, relative to the working directory.
 	DefaultOut = "consortium"
-	// DefaultPeriod is the Clique block period in seconds.
+	// DefaultPeriod is the Clique block period in seconds (Clique only).
 	DefaultPeriod = 2
 	// DefaultGasLimit is the genesis gas limit (30M, as in the reference genesis).
 	DefaultGasLimit = 30_000_000
@@ -33,8 +59,8 @@ const (
 	chainIDMax = 1<<31 - 1
 )
 
-// DefaultPrefundWei is the balance given to every signer and every
-// Config.Prefund address: 10^27 wei (10^9 ether), as in the reference genesis.
+// DefaultPrefundWei is the balance given to every signer (Clique), every
+// member's fee recipient (BFT) and every Config.Prefund address: 10^27 wei (10^9 ether), as in the reference genesis.
 func DefaultPrefundWei() *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(27), nil) }
 
 // Roles is how many nodes of each role every member gets. The zero value
@@ -42,7 +68,7 @@ func DefaultPrefundWei() *big.Int { return new(big.Int).Exp(big.NewInt(10), big.
 // means one validator and nothing else.
 type Roles struct {
 	Bootnodes  int // discovery bootnodes inside the member
-	Validators int // Clique signers; each gets its own signer account
+	Validators int // Clique signers, or each member's CometBFT validator (BFT: exactly one)
 	Tx         int // transaction nodes serving the member's applications
 	Public     int // nodes that peer with other members
 }
@@ -53,6 +79,8 @@ var DefaultRoles = Roles{Bootnodes: 1, Validators: 1, Tx: 1, Public: 1}
 // Config describes the consortium to create. Every zero value means the
 // default given on its field.
 type Config struct {
+	// Consensus is the chain's consensus. Default DefaultConsensus (BFT).
+	Consensus Consensus
 	// Members are the member names, each valid for auth.ValidName and
 	// listed once. Required. Their order is kept in the manifest.
 	Members []string
@@ -68,18 +96,23 @@ type Config struct {
 	ChainID uint64
 	// Period is the Clique block period in seconds. Default DefaultPeriod.
 	// (Clique's "0 = seal only when there are transactions" cannot be asked
-	// for: zero means the default.)
+	// for: zero means the default.) Ignored by BFT, whose block time is the
+	// consensus process's setting, not the genesis's.
 	Period uint64
+	// GenesisTime is the CometBFT genesis time (BFT only): no node starts
+	// consensus before it. Default: the time Run is called.
+	GenesisTime time.Time
 	// GasLimit of the genesis block. Default DefaultGasLimit.
 	GasLimit uint64
-	// Prefund are extra accounts funded in the genesis, besides the signers,
-	// which are always funded.
+	// Prefund are extra accounts funded in the genesis, besides the signers
+	// (Clique) or the members' fee recipients (BFT), which are always funded.
 	Prefund []common.Address
 	// PrefundWei is the balance of each funded account. Default
 	// DefaultPrefundWei().
 	PrefundWei *big.Int
 	// Force lets Run write into a non-empty Out. What init writes there
-	// (genesis.json, consortium.json, members/, registrar/) is replaced,
+	// (genesis.json, cometbft-genesis.json, consortium.json, members/,
+	// registrar/) is replaced,
 	// including members left over from an earlier run; nothing else in Out is
 	// touched, so a mistyped Out never loses unrelated files. Default false:
 	// a non-empty Out is refused with ErrExists.
@@ -90,6 +123,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
+	if c.Consensus == "" {
+		c.Consensus = DefaultConsensus
+	}
 	if c.Out == "" {
 		c.Out = DefaultOut
 	}
@@ -103,8 +139,18 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.ChainID = chainIDMin + n.Uint64()
 	}
-	if c.Period == 0 {
-		c.Period = DefaultPeriod
+	switch c.Consensus {
+	case ConsensusClique:
+		if c.Period == 0 {
+			c.Period = DefaultPeriod
+		}
+	case ConsensusBFT:
+		c.Period = 0
+		if c.GenesisTime.IsZero() {
+			c.GenesisTime = time.Now()
+		}
+		// As CometBFT writes times (cmttime.Canonical): UTC, no monotonic reading.
+		c.GenesisTime = c.GenesisTime.UTC().Round(0)
 	}
 	if c.GasLimit == 0 {
 		c.GasLimit = DefaultGasLimit
@@ -121,6 +167,9 @@ func (c Config) withDefaults() (Config, error) {
 // validate checks a config that has been through withDefaults. It is pure,
 // so every refusal happens before anything is written.
 func (c Config) validate() error {
+	if _, err := ParseConsensus(string(c.Consensus)); err != nil {
+		return err
+	}
 	if len(c.Members) == 0 {
 		return ErrNoMembers
 	}
@@ -144,6 +193,11 @@ func (c Config) validate() error {
 	// no signer at all, and a Clique chain with no signer never makes a block.
 	if r.Validators == 0 {
 		return fmt.Errorf("%w (got %+v)", ErrBadRoles, r)
+	}
+	// A member's vote is one CometBFT key. Two nodes holding it would sign
+	// twice (slashable equivocation); two keys would give one member two votes.
+	if c.Consensus == ConsensusBFT && r.Validators != 1 {
+		return fmt.Errorf("%w (got %d)", ErrOneValidator, r.Validators)
 	}
 	if c.PrefundWei.Sign() <= 0 {
 		return fmt.Errorf("%w (amount %s)", ErrBadPrefund, c.PrefundWei)

@@ -13,6 +13,11 @@ var (
 	ErrDuplicateMember = errors.New("member named twice: list each member once")
 	// ErrBadRoles is returned for node counts that cannot make a chain.
 	ErrBadRoles = errors.New("bad node counts: give each role 0-16 nodes per member, with at least one validator")
+	// ErrBadConsensus is returned for a consensus kind other than bft and clique.
+	ErrBadConsensus = errors.New(`bad consensus: use "bft" (the default) or "clique" (legacy, geth 1.13)`)
+	// ErrOneValidator is returned for a BFT consortium whose members would
+	// not each run exactly one validator.
+	ErrOneValidator = errors.New("bad validator count for bft: give every member exactly one validator (one CometBFT key, one vote)")
 	// ErrBadPrefund is returned for a zero prefund address or a negative amount.
 	ErrBadPrefund = errors.New("bad prefund: give non-zero addresses and a positive amount of wei")
 	// ErrExists is returned when the output directory already holds files

@@ -62,6 +62,7 @@ func TestGethAcceptsGenesis(t *testing.T) {
 	t.Parallel()
 	bin := geth113(t)
 	res, err := Run(Config{
+		Consensus:      ConsensusClique,
 		Members:        []string{"acme", "globex", "initech"},
 		Out:            filepath.Join(t.TempDir(), "net"),
 		NodesPerMember: Roles{Validators: 1, Public: 1},
@@ -112,6 +113,7 @@ func TestGethSealsWithSignerAccount(t *testing.T) {
 	t.Parallel()
 	bin := geth113(t)
 	res, err := Run(Config{
+		Consensus:      ConsensusClique,
 		Members:        []string{"acme"},
 		Out:            filepath.Join(t.TempDir(), "net"),
 		NodesPerMember: Roles{Validators: 1},

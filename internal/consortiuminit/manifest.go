@@ -1,11 +1,13 @@
 package consortiuminit
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	cmtbytes "github.com/cometbft/cometbft/libs/bytes"
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -25,6 +27,7 @@ const (
 // Out, so the directory can be moved or split up and handed to each member.
 const (
 	GenesisFile         = "genesis.json"
+	CometGenesisFile    = "cometbft-genesis.json"
 	ManifestFile        = "consortium.json"
 	MembersDir          = "members"
 	RegistrarDir        = "registrar"
@@ -34,30 +37,95 @@ const (
 	nodekeyFile         = "nodekey"
 	keystoreDir         = "keystore"
 	passwordFile        = "password"
+	jwtSecretFile       = "jwtsecret"
+	cometHomeDir        = "cometbft"
+	feeRecipientDir     = "fee-recipient"
 )
 
 // owned is everything Run writes at the top of Out, and all that Force replaces.
-var owned = []string{GenesisFile, ManifestFile, MembersDir, RegistrarDir}
+var owned = []string{GenesisFile, CometGenesisFile, ManifestFile, MembersDir, RegistrarDir}
 
 // Manifest is consortium.json: the public facts of a consortium, for the
 // operator and for the tools that deploy it. It never holds a secret, only
 // the paths of the files that do.
+//
+// A manifest without "consensus" was written before BFT existed and is read
+// as Clique (see UnmarshalJSON).
 type Manifest struct {
-	ChainID uint64           `json:"chain_id"`
-	Period  uint64           `json:"period"`
-	Epoch   uint64           `json:"epoch"`
-	Signers []common.Address `json:"signers"` // ascending, as in extraData
-	Genesis string           `json:"genesis"`
-	Seed    string           `json:"registrar_seed"`
-	Members []Member         `json:"members"`
-	Prefund []common.Address `json:"prefund,omitempty"`
+	Consensus Consensus `json:"consensus"`
+	ChainID   uint64    `json:"chain_id"`
+	// Period, Epoch and Signers are Clique's; a BFT manifest leaves them out.
+	Period  uint64           `json:"period,omitempty"`
+	Epoch   uint64           `json:"epoch,omitempty"`
+	Signers []common.Address `json:"signers,omitempty"` // ascending, as in extraData
+	// Genesis is geth's genesis: Clique for v1.13.15, or post-merge for v1.17.
+	Genesis string `json:"genesis"`
+	// GenesisHash (BFT) is the hash of geth's genesis block: the first
+	// parent the consensus process builds on, and the CometBFT app_hash.
+	GenesisHash *common.Hash `json:"genesis_hash,omitempty"`
+	// CometGenesis and CometChainID are BFT's: the CometBFT genesis (the
+	// validator set) and the chain id it names, which every vote signs.
+	CometGenesis string           `json:"cometbft_genesis,omitempty"`
+	CometChainID string           `json:"cometbft_chain_id,omitempty"`
+	Seed         string           `json:"registrar_seed"`
+	Members      []Member         `json:"members"`
+	Prefund      []common.Address `json:"prefund,omitempty"`
+}
+
+// UnmarshalJSON reads a manifest, taking a missing consensus as Clique: the
+// only kind that existed before the field did. An unknown kind is refused,
+// so no tool runs a chain it does not understand.
+func (m *Manifest) UnmarshalJSON(b []byte) error {
+	type plain Manifest // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Consensus == "" {
+		p.Consensus = ConsensusClique
+	}
+	if _, err := ParseConsensus(string(p.Consensus)); err != nil {
+		return err
+	}
+	*m = Manifest(p)
+	return nil
 }
 
 // Member is one member's entry in the manifest.
 type Member struct {
 	Name       string `json:"name"`
 	Credential string `json:"credential_file"` // the file holding it, not the credential
-	Nodes      []Node `json:"nodes"`
+	// Validator (BFT) is the member's CometBFT validator: how a block's
+	// proposer or a commit's signer maps back to the member.
+	Validator *Validator `json:"validator,omitempty"`
+	// FeeRecipient (BFT) receives the fees of the blocks the member's
+	// validator proposes. Its key is kept as Clique's signer accounts are
+	// (a keystore and its password), so the member can spend what it earns
+	// and has a funded account to send transactions from.
+	FeeRecipient *Account `json:"fee_recipient,omitempty"`
+	Nodes        []Node   `json:"nodes"`
+}
+
+// Validator is a member's entry in the CometBFT validator set.
+type Validator struct {
+	// Node is the member's node that holds the key, e.g. "validator-1".
+	Node string `json:"node"`
+	// Address is the validator address as CometBFT shows it (40 upper-case
+	// hex characters): a block header's proposer_address, a commit
+	// signature's validator_address.
+	Address cmtbytes.HexBytes `json:"address"`
+	// PubKey is the raw 32-byte ed25519 public key (base64 in JSON, as the
+	// value of pub_key in the CometBFT genesis).
+	PubKey []byte `json:"pub_key_ed25519"`
+	// Power is the voting power; every member has the same.
+	Power int64 `json:"power"`
+}
+
+// Account is an Ethereum account whose key Run wrote encrypted.
+type Account struct {
+	Address  common.Address `json:"address"`
+	Keystore string         `json:"keystore_dir"`  // for geth --keystore, or keystore.DecryptKey
+	Password string         `json:"password_file"` // its password (secret)
 }
 
 // Node is one node's entry in the manifest.
@@ -70,10 +138,21 @@ type Node struct {
 	Pubkey  string `json:"enode_pubkey"`
 	Dir     string `json:"dir"`
 	Nodekey string `json:"nodekey_file"` // for geth --nodekey
-	// Signer, Keystore and Password are set for validators only.
+	// Signer, Keystore and Password are set for Clique validators only.
 	Signer   *common.Address `json:"signer,omitempty"`
 	Keystore string          `json:"keystore_dir,omitempty"`  // for geth --keystore
 	Password string          `json:"password_file,omitempty"` // for geth --password
+	// CometNodeID, CometHome and JWTSecret are set in a BFT consortium for
+	// every node that runs geth and a consensus process: all but bootnodes.
+	// CometNodeID is the CometBFT P2P node ID (40 lower-case hex), as in a
+	// peer address "id@host:port"; CometHome is a CometBFT home directory
+	// (config/node_key.json, config/genesis.json and, for the validator,
+	// config/priv_validator_key.json and data/priv_validator_state.json).
+	CometNodeID string `json:"cometbft_node_id,omitempty"`
+	CometHome   string `json:"cometbft_home,omitempty"`
+	// JWTSecret is the Engine API secret shared by the node's geth
+	// (--authrpc.jwtsecret) and its consensus process.
+	JWTSecret string `json:"jwtsecret_file,omitempty"`
 }
 
 // Result is what Run wrote. Like the manifest it holds public facts and
@@ -103,13 +182,31 @@ func (r *Result) AdminCredential() (string, error) {
 // String is a summary for the operator: where things are and who signs.
 func (r *Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "consortium written to %s: chain id %d, %d-second Clique blocks, %d signers\n",
-		r.Out, r.ChainID, r.Period, len(r.Signers))
+	switch r.Consensus {
+	case ConsensusBFT:
+		fmt.Fprintf(&b, "consortium written to %s: chain id %d, BFT (CometBFT chain %s), %d validators of equal power\n",
+			r.Out, r.ChainID, r.CometChainID, len(r.Members))
+	default:
+		fmt.Fprintf(&b, "consortium written to %s: chain id %d, %d-second Clique blocks, %d signers\n",
+			r.Out, r.ChainID, r.Period, len(r.Signers))
+	}
 	fmt.Fprintf(&b, "  genesis:         %s\n", r.Path(r.Genesis))
+	if r.CometGenesis != "" {
+		fmt.Fprintf(&b, "  bft genesis:     %s\n", r.Path(r.CometGenesis))
+	}
 	fmt.Fprintf(&b, "  manifest:        %s\n", r.Path(ManifestFile))
 	fmt.Fprintf(&b, "  registrar seed:  %s\n", r.Path(r.Seed))
 	fmt.Fprintf(&b, "  admin credential (secret): %s\n", r.Path(AdminCredentialFile))
 	for _, m := range r.Members {
+		dir := r.Path(MembersDir + "/" + m.Name)
+		if m.Validator != nil {
+			fee := ""
+			if m.FeeRecipient != nil {
+				fee = ", fee recipient " + m.FeeRecipient.Address.Hex()
+			}
+			fmt.Fprintf(&b, "  member %s: %d nodes in %s, validator %s%s\n", m.Name, len(m.Nodes), dir, m.Validator.Address, fee)
+			continue
+		}
 		var signers []string
 		for _, n := range m.Nodes {
 			if n.Signer != nil {
@@ -117,7 +214,7 @@ func (r *Result) String() string {
 			}
 		}
 		fmt.Fprintf(&b, "  member %s: %d nodes in %s, signers %s\n",
-			m.Name, len(m.Nodes), r.Path(MembersDir+"/"+m.Name), strings.Join(signers, ", "))
+			m.Name, len(m.Nodes), dir, strings.Join(signers, ", "))
 	}
 	b.WriteString("  hand each member only its own members/<name>/ directory: it holds that member's secrets\n")
 	return b.String()

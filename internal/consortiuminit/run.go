@@ -86,11 +86,17 @@ func Run(cfg Config) (*Result, error) {
 	for _, name := range owned {
 		dst := filepath.Join(cfg.Out, name)
 		if cfg.Force {
+			// Also what this run does not write: a Clique run over a BFT
+			// consortium must not leave its CometBFT genesis behind.
 			if err := os.RemoveAll(dst); err != nil {
 				return nil, unwritable(err)
 			}
 		}
-		if err := os.Rename(filepath.Join(stage, name), dst); err != nil {
+		src := filepath.Join(stage, name)
+		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(src, dst); err != nil {
 			return nil, unwritable(err)
 		}
 	}
@@ -98,7 +104,7 @@ func Run(cfg Config) (*Result, error) {
 	for _, f := range w.written {
 		cfg.Logger.Debug("wrote", "path", res.Path(f.rel), "mode", f.mode)
 	}
-	cfg.Logger.Info("consortium created", "out", cfg.Out, "chain_id", res.ChainID,
+	cfg.Logger.Info("consortium created", "out", cfg.Out, "consensus", res.Consensus, "chain_id", res.ChainID,
 		"members", len(res.Members), "signers", len(res.Signers))
 	return res, nil
 }
@@ -130,12 +136,16 @@ func prepareOut(out string, force bool) error {
 // generate makes every key and file under w and returns the manifest.
 func generate(cfg Config, w *writer) (*Manifest, error) {
 	m := &Manifest{
-		ChainID: cfg.ChainID,
-		Period:  cfg.Period,
-		Epoch:   Epoch,
-		Genesis: GenesisFile,
-		Seed:    SeedFile,
-		Prefund: cfg.Prefund,
+		Consensus: cfg.Consensus,
+		ChainID:   cfg.ChainID,
+		Genesis:   GenesisFile,
+		Seed:      SeedFile,
+		Prefund:   cfg.Prefund,
+	}
+	if cfg.Consensus == ConsensusClique {
+		m.Period, m.Epoch = cfg.Period, Epoch
+	} else {
+		m.CometGenesis, m.CometChainID = CometGenesisFile, CometChainID(cfg.ChainID)
 	}
 	admin, err := auth.New(auth.Admin)
 	if err != nil {
@@ -151,31 +161,24 @@ func generate(cfg Config, w *writer) (*Manifest, error) {
 	if err := w.mkdir(MembersDir); err != nil {
 		return nil, err
 	}
-	var signers []common.Address
 	for _, name := range cfg.Members {
-		member, hash, err := generateMember(name, cfg.NodesPerMember, w)
+		member, hash, err := generateMember(name, cfg, w)
 		if err != nil {
 			return nil, err
 		}
 		seed.Members = append(seed.Members, seedMember{Name: name, Hash: hash})
-		for _, n := range member.Nodes {
-			if n.Signer != nil {
-				signers = append(signers, *n.Signer)
-			}
-		}
 		m.Members = append(m.Members, *member)
 	}
-	// The manifest lists signers as extraData does, so the two compare equal.
-	if m.Signers, err = ParseExtraData(ExtraData(signers)); err != nil {
-		return nil, err
-	}
 
-	genesis, err := genesisJSON(cfg.ChainID, cfg.Period, cfg.GasLimit, signers, cfg.Prefund, cfg.PrefundWei)
-	if err != nil {
-		return nil, err
-	}
-	if err := w.file(GenesisFile, genesis, publicMode); err != nil {
-		return nil, err
+	switch cfg.Consensus {
+	case ConsensusClique:
+		if err := writeClique(cfg, m, w); err != nil {
+			return nil, err
+		}
+	default:
+		if err := writeBFT(cfg, m, w); err != nil {
+			return nil, err
+		}
 	}
 	if err := w.json(SeedFile, seed); err != nil {
 		return nil, err
@@ -186,9 +189,33 @@ func generate(cfg Config, w *writer) (*Manifest, error) {
 	return m, nil
 }
 
-// generateMember writes one member's credential and nodes. It returns the
-// member's manifest entry and the hash of its credential for the seed.
-func generateMember(name string, roles Roles, w *writer) (*Member, string, error) {
+// writeClique writes the Clique genesis, whose signers are the validators'
+// accounts, and lists them in the manifest.
+func writeClique(cfg Config, m *Manifest, w *writer) error {
+	var signers []common.Address
+	for _, mem := range m.Members {
+		for _, n := range mem.Nodes {
+			if n.Signer != nil {
+				signers = append(signers, *n.Signer)
+			}
+		}
+	}
+	// The manifest lists signers as extraData does, so the two compare equal.
+	var err error
+	if m.Signers, err = ParseExtraData(ExtraData(signers)); err != nil {
+		return err
+	}
+	genesis, err := genesisJSON(cfg.ChainID, cfg.Period, cfg.GasLimit, signers, cfg.Prefund, cfg.PrefundWei)
+	if err != nil {
+		return err
+	}
+	return w.file(GenesisFile, genesis, publicMode)
+}
+
+// generateMember writes one member's credential and nodes, and in a BFT
+// consortium its fee-recipient account. It returns the member's manifest
+// entry and the hash of its credential for the seed.
+func generateMember(name string, cfg Config, w *writer) (*Member, string, error) {
 	cred, err := auth.New(name)
 	if err != nil {
 		return nil, "", err
@@ -201,6 +228,18 @@ func generateMember(name string, roles Roles, w *writer) (*Member, string, error
 	if err := w.file(member.Credential, []byte(cred.String()+"\n"), secretMode); err != nil {
 		return nil, "", err
 	}
+	if cfg.Consensus == ConsensusBFT {
+		// One account per member, not per validator node: fees are the
+		// member's, whichever of its nodes proposed the block.
+		feeDir := path.Join(dir, feeRecipientDir)
+		if err := w.mkdir(feeDir); err != nil {
+			return nil, "", err
+		}
+		if member.FeeRecipient, err = newAccount(feeDir, w); err != nil {
+			return nil, "", err
+		}
+	}
+	roles := cfg.NodesPerMember
 	for _, rc := range []struct {
 		role  Role
 		count int
@@ -215,13 +254,31 @@ func generateMember(name string, roles Roles, w *writer) (*Member, string, error
 			if err != nil {
 				return nil, "", err
 			}
+			if cfg.Consensus == ConsensusBFT && runsConsensus(n.Role) {
+				v, err := generateBFTNode(n, w)
+				if err != nil {
+					return nil, "", err
+				}
+				if v != nil {
+					member.Validator = v
+				}
+			} else if cfg.Consensus == ConsensusClique && n.Role == RoleValidator {
+				// The signer account is a key of its own, not the node key:
+				// it can then be moved to another node, or to a remote
+				// signer, without the node's identity changing with it.
+				acct, err := newAccount(n.Dir, w)
+				if err != nil {
+					return nil, "", err
+				}
+				n.Signer, n.Keystore, n.Password = &acct.Address, acct.Keystore, acct.Password
+			}
 			member.Nodes = append(member.Nodes, *n)
 		}
 	}
 	return member, auth.Hash(cred.Secret), nil
 }
 
-// generateNode writes one node's key and, for a validator, its signer account.
+// generateNode writes one node's devp2p key.
 func generateNode(memberDir string, role Role, i int, w *writer) (*Node, error) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -245,37 +302,35 @@ func generateNode(memberDir string, role Role, i int, w *writer) (*Node, error) 
 	if err := w.file(n.Nodekey, []byte(hex.EncodeToString(crypto.FromECDSA(key))), secretMode); err != nil {
 		return nil, err
 	}
-	if role != RoleValidator {
-		return n, nil
-	}
+	return n, nil
+}
 
-	// The signer account is a key of its own, not the node key: it can then
-	// be moved to another node, or to a remote signer, without the node's
-	// identity changing with it.
+// newAccount makes an Ethereum account under dir: dir/keystore holding its
+// encrypted key, for geth --keystore, and dir/password, for geth --password.
+func newAccount(dir string, w *writer) (*Account, error) {
 	var pw [32]byte
 	if _, err := rand.Read(pw[:]); err != nil {
 		return nil, err
 	}
 	password := base64.RawURLEncoding.EncodeToString(pw[:])
-	n.Password = path.Join(dir, passwordFile)
-	n.Keystore = path.Join(dir, keystoreDir)
+	a := &Account{Password: path.Join(dir, passwordFile), Keystore: path.Join(dir, keystoreDir)}
 	// No trailing newline: geth --password strips one, but a tool that reads
 	// the file whole would not.
-	if err := w.file(n.Password, []byte(password), secretMode); err != nil {
+	if err := w.file(a.Password, []byte(password), secretMode); err != nil {
 		return nil, err
 	}
-	if err := w.mkdir(n.Keystore); err != nil {
+	if err := w.mkdir(a.Keystore); err != nil {
 		return nil, err
 	}
 	// Light scrypt parameters: the password is 256 random bits, so a slow
-	// KDF would add seconds per validator and no safety.
-	acct, err := keystore.StoreKey(w.abs(n.Keystore), password, keystore.LightScryptN, keystore.LightScryptP)
+	// KDF would add seconds per account and no safety.
+	acct, err := keystore.StoreKey(w.abs(a.Keystore), password, keystore.LightScryptN, keystore.LightScryptP)
 	if err != nil {
 		return nil, unwritable(err)
 	}
-	w.written = append(w.written, written{rel: path.Join(n.Keystore, filepath.Base(acct.URL.Path)), mode: secretMode})
-	n.Signer = &acct.Address
-	return n, nil
+	w.written = append(w.written, written{rel: path.Join(a.Keystore, filepath.Base(acct.URL.Path)), mode: secretMode})
+	a.Address = acct.Address
+	return a, nil
 }
 
 // writer creates files under root, with exact modes whatever the umask.

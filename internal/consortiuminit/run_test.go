@@ -21,26 +21,67 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
-// publicFiles are the only files Run may write with a mode other than 0600.
-var publicFiles = []string{GenesisFile, ManifestFile, SeedFile}
+// publicFiles are the only files Run may write with a mode other than 0600,
+// besides each CometBFT home's copy of the CometBFT genesis (isPublic).
+var publicFiles = []string{GenesisFile, CometGenesisFile, ManifestFile, SeedFile}
+
+// isPublic reports whether rel, a slash path under Out, may be world-readable.
+func isPublic(rel string) bool {
+	return slices.Contains(publicFiles, rel) || strings.HasSuffix(rel, "/"+cometHomeDir+"/"+CometGenesisCopy)
+}
+
+// checkModes walks out and checks every mode: 0700 directories, 0600 files
+// but the public ones, 0644; and that no staging directory is left.
+func checkModes(t *testing.T, out string) {
+	t.Helper()
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		want := fs.FileMode(0o600)
+		switch {
+		case d.IsDir():
+			want = fs.ModeDir | 0o700
+		case isPublic(filepath.ToSlash(rel)):
+			want = 0o644
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", rel, fi.Mode(), want)
+		}
+		if strings.HasPrefix(d.Name(), ".consortium-init-") {
+			t.Errorf("staging directory left behind: %s", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestRun(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "net")
 	var logs bytes.Buffer
 	res, err := Run(Config{
-		Members: []string{"acme", "globex"},
-		Out:     out,
-		ChainID: 4242,
-		Prefund: []common.Address{high},
-		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Consensus: ConsensusClique,
+		Members:   []string{"acme", "globex"},
+		Out:       out,
+		ChainID:   4242,
+		Prefund:   []common.Address{high},
+		Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("result", func(t *testing.T) {
-		if res.Out != out || res.ChainID != 4242 || res.Period != DefaultPeriod || res.Epoch != Epoch {
+		if res.Out != out || res.Consensus != ConsensusClique || res.ChainID != 4242 || res.Period != DefaultPeriod || res.Epoch != Epoch ||
+			res.CometGenesis != "" || res.GenesisHash != nil {
 			t.Errorf("result header: %+v", res)
 		}
 		if len(res.Members) != 2 || res.Members[0].Name != "acme" || res.Members[1].Name != "globex" {
@@ -58,35 +99,7 @@ func TestRun(t *testing.T) {
 		}
 	})
 
-	t.Run("modes", func(t *testing.T) {
-		err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(out, p)
-			want := fs.FileMode(0o600)
-			switch {
-			case d.IsDir():
-				want = fs.ModeDir | 0o700
-			case slices.Contains(publicFiles, filepath.ToSlash(rel)):
-				want = 0o644
-			}
-			if fi.Mode() != want {
-				t.Errorf("%s: mode %v, want %v", rel, fi.Mode(), want)
-			}
-			if strings.HasPrefix(d.Name(), ".consortium-init-") {
-				t.Errorf("staging directory left behind: %s", rel)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
+	t.Run("modes", func(t *testing.T) { checkModes(t, out) })
 
 	var seed seedFile
 	readJSON(t, res.Path(res.Seed), &seed)
@@ -142,6 +155,9 @@ func TestRun(t *testing.T) {
 				if (n.Role == RoleValidator) != (n.Signer != nil) {
 					t.Fatalf("%s/%s: role %s with signer %v", m.Name, n.Name, n.Role, n.Signer)
 				}
+				if n.CometHome != "" || n.CometNodeID != "" || n.JWTSecret != "" {
+					t.Errorf("%s/%s: BFT fields in a Clique node: %+v", m.Name, n.Name, n)
+				}
 				if n.Signer == nil {
 					continue
 				}
@@ -178,6 +194,9 @@ func TestRun(t *testing.T) {
 		public := map[string]string{"Result.String()": res.String(), "log": logs.String()}
 		for _, f := range publicFiles {
 			b, err := os.ReadFile(res.Path(f))
+			if f == CometGenesisFile && errors.Is(err, fs.ErrNotExist) {
+				continue // BFT's
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,11 +236,16 @@ func TestRunRefusesNonEmptyOut(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(out, stagingPrefix+"killed"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The first run is BFT: the Clique run over it must leave no CometBFT
+	// genesis behind.
 	first, err := Run(Config{Members: []string{"acme", "globex"}, Out: out, NodesPerMember: Roles{Validators: 1}, Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := Run(Config{Members: []string{"initech"}, Out: out, NodesPerMember: Roles{Validators: 1}, Force: true})
+	if _, err := os.Stat(first.Path(CometGenesisFile)); err != nil {
+		t.Fatalf("BFT run wrote no CometBFT genesis: %v", err)
+	}
+	second, err := Run(Config{Consensus: ConsensusClique, Members: []string{"initech"}, Out: out, NodesPerMember: Roles{Validators: 1}, Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +257,7 @@ func TestRunRefusesNonEmptyOut(t *testing.T) {
 	}
 	var genesis genesisFile
 	readJSON(t, second.Path(GenesisFile), &genesis)
-	if signers, _ := ParseExtraData(genesis.ExtraData); !slices.Equal(signers, second.Signers) || slices.Equal(signers, first.Signers) {
+	if signers, _ := ParseExtraData(genesis.ExtraData); !slices.Equal(signers, second.Signers) || len(signers) != 1 {
 		t.Errorf("genesis signers %v, want the second run's %v", signers, second.Signers)
 	}
 	entries, _ := os.ReadDir(out)
@@ -361,16 +385,29 @@ func collectSecrets(t *testing.T, res *Result) []string {
 		for _, n := range m.Nodes {
 			secrets = append(secrets, read(n.Nodekey))
 			if n.Password != "" {
-				pw := read(n.Password)
-				key, err := keystore.DecryptKey(mustReadKeystore(t, res.Path(n.Keystore)), pw)
-				if err != nil {
-					t.Fatal(err)
-				}
-				secrets = append(secrets, pw, hexutil.Encode(crypto.FromECDSA(key.PrivateKey))[2:])
+				secrets = append(secrets, accountSecrets(t, res, n.Keystore, n.Password)...)
 			}
+			secrets = append(secrets, bftNodeSecrets(t, res, n)...)
+		}
+		if a := m.FeeRecipient; a != nil {
+			secrets = append(secrets, accountSecrets(t, res, a.Keystore, a.Password)...)
 		}
 	}
 	return secrets
+}
+
+// accountSecrets returns an account's password and private key (hex).
+func accountSecrets(t *testing.T, res *Result, keystoreDir, passwordFile string) []string {
+	t.Helper()
+	pw, err := os.ReadFile(res.Path(passwordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keystore.DecryptKey(mustReadKeystore(t, res.Path(keystoreDir)), string(pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{string(pw), hexutil.Encode(crypto.FromECDSA(key.PrivateKey))[2:]}
 }
 
 func mustReadKeystore(t *testing.T, dir string) []byte {
