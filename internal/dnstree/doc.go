@@ -17,8 +17,8 @@
 // its member's answer changes); answer (answer.go) turns one DNS query and
 // a snapshot into one reply with no I/O; Server is the thin network layer
 // around it (UDP and TCP through github.com/miekg/dns, a per-address rate
-// limit before any decoding, and the access rule that keeps a member's
-// private endpoints inside that member's networks).
+// limit before any decoding, bounded TCP connections, and the access rule
+// that keeps a member's private endpoints inside that member's networks).
 //
 // DNS has no credentials, so who may read a zone is decided by the
 // querier's address (ServerConfig.Access): anyone else gets REFUSED, the

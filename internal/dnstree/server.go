@@ -62,6 +62,9 @@ type ServerConfig struct {
 	RateBurst     int
 	// MaxSources bounds the rate limiter's memory. Default 100,000.
 	MaxSources int
+	// MaxTCPConns and MaxTCPConnsPerSource bound the open TCP
+	// connections, in all and from one source. Defaults 256 and 8.
+	MaxTCPConns, MaxTCPConnsPerSource int
 	// Now is the clock of the rate limiter. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -91,6 +94,12 @@ func (c ServerConfig) withDefaults(domain string) ServerConfig {
 	if c.MaxSources <= 0 {
 		c.MaxSources = 100_000
 	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = 256
+	}
+	if c.MaxTCPConnsPerSource <= 0 {
+		c.MaxTCPConnsPerSource = 8
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -107,9 +116,10 @@ type Server struct {
 	ttl   zoneTTLs
 	lim   *limiter
 	stats struct {
-		out     [numOutcomes]atomic.Uint64
-		limited atomic.Uint64
-		invalid atomic.Uint64
+		out        [numOutcomes]atomic.Uint64
+		limited    atomic.Uint64
+		invalid    atomic.Uint64
+		tcpRefused atomic.Uint64
 	}
 }
 
@@ -127,8 +137,9 @@ func NewServer(trees *Trees, cfg ServerConfig) *Server {
 // Stats are the server's counters since start.
 type Stats struct {
 	Answers, NoData, NXDomain, Refused, Malformed uint64
-	RateLimited                                   uint64 // packets dropped unread
+	RateLimited                                   uint64 // packets (and TCP connections) dropped unread
 	Undecodable                                   uint64 // packets that did not parse as DNS
+	TCPRefused                                    uint64 // connections closed unread: over a connection bound
 }
 
 // Stats returns the counters.
@@ -137,7 +148,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Answers: o[OutAnswer].Load(), NoData: o[OutNoData].Load(), NXDomain: o[OutNXDomain].Load(),
 		Refused: o[OutRefused].Load(), Malformed: o[OutMalformed].Load(),
-		RateLimited: s.stats.limited.Load(), Undecodable: s.stats.invalid.Load(),
+		RateLimited: s.stats.limited.Load(), Undecodable: s.stats.invalid.Load(), TCPRefused: s.stats.tcpRefused.Load(),
 	}
 }
 
@@ -186,7 +197,8 @@ func (s *Server) Serve(ctx context.Context, pc *net.UDPConn, l net.Listener) err
 		}
 	}
 	udp, tcp := mk(), mk()
-	udp.PacketConn, tcp.Listener = pc, l
+	udp.PacketConn = pc
+	tcp.Listener = &tcpListener{Listener: l, s: s, max: s.cfg.MaxTCPConns, perSource: s.cfg.MaxTCPConnsPerSource, by: map[netip.Addr]int{}}
 	errc := make(chan error, 2)
 	go func() { errc <- udp.ActivateAndServe() }()
 	go func() { errc <- tcp.ActivateAndServe() }()

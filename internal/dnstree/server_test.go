@@ -235,3 +235,57 @@ func TestClientFindsLaterRecord(t *testing.T) {
 	took := await(later.ID(), 10*recheck+5*time.Second)
 	t.Logf("a record added later found after %v (RecheckInterval %v)", took.Round(time.Millisecond), recheck)
 }
+
+// TestTCPConnectionBounds: one source holds at most MaxTCPConnsPerSource
+// connections; the rest are closed unread, and other sources still get in.
+func TestTCPConnectionBounds(t *testing.T) {
+	src := newFakeSource()
+	src.set("a", []*enode.Node{node(t, "10.1.0.1", 30303, 0)})
+	tr := newTrees(t, src)
+	tr.Update()
+	srv, addr := serve(t, tr, ServerConfig{MaxTCPConnsPerSource: 4, RatePerSecond: 1e6, RateBurst: 1e6})
+	q := new(dns.Msg)
+	q.SetQuestion("a.nodes.example.", dns.TypeTXT)
+	var conns []*dns.Conn
+	for range 20 {
+		c, err := dns.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	served := 0
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if err := c.WriteMsg(q); err != nil {
+			continue
+		}
+		if in, err := c.ReadMsg(); err == nil && len(in.Answer) == 1 {
+			served++
+		}
+	}
+	if served != 4 {
+		t.Errorf("%d of 20 connections from one source served, want 4", served)
+	}
+	other := &dns.Client{Net: "tcp", Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}}
+	if in, _, err := other.Exchange(q, addr); err != nil || len(in.Answer) != 1 {
+		t.Errorf("another source over TCP: %v, %v", in, err)
+	}
+	// A closed connection frees its place.
+	conns[0].Close()
+	waitFor(t, func() bool {
+		c, err := dns.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		c.WriteMsg(q)
+		in, err := c.ReadMsg()
+		return err == nil && len(in.Answer) == 1
+	})
+	if st := srv.Stats(); st.TCPRefused < 16 {
+		t.Errorf("TCPRefused %d, want at least 16", st.TCPRefused)
+	}
+}
