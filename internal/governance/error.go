@@ -79,14 +79,24 @@ type HaltError struct {
 	Need       int64    // power that must sign: more than 2/3 of Total
 	Online     int64    // power of the validators not offline
 	Offline    []string // members offline after the change, sorted
+	// Equal: every validator has the same power, so the message can count
+	// validators, which is how operators think of it.
+	Equal bool
 }
 
 func (e *HaltError) Error() string {
-	return fmt.Sprintf("after %s, %d validators with total power %d need %d power online to make blocks, but %s %s offline and the rest hold %d: the chain would halt",
-		e.Change, e.Validators, e.Total, e.Need, joinNames(e.Offline), isAre(len(e.Offline)), e.Online)
+	if e.Equal && e.Validators > 0 {
+		per := e.Total / int64(e.Validators)
+		return fmt.Sprintf("after %s, %d of the %d validators must sign every block, but %s %s offline and only %d can: the chain would halt",
+			e.Change, ceilDiv(e.Need, per), e.Validators, joinNames(e.Offline), isAre(len(e.Offline)), e.Online/per)
+	}
+	return fmt.Sprintf("after %s, validators holding %d of the total power %d must sign every block, but %s %s offline and the rest hold %d: the chain would halt",
+		e.Change, e.Need, e.Total, joinNames(e.Offline), isAre(len(e.Offline)), e.Online)
 }
 
 func (e *HaltError) Unwrap() error { return ErrWouldHalt }
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // joinNames renders "b", "b and c", "b, c and d".
 func joinNames(names []string) string {
