@@ -1,0 +1,22 @@
+package governance
+
+import "testing"
+
+func TestRenderPending(t *testing.T) {
+	s := members(t, "a", "b", "c", "d")
+	if got, want := RenderPending(s, 5), "no pending proposals at height 5 (4 validators; a change needs power 27 of 40)\n"; got != want {
+		t.Fatalf("empty:\n%s", got)
+	}
+	p := prop(add("e"), 10)
+	s, _, _ = mustApply(t, s, proposeTx(t, "a", p), 10)
+	s, _, _ = mustApply(t, s, voteTx(t, "c", p.ID()), 11)
+	want := "1 pending proposal at height 20 (4 validators; a change needs power 27 of 40)\n" +
+		"\n" + p.ID().Short() + "  add member e (validator " + shortKey(pub("e")) + ", power 10)\n" +
+		"          id " + p.ID().String() + "\n" +
+		"          proposed by a; expires at height 110 (in 90 blocks)\n" +
+		"          signed: a, c (power 20 of 27 needed)\n" +
+		"          missing: b, d\n"
+	if got := RenderPending(s, 20); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
