@@ -197,12 +197,13 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 				renewAt = time.Now()
 			}
 		}
-		stallAgain, stallReport := a.stallStep(ctx, info)
+		restarted := wasDown || a.takeRestarted()
+		stallAgain, stallReport := a.stallStep(ctx, info, restarted)
 		if stallReport && a.isRegistered() {
 			renewAt = time.Now() // our head, now (stall.go)
 		}
 		wait := time.Until(renewAt)
-		for _, d := range []time.Duration{recheck, a.sealStep(ctx, wasDown || a.takeRestarted()), stallAgain} {
+		for _, d := range []time.Duration{recheck, a.sealStep(ctx, restarted), stallAgain} {
 			if d > 0 {
 				wait = min(wait, d)
 			}

@@ -40,18 +40,26 @@ type stallState struct {
 // stallNotice is the least gap between two "head stuck" log lines.
 const stallNotice = 30 * time.Second
 
+// forcedSync is geth 1.13's forced sync cycle (eth/sync.go,
+// forceSyncCycle): with fewer than five peers (a consortium node's usual
+// count) geth starts a sync only that often, so a node that restarted
+// behind its peers gets its first blocks up to this long after it started.
+const forcedSync = 10 * time.Second
+
 // stallAfter is how long the head may stay put before the agent looks for
 // a peer ahead. On a Clique chain a block is due every period, so three
-// periods and two seconds (8 s at a 2 s period) without one is a stall; a
-// fork that the announcement-only path cannot heal then costs a block or
-// four, not the 30 s it costs elsewhere (a period-0 chain, which seals
-// only on transactions, a chain of another kind, or an unknown one).
+// periods and two seconds without one is a stall; but never less than
+// geth's forced sync cycle and 5 s (15 s), or the guard fires on a normal
+// restart before geth's own first sync, and its reconnect then costs the
+// ~35 s geth waits to redial (issue 24 item 5). Elsewhere (a period-0
+// chain, which seals only on transactions, a chain of another kind, or an
+// unknown one) 30 s.
 func (a *Agent) stallAfter(info ethclient.NodeInfo) time.Duration {
 	if a.cfg.StallAfter != 0 {
 		return a.cfg.StallAfter
 	}
 	if info.Clique && info.CliquePeriod > 0 {
-		return 3*info.CliquePeriod + 2*time.Second
+		return max(3*info.CliquePeriod+2*time.Second, forcedSync+5*time.Second)
 	}
 	return 30 * time.Second
 }
@@ -83,7 +91,11 @@ func aheadPeer(view []registry.NodeView, want map[enode.ID]*enode.Node, head uin
 // head), and once when a stuck head moves again (we may now be the peer
 // ahead of a node behind us: the fork in the compose consortium's cut
 // needed two such hops, public node then signer).
-func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Duration, bool) {
+//
+// A client (re)start restarts the clock: a restarted client reports the
+// head it had when it stopped, which has not moved since then, and is not
+// stuck until it has had its own chance to sync.
+func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo, restarted bool) (time.Duration, bool) {
 	after := a.stallAfter(info)
 	if after < 0 {
 		return 0, false
@@ -94,6 +106,13 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Du
 	}
 	now := time.Now()
 	s := &a.stall
+	if restarted && !s.since.IsZero() && head == s.head {
+		if s.stuck {
+			a.log.Info("client restarted: the stall clock starts again", "head", head)
+		}
+		s.since, s.stuck = now, false
+		return after, false
+	}
 	if head != s.head || s.since.IsZero() {
 		moved := s.stuck
 		if moved {
@@ -126,6 +145,14 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Du
 	if syncing, err := a.cfg.Client.Syncing(ctx); err != nil || syncing {
 		return gap, report
 	}
+	a.stallLook(ctx, head, after, now)
+	return gap, report
+}
+
+// stallLook reads the registrar's node list for a peer of the set that
+// reports a higher head, and reconnects it.
+func (a *Agent) stallLook(ctx context.Context, head uint64, after time.Duration, now time.Time) {
+	s := &a.stall
 	a.mu.Lock()
 	want := make(map[enode.ID]*enode.Node, len(a.applied))
 	for _, n := range a.applied {
@@ -136,18 +163,18 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Du
 	}
 	a.mu.Unlock()
 	if len(want) == 0 || a.regOutage.isDown() {
-		return gap, report
+		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 	view, err := a.cfg.Registrar.Nodes(cctx)
 	cancel()
 	a.registrarResult(err)
 	if err != nil {
-		return gap, report
+		return
 	}
 	peer, peerHead := aheadPeer(view, want, head)
 	if peer == nil {
-		return gap, report
+		return
 	}
 	a.log.Warn("head stuck while a peer is ahead: reconnecting it so the client syncs",
 		"head", head, "for", now.Sub(s.since).Round(time.Second), "peer", peer.ID().TerminalString(), "peer_head", peerHead)
@@ -165,10 +192,9 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo) (time.Du
 	// and if this peer cannot help, another of the set may.
 	s.lookAt, s.lookGap = now.Add(a.cfg.StallCheck), a.cfg.StallCheck
 	if err := a.cfg.Client.RemovePeer(ctx, peer); err != nil {
-		return gap, report
+		return
 	}
 	if err := a.cfg.Client.AddPeer(ctx, peer); err != nil {
 		a.wake() // the reconcile adds it back
 	}
-	return gap, report
 }

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,53 @@ func TestStuckHeadWithGeth113(t *testing.T) {
 	// would wait for Y's next renewal, 100 s away.
 	d := waitFor(t, 40*time.Second, "beta's public node caught up", func() bool { return head(t, x) >= final })
 	t.Logf("beta's public node at block %d %v after alpha's caught up", head(t, x), d.Round(100*time.Millisecond))
+}
+
+// TestRestartDoesNotTripStallGuard is issue 24's item 5: a node restarted
+// behind its peers reports its old head, and geth 1.13 with so few peers
+// syncs only on its 10 s forced cycle. The stall guard used to count the
+// restart's head from before the stop and fire at once, and its reconnect
+// cost the ~35 s geth waits to redial. Now the clock starts again at the
+// restart and waits out geth's own sync (15 s at a 1 s period): the node
+// catches up by itself and the guard never fires.
+func TestRestartDoesNotTripStallGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real geth processes")
+	}
+	s := newSuite(t, gethtest.V113) // 4 s leases: heads reported every ~1.3 s
+	alpha := s.addMember("alpha")
+	_, signer, unlock := signerKeystore(t)
+	genesis := cliqueGenesis(t, signer)
+	sNode := s.startNodeWith(alpha, "alpha-validator", "validator", gethtest.Config{Genesis: genesis,
+		ExtraArgs: append(unlock, "--mine", "--miner.etherbase", signer.Hex()),
+	}, func(c *agent.Config) { c.StallAfter = -1 })
+	dir := t.TempDir()
+	relay, err := agent.RelayAccount(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := s.startNodeWith(alpha, "alpha-tx", "tx", gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", dir}},
+		func(c *agent.Config) { c.Relay = relay }) // the default stall time
+	s.waitMesh([]*tnode{sNode, tx}, 60*time.Second)
+	waitFor(t, 60*time.Second, "blocks reach the tx node", func() bool { return head(t, tx) >= 3 })
+
+	tx.geth.Stop()
+	time.Sleep(6 * time.Second) // the signer seals on, about six blocks
+	target := head(t, sNode)
+	started := time.Now()
+	if err := tx.geth.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	d := waitFor(t, 40*time.Second, "the restarted node back at the head", func() bool { return head(t, tx) >= target })
+	t.Logf("tx node restarted with the signer at block %d; at that head %v after geth started (%v after Restart returned)",
+		target, time.Since(started).Round(100*time.Millisecond), d.Round(100*time.Millisecond))
+	time.Sleep(2 * time.Second)
+	s.logs.mu.Lock()
+	logs := s.logs.b.String()
+	s.logs.mu.Unlock()
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "node=alpha-tx") && strings.Contains(line, "reconnecting it so the client syncs") {
+			t.Errorf("the stall guard fired on a normal restart: %s", line)
+		}
+	}
 }

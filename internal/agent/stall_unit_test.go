@@ -36,7 +36,9 @@ func TestStallAfterDefaults(t *testing.T) {
 		info   ethclient.NodeInfo
 		expect time.Duration
 	}{
-		{"clique, 2 s period", 0, ethclient.NodeInfo{Clique: true, CliquePeriod: 2 * time.Second}, 8 * time.Second},
+		{"clique, 1 s period: geth's forced sync and 5 s", 0, ethclient.NodeInfo{Clique: true, CliquePeriod: time.Second}, 15 * time.Second},
+		{"clique, 2 s period: geth's forced sync and 5 s", 0, ethclient.NodeInfo{Clique: true, CliquePeriod: 2 * time.Second}, 15 * time.Second},
+		{"clique, 5 s period", 0, ethclient.NodeInfo{Clique: true, CliquePeriod: 5 * time.Second}, 17 * time.Second},
 		{"clique, 15 s period", 0, ethclient.NodeInfo{Clique: true, CliquePeriod: 15 * time.Second}, 47 * time.Second},
 		{"clique, period 0 (seals on transactions)", 0, ethclient.NodeInfo{Clique: true}, 30 * time.Second},
 		{"not clique", 0, ethclient.NodeInfo{}, 30 * time.Second},
@@ -100,7 +102,7 @@ func TestStallStep(t *testing.T) {
 	ctx := context.Background()
 	step := func(what string, wantReport bool, wantLooks int32, wantMax time.Duration) {
 		t.Helper()
-		again, report := a.stallStep(ctx, ethclient.NodeInfo{})
+		again, report := a.stallStep(ctx, ethclient.NodeInfo{}, false)
 		if report != wantReport || looks.Load() != wantLooks || again <= 0 || again > wantMax {
 			t.Fatalf("%s: again %v report %v looks %d; want again in (0, %v], report %v, looks %d",
 				what, again, report, looks.Load(), wantMax, wantReport, wantLooks)
@@ -144,4 +146,13 @@ func TestStallStep(t *testing.T) {
 	fc.head.Store(12)
 	step("the head moves again: report at once", true, n, 8*time.Second)
 	step("moving: nothing to report", false, n, 8*time.Second)
+
+	// A client restart at an unchanged head starts the clock again, even
+	// when the head had been put longer than the stall time before.
+	past(20 * time.Second)
+	again, report := a.stallStep(ctx, ethclient.NodeInfo{}, true)
+	if report || again != 8*time.Second || a.stall.stuck {
+		t.Fatalf("after a restart: again %v, report %v, stuck %v; want a fresh 8 s", again, report, a.stall.stuck)
+	}
+	step("put for less than the stall time since the restart", false, n, 8*time.Second)
 }
