@@ -41,7 +41,8 @@ type member struct {
 	home    string
 	p2pPort int
 	id      string
-	valAddr string // CometBFT validator address, upper-case hex
+	valAddr string // CometBFT validator address, upper-case hex; "" for a full node
+	pv      *privval.FilePV
 	fee     common.Address
 	geth    *gethtest.Node
 	jwt     []byte
@@ -53,10 +54,12 @@ type member struct {
 }
 
 type cluster struct {
-	t       *testing.T
-	members []*member
-	funder  *ecdsa.PrivateKey
-	chainID *big.Int
+	t           *testing.T
+	members     []*member
+	funder      *ecdsa.PrivateKey
+	chainID     *big.Int
+	gethGenesis []byte
+	doc         *cmttypes.GenesisDoc
 }
 
 // gethGenesis is the project's proof-of-stake genesis for geth 1.17 (the
@@ -92,57 +95,25 @@ func freeTCPPort(t *testing.T) int {
 // equal power each); the consensus Nodes are started by startNode.
 func newCluster(t *testing.T, n int) *cluster {
 	funder, _ := crypto.GenerateKey()
-	genesis, chainID := gethGenesis(t, crypto.PubkeyToAddress(funder.PublicKey))
-	c := &cluster{t: t, funder: funder, chainID: chainID}
+	c := &cluster{t: t, funder: funder}
+	c.gethGenesis, c.chainID = gethGenesis(t, crypto.PubkeyToAddress(funder.PublicKey))
 	var vals []cmttypes.GenesisValidator
 	for i := range n {
-		m := &member{idx: i, home: t.TempDir(), p2pPort: freeTCPPort(t)}
-		m.fee = common.BigToAddress(big.NewInt(int64(0xfee0 + i)))
-		for _, d := range []string{"config", "data"} {
-			if err := os.MkdirAll(filepath.Join(m.home, d), 0o700); err != nil {
-				t.Fatal(err)
-			}
-		}
-		pv, err := privval.GenFilePV(filepath.Join(m.home, "config", "priv_validator_key.json"),
-			filepath.Join(m.home, "data", "priv_validator_state.json"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pv.Save()
-		nk, err := p2p.LoadOrGenNodeKey(filepath.Join(m.home, "config", "node_key.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.id = string(nk.ID())
-		m.valAddr = strings.ToUpper(hex.EncodeToString(pv.GetAddress()))
-		pub, _ := pv.GetPubKey()
-		vals = append(vals, cmttypes.GenesisValidator{Address: pv.GetAddress(), PubKey: pub, Power: 10, Name: fmt.Sprintf("member-%d", i)})
-
-		m.jwt = crypto.Keccak256([]byte(fmt.Sprintf("jwt %d %d", i, time.Now().UnixNano())))
-		jwtPath := filepath.Join(m.home, "jwtsecret")
-		if err := os.WriteFile(jwtPath, []byte(hex.EncodeToString(m.jwt)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		m.geth = gethtest.Start(t, gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--authrpc.jwtsecret", jwtPath}})
-		if m.logf, err = os.Create(filepath.Join(m.home, "consensus.log")); err != nil {
-			t.Fatal(err)
-		}
-		c.members = append(c.members, m)
+		m := c.newMember(true)
+		vals = append(vals, cmttypes.GenesisValidator{Address: m.pv.GetAddress(), PubKey: m.pv.Key.PubKey, Power: 10, Name: fmt.Sprintf("member-%d", i)})
 	}
-	doc := &cmttypes.GenesisDoc{
+	c.doc = &cmttypes.GenesisDoc{
 		ChainID:         "consortium-test",
 		GenesisTime:     time.Now(),
 		InitialHeight:   1,
 		ConsensusParams: cmttypes.DefaultConsensusParams(),
 		Validators:      vals,
 	}
-	if err := doc.ValidateAndComplete(); err != nil {
+	if err := c.doc.ValidateAndComplete(); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range c.members {
-		if err := doc.SaveAs(filepath.Join(m.home, "config", "genesis.json")); err != nil {
-			t.Fatal(err)
-		}
+		c.saveGenesis(m)
 	}
 	c.peerGeths()
 	t.Cleanup(func() {
@@ -161,6 +132,60 @@ func newCluster(t *testing.T, n int) *cluster {
 	return c
 }
 
+// newMember writes a CometBFT home (with a validator key when validator is
+// set) and starts a geth for it.
+func (c *cluster) newMember(validator bool) *member {
+	t := c.t
+	m := &member{idx: len(c.members), home: t.TempDir(), p2pPort: freeTCPPort(t)}
+	m.fee = common.BigToAddress(big.NewInt(int64(0xfee0 + m.idx)))
+	for _, d := range []string{"config", "data"} {
+		if err := os.MkdirAll(filepath.Join(m.home, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pv, err := privval.GenFilePV(filepath.Join(m.home, "config", "priv_validator_key.json"),
+		filepath.Join(m.home, "data", "priv_validator_state.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if validator {
+		pv.Save()
+		m.pv = pv
+		m.valAddr = strings.ToUpper(hex.EncodeToString(pv.GetAddress()))
+	}
+	nk, err := p2p.LoadOrGenNodeKey(filepath.Join(m.home, "config", "node_key.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.id = string(nk.ID())
+	m.jwt = crypto.Keccak256([]byte(fmt.Sprintf("jwt %d %d", m.idx, time.Now().UnixNano())))
+	jwtPath := filepath.Join(m.home, "jwtsecret")
+	if err := os.WriteFile(jwtPath, []byte(hex.EncodeToString(m.jwt)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.geth = gethtest.Start(t, gethtest.Config{Genesis: c.gethGenesis, ExtraArgs: []string{"--authrpc.jwtsecret", jwtPath}})
+	if m.logf, err = os.Create(filepath.Join(m.home, "consensus.log")); err != nil {
+		t.Fatal(err)
+	}
+	c.members = append(c.members, m)
+	return m
+}
+
+func (c *cluster) saveGenesis(m *member) {
+	if err := c.doc.SaveAs(filepath.Join(m.home, "config", "genesis.json")); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// addFullNode adds a member with no validator key (a tx or public node)
+// whose peer set is the validators; it is not in theirs yet.
+func (c *cluster) addFullNode() *member {
+	m := c.newMember(false)
+	c.saveGenesis(m)
+	c.peerGeths()
+	return m
+}
+
 // peerGeths connects every running geth to every other one over devp2p,
 // the path transactions travel; a restarted geth has forgotten its peers.
 func (c *cluster) peerGeths() {
@@ -176,15 +201,19 @@ func (c *cluster) peerGeths() {
 	}
 }
 
+// peers is m's initial peer set: every validator but itself (a full node
+// joins the validators' sets only when SetPeers says so).
 func (m *member) peers(c *cluster) []string {
 	var out []string
 	for _, o := range c.members {
-		if o != m {
-			out = append(out, fmt.Sprintf("%s@127.0.0.1:%d", o.id, o.p2pPort))
+		if o != m && o.pv != nil {
+			out = append(out, o.addr())
 		}
 	}
 	return out
 }
+
+func (m *member) addr() string { return fmt.Sprintf("%s@127.0.0.1:%d", m.id, m.p2pPort) }
 
 // startNode makes and starts a fresh consensus Node for m (a Node runs
 // once, so a restart is a new one on the same home).

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometbft/cometbft/p2p"
 	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -76,7 +77,7 @@ func TestFourValidators(t *testing.T) {
 	for _, m := range c.members {
 		c.startNode(m)
 	}
-	all := c.members
+	all := c.members[:4]
 	t.Logf("4 geths and 4 consensus nodes up in %v", time.Since(start).Round(time.Millisecond))
 
 	took := waitFor(t, 60*time.Second, "height 5 on every geth", func() bool { return c.minHead(all...) >= 5 })
@@ -88,6 +89,7 @@ func TestFourValidators(t *testing.T) {
 		}
 	}
 
+	t.Run("full node behind the peer filter", func(t *testing.T) { c.fullNode(t) })
 	t.Run("transaction", func(t *testing.T) { c.sendAndWait(t, 0) })
 	t.Run("invalid proposer", func(t *testing.T) { c.invalidProposer(t, bad) })
 	t.Run("one down and back", func(t *testing.T) { c.downAndBack(t, c.members[2]) })
@@ -232,12 +234,15 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 		t.Logf("member %d's geth restarted after kill -9 at head %d (chain at %d, down for %v)", m.idx, n, haltedAt, back.Sub(stopped).Round(time.Millisecond))
 	}
 	c.peerGeths()
+	nodesBack := time.Now()
 	for _, m := range down {
 		c.startNode(m)
 	}
+	t.Logf("geth restart took %v, consensus Start (handshake replay included) %v",
+		nodesBack.Sub(back).Round(time.Millisecond), time.Since(nodesBack).Round(time.Millisecond))
 	if len(down) > 1 {
-		took := waitFor(t, 10*time.Second, "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
-		t.Logf("both back: the chain resumed %v after the restart", took.Round(time.Millisecond))
+		waitFor(t, 10*time.Second, "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
+		t.Logf("both back: the chain resumed %v after the geth restarts began", time.Since(back).Round(time.Millisecond))
 	}
 	took := waitFor(t, 10*time.Second, "the restarted members caught up and signing", func() bool {
 		top := c.minHead(up...)
@@ -256,8 +261,52 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 		}
 		return true
 	})
-	t.Logf("restarted members caught up and signed again %v after their restart", took.Round(time.Millisecond))
+	t.Logf("restarted members caught up and signed again %v after Start returned (%v after the geth restart began)",
+		took.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
 	c.checkSameChain()
+}
+
+// fullNode starts a node without a validator key whose peers are the
+// validators, while the validators' sets do not hold it: they refuse it at
+// the handshake and it gets nothing. Then the validators' SetPeers add it:
+// it connects, syncs, and its geth follows the chain. Then validator 0
+// drops it again and disconnects it.
+func (c *cluster) fullNode(t *testing.T) {
+	vals := c.members[:4]
+	f := c.addFullNode()
+	refused := testutil.ToFloat64(vals[0].node.metrics.peersRefused)
+	c.startNode(f)
+	time.Sleep(3 * time.Second)
+	if s := f.node.Status(); s.Peers != 0 || s.Height != 0 || s.IsValidator {
+		t.Fatalf("full node outside the validators' sets: status %+v; want no peers, no blocks, not a validator", s)
+	}
+	if got := testutil.ToFloat64(vals[0].node.metrics.peersRefused); got <= refused {
+		t.Fatalf("validator 0 refused no handshake (%v -> %v)", refused, got)
+	}
+	t.Logf("stranger refused at the handshake: 0 peers, height 0 after 3 s")
+
+	added := time.Now()
+	for _, v := range vals {
+		if err := v.node.SetPeers(append(v.peers(c), f.addr())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := waitFor(t, 30*time.Second, "the full node's geth at the validators' head", func() bool {
+		n, _ := f.head(t)
+		return n > 0 && n >= c.minHead(vals...)
+	})
+	t.Logf("full node admitted by SetPeers: connected to %d, geth at the head %v later", f.node.Status().Peers, took.Round(time.Millisecond))
+	_ = added
+
+	if err := vals[0].node.SetPeers(vals[0].peers(c)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "validator 0 dropping the full node", func() bool {
+		return !vals[0].node.cmt.Switch().Peers().Has(p2p.ID(f.id))
+	})
+	if err := vals[0].node.SetPeers(append(vals[0].peers(c), f.addr())); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkSameChain2 is checkSameChain over some members only.
