@@ -52,7 +52,7 @@ func TestFloodKeepsHTTPFast(t *testing.T) {
 	defer api.Close()
 	renewURL := api.URL + "/v1/nodes/" + testutil.ID(key) + "/renew"
 
-	tr := newTrees(t, RegistrySource{R: r})
+	tr := newTrees(t, NewRegistrySource(r))
 	if err := tr.Update(); err != nil {
 		t.Fatal(err)
 	}

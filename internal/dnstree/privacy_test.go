@@ -95,7 +95,7 @@ func TestPrivacyRandomTopologies(t *testing.T) {
 				}
 			}
 
-			tr := newTrees(t, RegistrySource{R: r})
+			tr := newTrees(t, NewRegistrySource(r))
 			if err := tr.Update(); err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package dnstree
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/consortium/consortium/internal/registry"
@@ -29,15 +30,29 @@ type Source interface {
 // non-revoked member's live public nodes by public endpoint; its ENRList is
 // those nodes' signed records. Bootnodes are left out: they speak only
 // discovery, so a client that dialled one from the tree would fail.
+//
+// Parsing a record checks its signature, the bulk of an Update's cost
+// (most records appear in every member's tree, and most survive a
+// change), so parsed records are kept from one Update to the next: those
+// of the previous round are reused, the rest forgotten. Members starts a
+// round, as Trees.Update calls it once before the members' records.
 type RegistrySource struct {
-	R *registry.Registry
+	r *registry.Registry
+
+	mu        sync.Mutex
+	cur, prev map[string]*enode.Node // by "enr:" text
 }
 
-var _ Source = RegistrySource{}
+// NewRegistrySource returns the Source over r.
+func NewRegistrySource(r *registry.Registry) *RegistrySource {
+	return &RegistrySource{r: r, cur: map[string]*enode.Node{}}
+}
+
+var _ Source = (*RegistrySource)(nil)
 
 // Members implements Source.
-func (s RegistrySource) Members() ([]string, error) {
-	ms, err := s.R.Members(registry.Principal{Admin: true})
+func (s *RegistrySource) Members() ([]string, error) {
+	ms, err := s.r.Members(registry.Principal{Admin: true})
 	if err != nil {
 		return nil, err
 	}
@@ -47,28 +62,39 @@ func (s RegistrySource) Members() ([]string, error) {
 			out = append(out, m.Name)
 		}
 	}
+	s.mu.Lock()
+	s.prev, s.cur = s.cur, make(map[string]*enode.Node, len(s.cur))
+	s.mu.Unlock()
 	return out, nil
 }
 
 // MemberRecords implements Source.
-func (s RegistrySource) MemberRecords(member string) ([]*enode.Node, uint64, error) {
-	a, err := s.R.RoleAnswer(registry.Principal{Name: member}, string(noderecord.RolePublic))
+func (s *RegistrySource) MemberRecords(member string) ([]*enode.Node, uint64, error) {
+	a, err := s.r.RoleAnswer(registry.Principal{Name: member}, string(noderecord.RolePublic))
 	if err != nil {
 		return nil, 0, err
 	}
 	texts := a.Strings(registry.ENRList)
 	nodes := make([]*enode.Node, 0, len(texts))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, t := range texts {
-		n, err := enode.Parse(enode.ValidSchemes, t)
-		if err != nil {
-			// The registry verified the record when it took it; a record
-			// that no longer parses is a bug, not input to skip quietly.
-			return nil, 0, fmt.Errorf("dnstree: a record of member %s's answer does not parse: %v", member, err)
+		n := s.cur[t]
+		if n == nil {
+			n = s.prev[t]
 		}
+		if n == nil {
+			if n, err = enode.Parse(enode.ValidSchemes, t); err != nil {
+				// The registry verified the record when it took it; one
+				// that no longer parses is a bug, not input to skip.
+				return nil, 0, fmt.Errorf("dnstree: a record of member %s's answer does not parse: %v", member, err)
+			}
+		}
+		s.cur[t] = n
 		nodes = append(nodes, n)
 	}
 	return nodes, a.Index, nil
 }
 
 // Changed implements Source.
-func (s RegistrySource) Changed() <-chan struct{} { return s.R.Changed() }
+func (s *RegistrySource) Changed() <-chan struct{} { return s.r.Changed() }

@@ -28,6 +28,11 @@ type Config struct {
 	// RetryInterval is the wait after a failed read of the source before
 	// the next one. Default 1 s.
 	RetryInterval time.Duration
+	// MinInterval is the least time between two updates in Run: changes
+	// that come faster (a storm of registrations) are merged into one.
+	// Clients re-read a root every 30 minutes; 100 ms more costs them
+	// nothing and bounds the registrar's work. Default 100 ms.
+	MinInterval time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -45,6 +50,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = time.Second
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -122,17 +130,26 @@ func (t *Trees) URL(member string) string { return URL(&t.cfg.Key.PublicKey, t.Z
 func (t *Trees) Signed() uint64 { return t.signed.Load() }
 
 // Run keeps the trees current until ctx ends: an Update now and after every
-// change of the source. A failed Update keeps the trees it had and is
-// retried after RetryInterval.
+// change of the source, at most one per MinInterval. A failed Update keeps
+// the trees it had and is retried after RetryInterval.
 func (t *Trees) Run(ctx context.Context) {
+	sleep := func(d time.Duration) bool {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		}
+	}
 	for {
 		changed := t.src.Changed() // before reading, so no change is missed
+		last := time.Now()
 		if err := t.Update(); err != nil {
 			t.cfg.Logger.Warn("dns tree update failed; keeping the previous trees", "err", err)
-			select {
-			case <-ctx.Done():
+			if !sleep(t.cfg.RetryInterval) {
 				return
-			case <-time.After(t.cfg.RetryInterval):
 			}
 			continue
 		}
@@ -140,6 +157,9 @@ func (t *Trees) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		}
+		if !sleep(t.cfg.MinInterval - time.Since(last)) {
+			return
 		}
 	}
 }
@@ -184,15 +204,18 @@ func (t *Trees) Update() error {
 // index keeps growing across restarts, so a restarted registrar never goes
 // back to a sequence number a client has seen.
 func (t *Trees) build(prev *zone, member string, nodes []*enode.Node, version uint64) (*zone, error) {
-	texts := make([]string, len(nodes))
+	// A record's signature covers its content, so (ID, signature) pairs
+	// tell two answers apart without encoding every record again.
+	keys := make([]string, len(nodes))
 	for i, n := range nodes {
-		texts[i] = n.String()
+		id := n.ID()
+		keys[i] = string(id[:]) + string(n.Record().Signature())
 	}
-	slices.Sort(texts)
+	slices.Sort(keys)
 	h := sha256.New()
-	for _, s := range texts {
-		h.Write([]byte(s))
-		h.Write([]byte{'\n'})
+	for _, k := range keys {
+		h.Write([]byte{byte(len(k))})
+		h.Write([]byte(k))
 	}
 	var digest [sha256.Size]byte
 	h.Sum(digest[:0])

@@ -3,6 +3,7 @@ package dnstree
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -153,5 +154,31 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		if _, err := New(newFakeSource(), c); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): err %v, want ErrConfig", c.Domain, err)
 		}
+	}
+}
+
+// TestTreesRunMergesStorm: changes that come faster than MinInterval are
+// signed as one tree, and the last change is always published.
+func TestTreesRunMergesStorm(t *testing.T) {
+	src := newFakeSource()
+	src.set("a", []*enode.Node{node(t, "10.1.0.1", 30303, 0)})
+	tr, err := New(src, Config{Domain: testDomain, Key: testKey(t), Logger: quiet, MinInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { return tr.Signed() == 1 })
+
+	var last *enode.Node
+	for i := range 50 {
+		last = node(t, fmt.Sprintf("10.1.1.%d", i+1), 30303, 0)
+		src.set("a", []*enode.Node{last})
+	}
+	waitFor(t, func() bool { n := nodesOf(t, tr, "a"); return len(n) == 1 && n[0].ID() == last.ID() })
+	if s := tr.Signed(); s > 4 {
+		t.Errorf("%d trees signed for a storm of 50 changes within MinInterval", s)
 	}
 }
