@@ -48,6 +48,8 @@ type Agent struct {
 	renewNow   bool                   // the registrar is back: renew at once
 	restarted  bool                   // the client's event stream ended: it may have restarted
 	endpoint   Endpoint
+	cmtWant    []string // the consensus list of the last answer
+	cmtPending bool     // cmtWant not yet given to the consensus process
 	seq        uint64
 	registered bool
 	health     Health
@@ -134,6 +136,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.desired, a.bootnodes, a.index, a.etag, a.haveSet = nodes, st.Bootnodes, st.Index, st.ETag, true
 		a.health.SetFromDisk = true
 		a.mu.Unlock()
+		a.setConsensusPeers(st.Consensus)
 		a.log.Info("using the saved peer set until the registrar answers", "peers", len(nodes), "saved", st.Saved)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -188,6 +191,9 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 		renewAt = a.leaseStep(ctx, info, renewAt, renewRetry)
 		ok, recheck := a.reconcile(ctx)
 		a.firewallStep(ctx, info)
+		if a.cfg.Consensus != nil {
+			a.consensusStep()
+		}
 		if m := a.meshComplete(); m != meshed {
 			meshed = m
 			if m && a.isRegistered() {

@@ -3,12 +3,14 @@ package agent
 import (
 	"crypto/ecdsa"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +102,19 @@ type Config struct {
 	// between two reads of the registrar's node list while it is stuck; each
 	// such gap doubles, up to the stall time. Default 2 s.
 	StallCheck time.Duration
+	// Consensus, when set, is the node's consensus process (CometBFT,
+	// internal/consensus): the records the agent signs carry its node ID
+	// and ConsensusPort (the "cmt" entry), and every peer set from the
+	// registrar becomes its peer set too (SetPeers with the answer's
+	// consensus list), exactly as the client's peers follow the static
+	// list (consensus.go). Default nil: neither is done.
+	Consensus Consensus
+	// ConsensusPort is the consensus process's P2P port at the private
+	// endpoint's IP. Required with Consensus.
+	ConsensusPort int
+	// PublicConsensusPort is a public node's consensus port at its public
+	// IP. Default ConsensusPort.
+	PublicConsensusPort int
 	// Firewall, when set, is given an nftables ruleset that lets only the
 	// set's nodes (and FirewallAllow) reach the client's P2P TCP port,
 	// each time that list changes (firewall.go). Default nil: the agent
@@ -128,6 +143,19 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("agent: no state directory")
 	case c.Role == "public" && c.PublicIP == nil:
 		return c, errors.New("agent: a public node needs its public IP")
+	case c.Consensus != nil && (c.ConsensusPort <= 0 || c.ConsensusPort > 65535):
+		return c, fmt.Errorf("agent: consensus port %d: want 1-65535", c.ConsensusPort)
+	}
+	if c.Consensus != nil {
+		if _, err := noderecord.ParseConsensusID(c.Consensus.ID()); err != nil {
+			return c, fmt.Errorf("agent: consensus node ID: %w", err)
+		}
+		if c.PublicConsensusPort == 0 {
+			c.PublicConsensusPort = c.ConsensusPort
+		}
+		if c.PublicConsensusPort < 0 || c.PublicConsensusPort > 65535 {
+			return c, fmt.Errorf("agent: public consensus port %d: want 1-65535", c.PublicConsensusPort)
+		}
 	}
 	if c.WatchWait <= 0 {
 		c.WatchWait = 60 * time.Second

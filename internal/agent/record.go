@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
@@ -28,8 +29,18 @@ func (e Endpoint) Equal(o Endpoint) bool { return e.IP.Equal(o.IP) && e.TCP == o
 
 // SignRecord builds and signs an ENR for key at ep with sequence seq.
 func SignRecord(key *ecdsa.PrivateKey, seq uint64, ep Endpoint) (string, error) {
+	return SignRecordWith(key, seq, ep, nil)
+}
+
+// SignRecordWith is SignRecord with the node's CometBFT endpoint, the "cmt"
+// entry (its host is the record's IP), when cmt is not nil: one record
+// signed with the node key names both of the node's peer layers.
+func SignRecordWith(key *ecdsa.PrivateKey, seq uint64, ep Endpoint, cmt *noderecord.Consensus) (string, error) {
 	var r enr.Record
 	r.SetSeq(seq)
+	if cmt != nil {
+		r.Set(*cmt)
+	}
 	r.Set(enr.IP(ep.IP))
 	if ep.TCP != 0 {
 		r.Set(enr.TCP(ep.TCP))

@@ -62,7 +62,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	}
 	seq := a.seq
 	a.mu.Unlock()
-	rec, err := SignRecord(a.cfg.Key, seq, ep)
+	rec, err := SignRecordWith(a.cfg.Key, seq, ep, a.consensusEntry(a.cfg.ConsensusPort))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 		if port == 0 {
 			port = info.ListenerPort
 		}
-		pub, err := SignRecord(a.cfg.Key, seq, Endpoint{IP: a.cfg.PublicIP, TCP: port, UDP: port})
+		pub, err := SignRecordWith(a.cfg.Key, seq, Endpoint{IP: a.cfg.PublicIP, TCP: port, UDP: port}, a.consensusEntry(a.cfg.PublicConsensusPort))
 		if err != nil {
 			return err
 		}

@@ -16,11 +16,13 @@ import (
 // restart of the client (or of the agent) peers at once even while the
 // registrar is down.
 type State struct {
-	Node      string    `json:"node,omitempty"`
-	Index     uint64    `json:"index"`
-	ETag      string    `json:"etag,omitempty"`
-	Static    []string  `json:"static"`
-	Bootnodes []string  `json:"bootnodes"`
+	Node      string   `json:"node,omitempty"`
+	Index     uint64   `json:"index"`
+	ETag      string   `json:"etag,omitempty"`
+	Static    []string `json:"static"`
+	Bootnodes []string `json:"bootnodes"`
+	// Consensus is the answer's CometBFT peer list (BFT consortia).
+	Consensus []string  `json:"consensus,omitempty"`
 	Saved     time.Time `json:"saved"`
 }
 

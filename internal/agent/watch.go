@@ -98,7 +98,8 @@ func (a *Agent) applySet(p *registrarclient.Peers) {
 	a.m.setChanges.Inc()
 	a.m.desired.Set(float64(len(nodes)))
 	a.log.Info("peer set changed", "peers", len(nodes), "bootnodes", len(p.Bootnodes), "index", p.Index)
-	st := State{Node: a.id.String(), Index: p.Index, ETag: p.ETag, Static: p.Static, Bootnodes: p.Bootnodes, Saved: time.Now().UTC()}
+	a.setConsensusPeers(p.Consensus)
+	st := State{Node: a.id.String(), Index: p.Index, ETag: p.ETag, Static: p.Static, Bootnodes: p.Bootnodes, Consensus: p.Consensus, Saved: time.Now().UTC()}
 	if err := SaveState(a.cfg.StateDir, st); err != nil {
 		a.log.Warn("saving the peer set failed", "err", err)
 	}
