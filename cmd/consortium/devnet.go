@@ -76,7 +76,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 func runDevnetAddMember(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "devnet add-member")
 	dir := fs.String("dir", devnet.DefaultDir, "work directory of the running devnet")
-	nodes := fs.String("nodes", "", `what the new member runs, e.g. "validator,tx,public" (default bootnode,validator,tx,public)`)
+	nodes := fs.String("nodes", "", `what the new member runs, e.g. "validator,tx,public" (default bootnode,validator,tx,public; on a BFT chain its nodes are full nodes, not validators)`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +90,11 @@ func runDevnetAddMember(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "member %s joined and seals blocks (%s)\n", fs.Arg(0), time.Since(start).Round(100*time.Millisecond))
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if mode, _ := devnet.ReadConsensus(*dir); mode == devnet.BFT {
+		fmt.Fprintf(e.stdout, "member %s joined and follows the final chain as a full node (%s)\n", fs.Arg(0), took)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "member %s joined and seals blocks (%s)\n", fs.Arg(0), took)
 	return nil
 }

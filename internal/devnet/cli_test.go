@@ -168,10 +168,29 @@ func TestBadInput(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	t.Parallel()
 	bin := consortiumBin(t)
-	geth := gethtest.Binary(t, gethtest.V113)
+	for _, tc := range []struct {
+		mode    Consensus
+		geth    string
+		port    string
+		made    string // the verb of a block line
+		rpcPort string
+	}{
+		{Clique, gethtest.V113, "23000", "sealed", "23501"},
+		// One validator is a whole CometBFT chain. Its ports (29000 to
+		// 31000) stay clear of the other tests' (below 29000).
+		{BFT, gethtest.V117, "29000", "proposed", "29501"},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			t.Parallel()
+			interrupt(t, bin, tc.mode, gethtest.Binary(t, tc.geth), tc.port, tc.made, tc.rpcPort)
+		})
+	}
+}
+
+func interrupt(t *testing.T, bin string, mode Consensus, geth, port, made, rpcPort string) {
 	dir := filepath.Join(t.TempDir(), "net")
-	args := []string{"devnet", "--consensus", "clique", "--members", "solo", "--nodes", "bootnode,validator,tx", "--period", "1",
-		"--dir", dir, "--geth", geth, "--base-port", "23000", "--registrar-listen", "127.0.0.1:0"}
+	args := []string{"devnet", "--consensus", string(mode), "--members", "solo", "--nodes", "bootnode,validator,tx", "--period", "1",
+		"--dir", dir, "--geth", geth, "--base-port", port, "--registrar-listen", "127.0.0.1:0"}
 
 	run := func(t *testing.T, wantLines ...string) string {
 		cmd := exec.Command(bin, args...)
@@ -260,19 +279,19 @@ func TestInterrupt(t *testing.T) {
 		return out.String()
 	}
 
-	first := run(t, `created a consortium`, `mesh complete: 2 geth nodes, 1 links`, `first block sealed by solo`)
-	if !strings.Contains(first, "registered solo/validator-1") || !strings.Contains(first, "rpc http://127.0.0.1:23501") {
+	first := run(t, `created a consortium`, `mesh complete: 2 geth nodes, 1 links`, `first block `+made+` by solo`)
+	if !strings.Contains(first, "registered solo/validator-1") || !strings.Contains(first, "rpc http://127.0.0.1:"+rpcPort) {
 		t.Errorf("first run's output lacks registrations or URLs:\n%s", first)
 	}
-	second := run(t, `reusing the consortium`, `chain +at block \d+`, `first block sealed by solo`)
+	second := run(t, `reusing the consortium`, `chain +at block \d+`, `first block `+made+` by solo`)
 	m := regexp.MustCompile(`chain +at block (\d+)`).FindStringSubmatch(second)
-	b := regexp.MustCompile(`block (\d+) +sealed by solo`).FindStringSubmatch(second)
+	b := regexp.MustCompile(`block (\d+) +` + made + ` by solo`).FindStringSubmatch(second)
 	if m == nil || b == nil {
 		t.Fatalf("second run:\n%s", second)
 	}
 	at, _ := strconv.Atoi(m[1])
 	next, _ := strconv.Atoi(b[1])
 	if at < 1 || next != at+1 {
-		t.Errorf("second run found the chain at %d and sealed %d next; want the first run's chain continued", at, next)
+		t.Errorf("second run found the chain at %d and made %d next; want the first run's chain continued", at, next)
 	}
 }

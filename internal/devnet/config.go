@@ -251,7 +251,7 @@ func (c Config) validate(members []string) error {
 		}
 	}
 	for _, m := range members {
-		if err := checkRoles(m, c.Nodes.For(m), len(members)); err != nil {
+		if err := checkRoles(c.Consensus, m, c.Nodes.For(m), len(members)); err != nil {
 			return err
 		}
 	}
@@ -259,9 +259,12 @@ func (c Config) validate(members []string) error {
 }
 
 // checkRoles refuses a member's roles that cannot take part in the chain.
-func checkRoles(member string, r Roles, members int) error {
+func checkRoles(mode Consensus, member string, r Roles, members int) error {
 	if r.Validators < 1 {
 		return fmt.Errorf("%w (member %s)", ErrNoSigner, member)
+	}
+	if mode == BFT && r.Validators != 1 {
+		return fmt.Errorf("%w (member %s asks for %d)", ErrOneValidator, member, r.Validators)
 	}
 	if members > 1 && r.Public < 1 {
 		return fmt.Errorf("%w (member %s)", ErrNoPublic, member)

@@ -67,6 +67,8 @@ func TestValidate(t *testing.T) {
 		{"no public node", Config{Nodes: Nodes{PerMember: map[string]Roles{"b": {Validators: 1}}}}, abc, ErrNoPublic},
 		{"base port too low", Config{BasePort: 80}, abc, ErrBadBasePort},
 		{"base port too high", Config{BasePort: 65000}, abc, ErrBadBasePort},
+		{"BFT: two validators", Config{Nodes: Nodes{Default: Roles{Validators: 2, Public: 1}}}, abc, ErrOneValidator},
+		{"Clique: two validators", Config{Consensus: Clique, Nodes: Nodes{Default: Roles{Validators: 2, Public: 1}}}, abc, nil},
 		{"BFT needs a fourth port range", Config{BasePort: 63800}, abc, ErrBadBasePort},
 		{"Clique needs three port ranges", Config{Consensus: Clique, BasePort: 63800}, abc, nil},
 	} {

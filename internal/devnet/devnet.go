@@ -133,9 +133,6 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Consensus == BFT {
-		return nil, errBFTPending
-	}
 	ln, err := listen(cfg.RegistrarListen, "registrar")
 	if err != nil {
 		return nil, err
@@ -147,10 +144,14 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}()
 
 	if !exists {
-		res, err := consortiuminit.Run(consortiuminit.Config{
-			Members: members, Out: dir, NodesPerMember: maxRoles(members, cfg.Nodes),
-			ChainID: cfg.ChainID, Period: cfg.Period, Prefund: cfg.Prefund,
-		})
+		icfg := consortiuminit.Config{
+			Consensus: cfg.Consensus, Members: members, Out: dir, NodesPerMember: maxRoles(members, cfg.Nodes),
+			ChainID: cfg.ChainID, Prefund: cfg.Prefund,
+		}
+		if cfg.Consensus == Clique {
+			icfg.Period = cfg.Period
+		}
+		res, err := consortiuminit.Run(icfg)
 		if err != nil {
 			return nil, err
 		}
@@ -158,9 +159,9 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		if d.lock, err = lockDir(dir); err != nil {
 			return nil, err
 		}
-		d.out.printf("created a consortium in %s: chain id %d, %d-second blocks, members %s", dir, manifest.ChainID, manifest.Period, strings.Join(members, ", "))
+		d.out.printf("created a consortium in %s: chain id %d, %s, members %s", dir, manifest.ChainID, chainWords(cfg, manifest), strings.Join(members, ", "))
 	} else {
-		d.out.printf("reusing the consortium in %s: chain id %d, %d-second blocks, members %s", dir, manifest.ChainID, manifest.Period, strings.Join(append(members, memberNames(state.Added)...), ", "))
+		d.out.printf("reusing the consortium in %s: chain id %d, %s, members %s", dir, manifest.ChainID, chainWords(cfg, manifest), strings.Join(append(members, memberNames(state.Added)...), ", "))
 	}
 	d.manifest, d.added, d.reused = manifest, state.Added, exists
 	all, run, err := roster(manifest, state.Added, cfg.Nodes)
@@ -182,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	d.env = &env{
 		dir: dir, geth: geth, genesis: filepath.Join(dir, filepath.FromSlash(manifest.Genesis)), ipcDir: ipcDir,
+		mode: cfg.Consensus, blockTime: time.Duration(cfg.Period) * time.Second, logPath: d.logFile.Name(),
 		basePort: cfg.BasePort, startTimeout: cfg.StartTimeout, log: d.log, exited: d.nodeExited,
 	}
 	if err := checkPorts(d.env, run); err != nil {
@@ -309,7 +311,11 @@ func (d *Devnet) Close() error {
 	if d.mon != nil {
 		d.mon.stop()
 	}
-	settle(nodes)
+	if d.cfg.Consensus == BFT {
+		settleBFT(nodes)
+	} else {
+		settle(nodes)
+	}
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Go(n.stop)
@@ -373,6 +379,14 @@ func settle(nodes []*gethNode) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// chainWords say what chain a consortium runs, for the first line.
+func chainWords(cfg Config, m consortiuminit.Manifest) string {
+	if cfg.Consensus == BFT {
+		return fmt.Sprintf("BFT (CometBFT, final blocks) on geth %s, %d-second blocks", GethVersion(BFT), cfg.Period)
+	}
+	return fmt.Sprintf("%d-second blocks", m.Period)
 }
 
 // nodeExited reports a geth that exited without being asked to.

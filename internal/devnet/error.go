@@ -12,6 +12,9 @@ var (
 	ErrUnknownMember = errors.New("unknown member: name only members of the consortium (see consortium.json)")
 	// ErrNoSigner is returned when a member would run no validator.
 	ErrNoSigner = errors.New("a member without a validator: give every member validator=1 or more, or its share of blocks is never sealed")
+	// ErrOneValidator is returned when a member of a BFT devnet would run
+	// other than one validator: a member has one CometBFT key, one vote.
+	ErrOneValidator = errors.New("a BFT member runs exactly one validator (one CometBFT key, one vote): give validator=1")
 	// ErrNoPublic is returned when a member of a multi-member devnet would
 	// run no public node, so nothing could carry its blocks to the others.
 	ErrNoPublic = errors.New("a member without a public node: give every member public=1 or more, or it never peers with the other members")
@@ -44,6 +47,7 @@ var (
 	// ErrJoinTimeout is returned when a new member's signer was not voted in
 	// or did not seal in time.
 	ErrJoinTimeout = errors.New("the new member's signer did not start sealing in time: check that the existing signers are running and read the devnet log")
-	// errBFTPending is returned while the BFT chain is not wired in yet.
-	errBFTPending = errors.New("the BFT devnet is not ready yet: run with --consensus clique")
+	// ErrFollowTimeout is returned when a new member's nodes of a BFT
+	// devnet did not catch up with the chain in time.
+	ErrFollowTimeout = errors.New("the new member's nodes did not catch up with the final chain in time: read their logs and devnet.log (the consensus nodes)")
 )

@@ -135,9 +135,9 @@ func TestEnsureGethFailures(t *testing.T) {
 
 // Every message the CLI may print must be one line saying what to do.
 func TestErrorMessages(t *testing.T) {
-	for _, err := range []error{ErrBadNodes, ErrUnknownMember, ErrNoSigner, ErrNoPublic, ErrDirMismatch,
+	for _, err := range []error{ErrBadNodes, ErrUnknownMember, ErrNoSigner, ErrOneValidator, ErrNoPublic, ErrDirMismatch,
 		ErrNotConsortium, ErrLocked, ErrPortTaken, ErrBadBasePort, ErrBadConsensus, ErrGethBuild, ErrBadGeth, ErrNodeStart,
-		ErrNotRunning, ErrMemberExists, ErrJoinTimeout} {
+		ErrNotRunning, ErrMemberExists, ErrJoinTimeout, ErrFollowTimeout} {
 		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, ": ") {
 			t.Errorf("%q: want one line, \"problem: what to do\"", msg)
 		}

@@ -135,10 +135,12 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 
 // AddMember adds a member to the running devnet the way a real consortium
 // would: the administrator adds it at the registrar (its credential), it
-// makes its keys, every existing signer votes its signer in with
-// clique_propose, its nodes start, and once the votes are sealed its signer
-// seals too. It returns when the new signer's first block is seen. progress
-// gets one line per step.
+// makes its keys, and its nodes start. On a Clique chain every existing
+// signer votes its signer in with clique_propose first, and AddMember
+// returns when the new signer's first block is seen. On a BFT chain its
+// nodes join as CometBFT full nodes (the validator set changes only by a
+// vote on chain, issue 21), and AddMember returns when every one of its
+// geth nodes has caught up with the chain. progress gets one line per step.
 func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progress io.Writer) error {
 	d.addMu.Lock()
 	defer d.addMu.Unlock()
@@ -148,7 +150,7 @@ func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progre
 	if roles == (Roles{}) {
 		roles = consortiuminit.DefaultRoles
 	}
-	if err := checkRoles(name, roles, 2); err != nil {
+	if err := checkRoles(d.cfg.Consensus, name, roles, 2); err != nil {
 		return err
 	}
 	if slices.Contains(memberNames(d.Manifest().Members), name) {
@@ -179,12 +181,16 @@ func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progre
 			signers = append(signers, *n.Signer)
 		}
 	}
-	say("made %d node keys and signer account(s) %s in %s", len(mem.Nodes), addrs(signers), d.rel(filepath.Join(d.dir, consortiuminit.MembersDir, name)))
+	if d.cfg.Consensus == BFT {
+		say("made %d node keys and CometBFT homes (with the consortium's CometBFT genesis) in %s", len(mem.Nodes), d.rel(filepath.Join(d.dir, consortiuminit.MembersDir, name)))
+	} else {
+		say("made %d node keys and signer account(s) %s in %s", len(mem.Nodes), addrs(signers), d.rel(filepath.Join(d.dir, consortiuminit.MembersDir, name)))
+	}
 
 	d.mu.Lock()
 	var specs []nodeSpec
 	for _, n := range mem.Nodes {
-		specs = append(specs, nodeSpec{Member: name, Node: n, Index: len(d.all) + len(specs)})
+		specs = append(specs, nodeSpec{Member: name, Node: n, Index: len(d.all) + len(specs), FeeRecipient: feeOf(*mem)})
 	}
 	d.added = append(d.added, *mem)
 	d.all = append(d.all, specs...)
@@ -196,6 +202,9 @@ func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progre
 	// count against the majority Clique needs.
 	if err := checkPorts(d.env, specs); err != nil {
 		return err
+	}
+	if d.cfg.Consensus == BFT {
+		return d.followBFT(ctx, name, specs, say)
 	}
 
 	voters := d.signerNodes()
@@ -291,7 +300,7 @@ func (d *Devnet) makeMember(name string, roles Roles, cred string) (*consortiumi
 	defer os.RemoveAll(scratch)
 	m := d.Manifest()
 	res, err := consortiuminit.Run(consortiuminit.Config{
-		Members: []string{name}, Out: scratch, NodesPerMember: roles, ChainID: m.ChainID, Period: m.Period,
+		Consensus: d.cfg.Consensus, Members: []string{name}, Out: scratch, NodesPerMember: roles, ChainID: m.ChainID, Period: m.Period,
 	})
 	if err != nil {
 		return nil, err
@@ -300,6 +309,13 @@ func (d *Devnet) makeMember(name string, roles Roles, cred string) (*consortiumi
 	dst := filepath.Join(d.dir, consortiuminit.MembersDir, name)
 	if err := os.Rename(filepath.Join(scratch, consortiuminit.MembersDir, name), dst); err != nil {
 		return nil, err
+	}
+	if d.cfg.Consensus == BFT {
+		// init made a CometBFT chain of the new member alone; its nodes
+		// join the consortium's, whose validator set it is not in yet.
+		if err := d.useCometGenesis(mem); err != nil {
+			return nil, err
+		}
 	}
 	// init's credential was for a registrar seeded from its scratch
 	// directory; the one that counts is the one the registrar issued.

@@ -3,21 +3,24 @@ package devnet
 import (
 	"fmt"
 	"strings"
+
+	"github.com/consortium/consortium/internal/consortiuminit"
 )
 
-// Consensus is the chain a devnet runs. A consortium keeps the kind it was
-// created with: a reused directory's consortium.json decides.
-type Consensus string
+// Consensus is the chain a devnet runs: consortiuminit's kinds. A
+// consortium keeps the kind it was created with: a reused directory's
+// consortium.json decides.
+type Consensus = consortiuminit.Consensus
 
 // The consensus kinds.
 const (
 	// BFT is the reference chain: CometBFT (in this process, one node
 	// beside every geth) drives geth v1.17 over the Engine API; a block is
 	// final when it appears. The default.
-	BFT Consensus = "bft"
+	BFT = consortiuminit.ConsensusBFT
 	// Clique is the legacy chain: geth v1.13.15 seals Clique blocks on its
 	// own, with no finality.
-	Clique Consensus = "clique"
+	Clique = consortiuminit.ConsensusClique
 )
 
 // ParseConsensus reads a --consensus value; "" is the default, BFT.

@@ -57,6 +57,7 @@ type monitor struct {
 
 	// BFT (run goroutine only): the hash each node showed per height,
 	// CometBFT's block times per height, and the last block printed.
+	last                 map[*gethNode]obs // the last answer of each node
 	hashes               *hashBook
 	cmtTimes             map[uint64]time.Time
 	prevNumber, prevTime uint64
@@ -69,6 +70,7 @@ func startMonitor(d *Devnet) *monitor {
 		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
 		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
 		shown: map[uint64]shownBlock{}, hashes: newHashBook(), cmtTimes: map[uint64]time.Time{},
+		last: map[*gethNode]obs{},
 	}
 	go m.run(ctx)
 	return m
@@ -140,41 +142,27 @@ func (m *monitor) tick(ctx context.Context) {
 	m.events(v)
 	bft := m.d.cfg.Consensus == BFT
 
-	type obs struct {
-		n     *gethNode
-		peers []string
-		head  uint64
-	}
 	var seen []obs
 	for _, n := range nodes {
 		if _, up := n.running(); !up {
+			delete(m.last, n)
 			continue
 		}
-		c := m.client(ctx, n.ipcPath)
-		if c == nil {
+		o, ok := m.observe(ctx, n, bft)
+		if !ok {
+			// A running geth too busy to answer in time (a dozen of
+			// them starting on two cores) keeps its last links for a
+			// moment rather than flapping them down and up.
+			if last, had := m.last[n]; had && time.Since(last.at) < staleObs {
+				seen = append(seen, last)
+			}
 			continue
 		}
-		var peers []struct {
-			ID string `json:"id"`
-		}
-		var head struct {
-			Number hexutil.Uint64 `json:"number"`
-			Hash   common.Hash    `json:"hash"`
-		}
-		if err := m.call(ctx, c, n.ipcPath, &peers, "admin_peers"); err != nil {
-			continue
-		}
-		if err := m.call(ctx, c, n.ipcPath, &head, "eth_getBlockByNumber", "latest", false); err != nil {
-			continue
-		}
-		o := obs{n: n, head: uint64(head.Number)}
-		if bft {
-			m.observeHash(o.head, head.Hash, n.spec.Label())
-		}
-		for _, p := range peers {
-			o.peers = append(o.peers, p.ID)
-		}
+		m.last[n] = o
 		seen = append(seen, o)
+	}
+	if ctx.Err() != nil {
+		return // stopping: the calls failed for that, not for the nodes
 	}
 
 	// Links: a pair is up when either side reports it.
@@ -285,6 +273,51 @@ func (m *monitor) tick(ctx context.Context) {
 	if best != nil {
 		m.blocks(ctx, v, best, maxHead)
 	}
+}
+
+// staleObs is how long a node that does not answer keeps its last
+// observation.
+const staleObs = 5 * time.Second
+
+// obs is what one tick saw of a geth node.
+type obs struct {
+	n     *gethNode
+	peers []string
+	head  uint64
+	at    time.Time
+}
+
+// observe reads a node's peers and head; on a BFT chain it also feeds the
+// hash book and notes its consensus node's last block time.
+func (m *monitor) observe(ctx context.Context, n *gethNode, bft bool) (obs, bool) {
+	c := m.client(ctx, n.ipcPath)
+	if c == nil {
+		return obs{}, false
+	}
+	var peers []struct {
+		ID string `json:"id"`
+	}
+	var head struct {
+		Number hexutil.Uint64 `json:"number"`
+		Hash   common.Hash    `json:"hash"`
+	}
+	if err := m.call(ctx, c, n.ipcPath, &peers, "admin_peers"); err != nil {
+		return obs{}, false
+	}
+	if err := m.call(ctx, c, n.ipcPath, &head, "eth_getBlockByNumber", "latest", false); err != nil {
+		return obs{}, false
+	}
+	o := obs{n: n, head: uint64(head.Number), at: time.Now()}
+	if bft {
+		m.observeHash(o.head, head.Hash, n.spec.Label())
+		if st, ok := n.consensusStatus(); ok && st.Height > 0 && !st.LastBlockTime.IsZero() {
+			m.cmtTimes[uint64(st.Height)] = st.LastBlockTime
+		}
+	}
+	for _, p := range peers {
+		o.peers = append(o.peers, p.ID)
+	}
+	return o, true
 }
 
 // reusedChain reports, once, a chain that was there before this run: its

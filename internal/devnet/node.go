@@ -17,9 +17,11 @@ import (
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/bootnode"
+	"github.com/consortium/consortium/internal/consensus"
 	"github.com/consortium/consortium/internal/consortiuminit"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -31,12 +33,18 @@ const stopGrace = 10 * time.Second
 // listens on 127.0.0.1 only.
 const httpAPIs = "eth,net,web3,txpool,clique,admin,debug"
 
+// bftHTTPAPIs are the same for geth v1.17, which has no clique API.
+const bftHTTPAPIs = "eth,net,web3,txpool,admin,debug"
+
 // nodeSpec is one node of the consortium, as consortium.json describes it,
 // with the index that fixes its ports.
 type nodeSpec struct {
 	Member string
 	consortiuminit.Node
 	Index int
+	// FeeRecipient (BFT) is the member's: the miner of the blocks its
+	// validator proposes.
+	FeeRecipient common.Address
 }
 
 // Label is how the node is named in every line: member/name.
@@ -45,9 +53,15 @@ func (s nodeSpec) Label() string { return s.Member + "/" + s.Name }
 // env is what every node of a devnet shares.
 type env struct {
 	dir, geth, genesis, ipcDir string
-	basePort                   int
-	startTimeout               time.Duration
-	log                        *slog.Logger
+	mode                       Consensus
+	// blockTime is the BFT target block time.
+	blockTime    time.Duration
+	basePort     int
+	startTimeout time.Duration
+	log          *slog.Logger
+	// logPath is the components' log (devnet.log), where a consensus
+	// node's errors are.
+	logPath string
 	// exited is told when a geth exits without being asked to.
 	exited func(n *gethNode, err error)
 }
@@ -58,6 +72,9 @@ func (e *env) ports(s nodeSpec) (p2p, http, auth int) {
 	return e.basePort + s.Index, e.basePort + portStride + s.Index, e.basePort + 2*portStride + s.Index
 }
 
+// cmtPort is a BFT node's CometBFT P2P port.
+func (e *env) cmtPort(s nodeSpec) int { return e.basePort + 3*portStride + s.Index }
+
 // gethNode is a geth process with its agent beside it, in this process:
 // `agent init` (cold-start config.toml), geth, then `agent run` on its IPC.
 type gethNode struct {
@@ -67,10 +84,11 @@ type gethNode struct {
 	log  *slog.Logger
 
 	dataDir, configPath, stateDir, ipcPath, logPath string
-	p2p, http, auth                                 int
+	p2p, http, auth, cmtPort                        int
 
 	mu      sync.Mutex
 	proc    *process
+	cons    *consensus.Node // BFT: the running consensus node
 	agent   context.CancelFunc
 	agDone  chan struct{}
 	started time.Time // of the running geth
@@ -93,6 +111,7 @@ func newGethNode(e *env, s nodeSpec, rc *registrarclient.Client) *gethNode {
 	n.ipcPath = filepath.Join(e.ipcDir, s.Member+"-"+s.Name+".ipc")
 	n.logPath = filepath.Join(e.dir, "logs", s.Member+"-"+s.Name+".log")
 	n.p2p, n.http, n.auth = e.ports(s)
+	n.cmtPort = e.cmtPort(s)
 	return n
 }
 
@@ -115,10 +134,14 @@ func (n *gethNode) start(ctx context.Context) error {
 	if err := n.initChain(ctx); err != nil {
 		return err
 	}
+	apis := httpAPIs
+	if n.env.mode == BFT {
+		apis = bftHTTPAPIs
+	}
 	args := append(res.Flags,
 		"--datadir", n.dataDir,
 		"--ipcpath", n.ipcPath,
-		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(n.http), "--http.api", httpAPIs,
+		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(n.http), "--http.api", apis,
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(n.auth),
 		"--syncmode", "full",
 		// A devnet chain is tiny: small caches keep a dozen geth in
@@ -126,6 +149,9 @@ func (n *gethNode) start(ctx context.Context) error {
 		"--cache", "64",
 		"--verbosity", "3",
 	)
+	if n.env.mode == BFT {
+		return n.startBFT(ctx, args)
+	}
 	// Every node gets a keystore of its own with a relay account as its
 	// etherbase (see markSynced); a signer's keystore also holds a copy of
 	// its signer key, unlocked here and used only once the monitor starts
@@ -305,6 +331,7 @@ func (n *gethNode) stop() {
 		cancel()
 		<-done
 	}
+	n.stopConsensus()
 	n.stopGeth(syscall.SIGTERM)
 }
 

@@ -72,7 +72,7 @@ func roster(m consortiuminit.Manifest, added []consortiuminit.Member, nodes Node
 		want := nodes.For(mem.Name)
 		have := map[consortiuminit.Role]int{}
 		for _, n := range mem.Nodes {
-			s := nodeSpec{Member: mem.Name, Node: n, Index: len(all)}
+			s := nodeSpec{Member: mem.Name, Node: n, Index: len(all), FeeRecipient: feeOf(mem)}
 			all = append(all, s)
 			have[n.Role]++
 			if have[n.Role] <= roleCount(want, n.Role) {
@@ -87,7 +87,7 @@ func roster(m consortiuminit.Manifest, added []consortiuminit.Member, nodes Node
 	}
 	for _, mem := range added {
 		for _, n := range mem.Nodes {
-			s := nodeSpec{Member: mem.Name, Node: n, Index: len(all)}
+			s := nodeSpec{Member: mem.Name, Node: n, Index: len(all), FeeRecipient: feeOf(mem)}
 			all = append(all, s)
 			run = append(run, s)
 		}
@@ -112,10 +112,13 @@ func roleCount(r Roles, role consortiuminit.Role) int {
 	return 0
 }
 
-// consensusOf is the kind of an existing consortium: Clique for one whose
-// consortium.json names none (made before BFT existed).
+// consensusOf is the kind of an existing consortium (consortiuminit reads
+// a consortium.json that names none, made before BFT existed, as Clique).
 func consensusOf(m consortiuminit.Manifest) Consensus {
-	return Clique
+	if m.Consensus == "" {
+		return Clique
+	}
+	return m.Consensus
 }
 
 // proposersOf maps each member's fee recipient (the miner of the blocks its
@@ -123,5 +126,29 @@ func consensusOf(m consortiuminit.Manifest) Consensus {
 // validator node: how a BFT block line names its proposer.
 func proposersOf(m consortiuminit.Manifest) (map[common.Address]string, map[string]string) {
 	proposers, validators := map[common.Address]string{}, map[string]string{}
+	for _, mem := range m.Members {
+		if mem.FeeRecipient != nil {
+			proposers[mem.FeeRecipient.Address] = mem.Name
+		}
+		if mem.Validator != nil {
+			validators[mem.Name] = mem.Name + "/" + mem.Validator.Node
+		}
+	}
 	return proposers, validators
+}
+
+func feeOf(m consortiuminit.Member) common.Address {
+	if m.FeeRecipient == nil {
+		return common.Address{}
+	}
+	return m.FeeRecipient.Address
+}
+
+// ReadConsensus is the kind of the consortium in dir.
+func ReadConsensus(dir string) (Consensus, error) {
+	m, exists, err := readManifest(dir)
+	if err != nil || !exists {
+		return "", err
+	}
+	return consensusOf(m), nil
 }

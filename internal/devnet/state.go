@@ -105,6 +105,11 @@ func lockDir(dir string) (*os.File, error) {
 func checkPorts(e *env, specs []nodeSpec) error {
 	for _, s := range specs {
 		p2p, http, auth := e.ports(s)
+		if e.mode == BFT && s.Role != consortiuminit.RoleBootnode {
+			if err := probeTCP(e.cmtPort(s)); err != nil {
+				return fmt.Errorf("%w (TCP 127.0.0.1:%d, CometBFT P2P of %s)", ErrPortTaken, e.cmtPort(s), s.Label())
+			}
+		}
 		if err := probeUDP(p2p); err != nil {
 			return fmt.Errorf("%w (UDP 127.0.0.1:%d, discovery of %s)", ErrPortTaken, p2p, s.Label())
 		}
