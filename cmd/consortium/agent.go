@@ -147,6 +147,7 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 	firewall := fs.String("firewall", "", "nftables: keep an nftables table that lets only the node's peers reach its P2P TCP port (needs nft and CAP_NET_ADMIN; default off)")
 	fwTable := fs.String("firewall-table", agent.DefaultNFTTable, "the nftables table (inet family) the agent owns and rewrites")
 	fwAllow := fs.String("firewall-allow", "", "further comma-separated addresses or CIDRs allowed to reach the P2P port")
+	consFlags := addConsensusFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -194,7 +195,11 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%w: --public-ip %q is not an IP", errUsage, *publicIP)
 		}
 	}
-	return runAgentWith(ctx, log, cfg, *rpcEP, *httpAddr)
+	cons, err := consFlags.check(cfg.AdvertiseIP)
+	if err != nil {
+		return err
+	}
+	return runAgentWith(ctx, log, cfg, *rpcEP, *httpAddr, cons)
 }
 
 type firewallConfig struct {
@@ -237,8 +242,10 @@ func firewallFlags(kind, table, allow string) (firewallConfig, error) {
 }
 
 // runAgentWith dials the client (retrying: it may start after the agent),
-// serves health and metrics, and runs the agent until ctx ends.
-func runAgentWith(ctx context.Context, log *slog.Logger, cfg agent.Config, rpcEP, httpAddr string) error {
+// serves health and metrics, starts the consensus process when cons is
+// set, and runs the agent until ctx ends (or the consensus process fails
+// to start).
+func runAgentWith(ctx context.Context, log *slog.Logger, cfg agent.Config, rpcEP, httpAddr string, cons *consensusOpts) error {
 	var client *ethclient.Geth
 	backoff := 250 * time.Millisecond
 	for {
@@ -260,6 +267,16 @@ func runAgentWith(ctx context.Context, log *slog.Logger, cfg agent.Config, rpcEP
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Metrics = reg
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if cons != nil {
+		rc, err := startConsensus(ctx, cons, log, reg, &cfg, func(err error) { cancel(err) })
+		if err != nil {
+			return err
+		}
+		// Start returns once ctx ends, so cancel before waiting for it.
+		defer func() { cancel(nil); rc.stop(log) }()
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -286,6 +303,9 @@ func runAgentWith(ctx context.Context, log *slog.Logger, cfg agent.Config, rpcEP
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("consensus process: %w", cause)
 	}
 	return nil
 }

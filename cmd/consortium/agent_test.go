@@ -2,6 +2,11 @@ package main
 
 import (
 	"errors"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +39,59 @@ func TestFirewallFlags(t *testing.T) {
 		if (fc.fw != nil) != tc.on || len(fc.allow) != tc.allowed {
 			t.Errorf("%q %q %q: firewall %v, %d allowed; want %v, %d", tc.kind, tc.table, tc.allow, fc.fw != nil, len(fc.allow), tc.on, tc.allowed)
 		}
+	}
+}
+
+func TestConsensusFlags(t *testing.T) {
+	dir := t.TempDir()
+	jwt := filepath.Join(dir, "jwt.hex")
+	if err := os.WriteFile(jwt, []byte("0x"+strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		advertise net.IP
+		off       bool
+		err       string
+		port      int
+		listen    string
+		external  string
+	}{
+		{"off by default", nil, nil, true, "", 0, "", ""},
+		{"in-process consensus", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--consensus-p2p", "127.0.0.1:26656", "--fee-recipient", "0x00000000000000000000000000000000000000aa"},
+			nil, false, "", 26656, "tcp://127.0.0.1:26656", ""},
+		{"advertised address", []string{"--consensus-home", dir, "--jwt-secret", jwt}, net.ParseIP("10.0.0.5"), false, "", 26656, "tcp://0.0.0.0:26656", "10.0.0.5:26656"},
+		{"no JWT secret", []string{"--consensus-home", dir}, nil, false, "needs --jwt-secret", 0, "", ""},
+		{"bad listen address", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--consensus-p2p", "26656"}, nil, false, "not host:port", 0, "", ""},
+		{"bad fee recipient", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--fee-recipient", "alice"}, nil, false, "not an address", 0, "", ""},
+		{"missing JWT file", []string{"--consensus-home", dir, "--jwt-secret", filepath.Join(dir, "none")}, nil, false, "JWT secret", 0, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			f := addConsensusFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			o, err := f.check(tc.advertise)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (o == nil) != tc.off {
+				t.Fatalf("opts %+v, want off=%v", o, tc.off)
+			}
+			if o == nil {
+				return
+			}
+			if o.port != tc.port || o.cfg.P2PListen != tc.listen || o.cfg.ExternalAddress != tc.external || len(o.cfg.JWTSecret) != 32 {
+				t.Fatalf("port %d listen %q external %q secret %d bytes", o.port, o.cfg.P2PListen, o.cfg.ExternalAddress, len(o.cfg.JWTSecret))
+			}
+		})
 	}
 }
