@@ -27,8 +27,8 @@ const renewalTarget = 20 * time.Millisecond
 // DNS server in the same process takes a flood of 10,000 queries from one
 // address, sent as fast as the socket takes them.
 func TestFloodKeepsHTTPFast(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a latency measurement")
+	if testing.Short() || raceEnabled {
+		t.Skip("a latency measurement: not under -short or -race")
 	}
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())

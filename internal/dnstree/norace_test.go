@@ -1,0 +1,5 @@
+//go:build !race
+
+package dnstree
+
+const raceEnabled = false
