@@ -21,8 +21,12 @@
 //     RLP), proposal IDs and the bytes a validator key signs.
 //   - state.go, codec.go: members, pending proposals, their encoding and hash.
 //   - apply.go: Apply and Expire, the only ways the state changes.
+//   - block.go: what each ABCI call needs (Block for FinalizeBlock, Select
+//     for PrepareProposal, Verify for ProcessProposal, Check for CheckTx)
+//     and the result codes, so wiring the app is mechanical.
 //   - tolerance.go: how many validators a set may lose, and the preview
 //     that refuses a change which would halt the chain given who is offline.
+//   - genesis.go: the first members, from the CometBFT genesis validators.
 //   - sign.go, render.go: the CLI's helpers (sign with a FilePV key file,
 //     show pending proposals).
 //   - journal.go: the state as of any recent height, for the app's restart
