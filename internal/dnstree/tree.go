@@ -100,7 +100,7 @@ type zone struct {
 	apex    string // "<member>.nodes.<domain>", lower case, no final dot
 	url     string
 	seq     uint64
-	digest  [sha256.Size]byte // of the sorted records the tree holds
+	digest  [sha256.Size]byte // of the records the tree holds, in any order
 	tree    *dnsdisc.Tree
 	records map[string]string // the tree's TXT records by full name, as dnsdisc renders them
 	// txt maps a name relative to the apex ("" for the apex itself, else
