@@ -114,3 +114,19 @@ func equalPowers(s *State) bool {
 	}
 	return true
 }
+
+// Offline lists the keys of the members whose validator address is not
+// among signers: what Preview wants, from what CometBFT shows. A commit
+// (RPC /commit, or FinalizeBlock's DecidedLastCommit) names validators by
+// address, and a validator that did not sign the last block is the best
+// evidence there is that it is down.
+func Offline(s *State, signers [][]byte) []ed25519.PubKey {
+	var out []ed25519.PubKey
+	for _, m := range s.Members {
+		addr := m.PubKey.Address()
+		if !slices.ContainsFunc(signers, func(a []byte) bool { return bytes.Equal(a, addr) }) {
+			out = append(out, m.PubKey)
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -91,5 +92,17 @@ func TestPreview(t *testing.T) {
 	}
 	if want := "after adding c, validators holding 34 of the total power 50 must sign every block, but a is offline and the rest hold 20: the chain would halt"; err.Error() != want {
 		t.Fatalf("message %q", err)
+	}
+}
+
+func TestOffline(t *testing.T) {
+	s := members(t, "a", "b", "c", "d")
+	got := Offline(s, [][]byte{pub("a").Address(), pub("c").Address(), pub("x").Address()})
+	if len(got) != 2 || !bytes.Equal(got[0], pub("b")) || !bytes.Equal(got[1], pub("d")) {
+		t.Fatalf("Offline = %v", got)
+	}
+	_, _, err := Preview(s, prop(add("e"), 1), append(got, pub("e")))
+	if !errors.Is(err, ErrWouldHalt) {
+		t.Fatalf("two down plus a new one: %v", err)
 	}
 }
