@@ -297,6 +297,14 @@ func (n *gethNode) startAgent() error {
 		StateDir: n.stateDir, ConfigPath: n.configPath, ListenAddr: "127.0.0.1:" + strconv.Itoa(n.p2p),
 		Logger: n.log,
 	}
+	n.mu.Lock()
+	if n.cons != nil {
+		// The agent puts the node's CometBFT endpoint in its record (the
+		// "cmt" entry) and keeps the CometBFT peers equal to the
+		// registrar's answer, as it does geth's.
+		cfg.Consensus, cfg.ConsensusPort = n.cons, n.cmtPort
+	}
+	n.mu.Unlock()
 	if n.spec.Role == consortiuminit.RolePublic {
 		// On one machine the public endpoint is the private one.
 		cfg.PublicIP = net.IPv4(127, 0, 0, 1)

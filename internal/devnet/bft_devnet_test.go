@@ -1,0 +1,239 @@
+//go:build linux
+
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// TestBFTDevnet runs the default devnet for real: four members, each with
+// a bootnode, a validator, a transaction node and a public node (twelve
+// geth v1.17.10 processes, each with its CometBFT node and agent in this
+// process), and walks through what issue 17 asks of it. The subtests share
+// one devnet and run in order. Not parallel: it runs alone, before the
+// parallel Clique tests, so the two chains never share the two cores.
+func TestBFTDevnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs twelve geth processes; skipped with -short")
+	}
+	geth := gethtest.Binary(t, gethtest.V117)
+	funder, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("devnet output:\n%s", out.String())
+		}
+	})
+	dir := filepath.Join(t.TempDir(), "devnet")
+	keepLogs(t, dir, &out)
+	ctx := context.Background()
+	began := time.Now()
+	d, err := Start(ctx, Config{
+		Dir: dir, Geth: geth,
+		RegistrarListen: "127.0.0.1:0", BasePort: 27000, TTL: 10 * time.Second,
+		Prefund: []common.Address{crypto.PubkeyToAddress(funder.PublicKey)},
+		Out:     &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			d.Close()
+		}
+	})
+	if m := d.Manifest(); m.Consensus != BFT || len(m.Members) != 4 {
+		t.Fatalf("default devnet: %s with %d members, want bft with 4", m.Consensus, len(m.Members))
+	}
+	rpcOf := func(label string) string {
+		for _, n := range d.Nodes() {
+			if n.Label() == label {
+				return n.RPC
+			}
+		}
+		t.Fatalf("no node %s", label)
+		return ""
+	}
+
+	t.Run("every member proposes", func(t *testing.T) {
+		eventually(t, 3*time.Minute, "not every member proposed a block", func() bool { return len(d.Stats().FirstBlock) == 4 })
+		t.Logf("every member proposed %.1fs after Start", time.Since(began).Seconds())
+		for _, m := range []string{"a", "b", "c", "d"} {
+			if !strings.Contains(out.String(), "proposed by "+m) {
+				t.Errorf("no block line names member %s", m)
+			}
+		}
+	})
+
+	t.Run("every node holds the same block at every height", func(t *testing.T) {
+		const stretch = 10
+		to := d.Stats().Head + stretch
+		eventually(t, 2*time.Minute, fmt.Sprintf("not every node reached block %d", to), func() bool {
+			for _, n := range d.Nodes() {
+				if n.RPC != "" && headOf(n.RPC) < to {
+					return false
+				}
+			}
+			return true
+		})
+		want := hashesAt(t, rpcOf("a/validator-1"), to)
+		for _, n := range d.Nodes() {
+			if n.RPC == "" {
+				continue
+			}
+			got := hashesAt(t, n.RPC, to)
+			for h := range want {
+				if got[h] != want[h] {
+					t.Errorf("%s: block %d is %s, a/validator-1 has %s", n.Label(), h+1, got[h], want[h])
+				}
+			}
+		}
+		if st := d.Stats(); st.Forks != 0 || strings.Contains(out.String(), "ALARM") {
+			t.Errorf("the monitor saw %d heights differ between nodes", st.Forks)
+		}
+		if !strings.Contains(out.String(), "mesh complete: 12 geth nodes, 18 links") {
+			t.Errorf("no mesh line (3 links inside each of 4 members, 6 between their public nodes)")
+		}
+	})
+
+	t.Run("tx sent at a is final at d", func(t *testing.T) {
+		chainID := new(big.Int).SetUint64(d.Manifest().ChainID)
+		sent := time.Now()
+		hash := sendTx(t, rpcOf("a/tx-1"), funder, chainID, 0)
+		var receipt *struct {
+			Status    hexutil.Uint64 `json:"status"`
+			BlockHash common.Hash    `json:"blockHash"`
+		}
+		eventually(t, 30*time.Second, "no receipt at d/tx-1", func() bool {
+			return rpcCall(rpcOf("d/tx-1"), &receipt, "eth_getTransactionReceipt", hash) == nil && receipt != nil
+		})
+		t.Logf("sent at a/tx-1, receipt at d/tx-1 after %.2fs", time.Since(sent).Seconds())
+		if receipt.Status != 1 {
+			t.Errorf("receipt status %d", receipt.Status)
+		}
+		// Final: a holds the very same block, at once.
+		var at *struct {
+			BlockHash common.Hash `json:"blockHash"`
+		}
+		eventually(t, 5*time.Second, "no receipt at a/tx-1", func() bool {
+			return rpcCall(rpcOf("a/tx-1"), &at, "eth_getTransactionReceipt", hash) == nil && at != nil
+		})
+		if at.BlockHash != receipt.BlockHash {
+			t.Errorf("the tx is in %s at a and %s at d", at.BlockHash, receipt.BlockHash)
+		}
+	})
+
+	t.Run("a fifth member joins as a full node and follows", func(t *testing.T) {
+		var progress syncBuffer
+		ctx, cancel := context.WithTimeout(ctx, JoinTimeout+time.Minute)
+		defer cancel()
+		joined := time.Now()
+		if err := AddMember(ctx, d.Dir(), "e", "", &progress); err != nil {
+			t.Fatalf("%v\nprogress:\n%s", err, progress.String())
+		}
+		t.Logf("e followed the chain %.1fs after add-member", time.Since(joined).Seconds())
+		for _, want := range []string{"member add e", "CometBFT full nodes, not validators", "e/validator-1", "follows the final chain", "e is a member"} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("progress lacks %q:\n%s", want, progress.String())
+			}
+		}
+		// It keeps following: a block made after the join, the same at e
+		// and a.
+		from := d.Stats().Head + 2
+		eventually(t, 30*time.Second, "e/tx-1 does not keep up", func() bool { return headOf(rpcOf("e/tx-1")) >= from })
+		got, err1 := blockAt(rpcOf("e/tx-1"), from)
+		want, err2 := blockAt(rpcOf("a/tx-1"), from)
+		if err1 != nil || err2 != nil || got.Hash != want.Hash {
+			t.Errorf("block %d: e/tx-1 %s (%v), a/tx-1 %s (%v)", from, got.Hash, err1, want.Hash, err2)
+		}
+		for _, n := range d.newGethNodes("e") {
+			if st, ok := n.consensusStatus(); !ok || st.IsValidator {
+				t.Errorf("%s: consensus running %v, a validator %v; want a full node", n.spec.Label(), ok, st.IsValidator)
+			}
+		}
+		// No member of the four stopped proposing: e is no validator.
+		if strings.Contains(out.String(), "proposed by e") {
+			t.Errorf("a block names e as its proposer")
+		}
+	})
+
+	t.Run("no reorg in any geth log", func(t *testing.T) {
+		logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*-*.log"))
+		for _, l := range logs {
+			b, err := os.ReadFile(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "Chain reorg detected") {
+				t.Errorf("%s says \"Chain reorg detected\"", filepath.Base(l))
+			}
+		}
+	})
+
+	t.Run("close leaves no process", func(t *testing.T) {
+		var pids []int
+		for _, n := range d.Nodes() {
+			if n.PID != 0 {
+				pids = append(pids, n.PID)
+			}
+		}
+		if len(pids) != 15 {
+			t.Errorf("%d geth processes running, want 15 (3 for each of a-e)", len(pids))
+		}
+		closed = true
+		stopping := time.Now()
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Close took %.1fs; the whole test %.1fs", time.Since(stopping).Seconds(), time.Since(began).Seconds())
+		for _, pid := range pids {
+			if alive(pid) {
+				t.Errorf("geth %d (or its process group) still runs after Close", pid)
+			}
+		}
+	})
+}
+
+// hashesAt reads blocks 1..to at url in one batch.
+func hashesAt(t *testing.T, url string, to uint64) []common.Hash {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := rpc.DialContext(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	batch := make([]rpc.BatchElem, to)
+	for i := range batch {
+		batch[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.EncodeUint64(uint64(i + 1)), false}, Result: new(header)}
+	}
+	if err := c.BatchCallContext(ctx, batch); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	out := make([]common.Hash, to)
+	for i, b := range batch {
+		if b.Error != nil {
+			t.Fatalf("%s: block %d: %v", url, i+1, b.Error)
+		}
+		out[i] = b.Result.(*header).Hash
+	}
+	return out
+}
