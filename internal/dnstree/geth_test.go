@@ -77,8 +77,10 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err = cmd.Run()
-	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything left in the group
+	if err != nil && cmd.Process != nil {
+		// A failed child may have left members of its group behind (its
+		// geth processes are in groups of their own and die with it).
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	t.Logf("inside namespace %s:\n%s", name, out.String())
 	if err != nil {
