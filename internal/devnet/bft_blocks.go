@@ -84,12 +84,14 @@ func bftBlockLine(n uint64, member, label string, gap time.Duration, txs int, ha
 	return fmt.Sprintf("block %-5d proposed by %-6s (%s)  %s  %d txs  %s", n, member, label, since, txs, hash.Hex()[:14])
 }
 
-// blockGap is the time between blocks n-1 and n: from CometBFT's block
-// times (milliseconds) when the monitor saw both, else from the blocks'
-// own timestamps, which geth keeps in whole seconds.
-func blockGap(cmt map[uint64]time.Time, n uint64, prevTime, time_ uint64) time.Duration {
-	if a, ok := cmt[n-1]; ok {
-		if b, ok := cmt[n]; ok {
+// blockGap is the time between blocks n-1 and n: between the moments a
+// consensus node of this process first decided each (decided, read every
+// decidedEvery), else from the blocks' own timestamps, which geth keeps in
+// whole seconds. (CometBFT's block times would not do: a block's time is
+// when the block before it was decided, so their gaps lag a block.)
+func blockGap(decided map[uint64]time.Time, n uint64, prevTime, time_ uint64) time.Duration {
+	if a, ok := decided[n-1]; ok {
+		if b, ok := decided[n]; ok {
 			return b.Sub(a)
 		}
 	}
@@ -97,6 +99,60 @@ func blockGap(cmt map[uint64]time.Time, n uint64, prevTime, time_ uint64) time.D
 		return -1
 	}
 	return time.Duration(time_-prevTime) * time.Second
+}
+
+// decidedEvery is how often the monitor reads its consensus nodes' heights:
+// the precision of a block line's time since the block before.
+const decidedEvery = 20 * time.Millisecond
+
+// watchDecided notes when a consensus node of this process first decided
+// each height. Reading a status is a lock and a copy, so twenty times a
+// second per node costs nothing.
+func (m *monitor) watchDecided(ctx context.Context) {
+	defer close(m.decidedDone)
+	t := time.NewTicker(decidedEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.d.mu.Lock()
+		nodes := m.d.nodes
+		m.d.mu.Unlock()
+		now := time.Now()
+		for _, n := range nodes {
+			st, ok := n.consensusStatus()
+			if !ok || st.Height <= 0 {
+				continue
+			}
+			h := uint64(st.Height)
+			m.mu.Lock()
+			if _, seen := m.decided[h]; !seen {
+				m.decided[h] = now
+				for old := range m.decided {
+					if old+hashWindow < h {
+						delete(m.decided, old)
+					}
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// decidedAt copies the decision times of heights n-1 and n.
+func (m *monitor) decidedAt(n uint64) map[uint64]time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uint64]time.Time{}
+	for _, h := range []uint64{n - 1, n} {
+		if t, ok := m.decided[h]; ok {
+			out[h] = t
+		}
+	}
+	return out
 }
 
 // bftBlockInfo is the part of eth_getBlockByNumber a BFT block line needs.
@@ -130,7 +186,7 @@ func (m *monitor) bftBlocks(ctx context.Context, v view, src *gethNode, head uin
 		}
 		gap := time.Duration(-1)
 		if n == m.prevNumber+1 {
-			gap = blockGap(m.cmtTimes, n, m.prevTime, uint64(blk.Time))
+			gap = blockGap(m.decidedAt(n), n, m.prevTime, uint64(blk.Time))
 		}
 		m.prevNumber, m.prevTime = n, uint64(blk.Time)
 		m.d.out.printf("%s", bftBlockLine(n, member, label, gap, len(blk.Txs), blk.Hash))
@@ -138,11 +194,6 @@ func (m *monitor) bftBlocks(ctx context.Context, v view, src *gethNode, head uin
 		m.mu.Lock()
 		m.printed = n
 		m.mu.Unlock()
-	}
-	for h := range m.cmtTimes {
-		if h+hashWindow < head {
-			delete(m.cmtTimes, h)
-		}
 	}
 }
 

@@ -46,19 +46,19 @@ func TestHashBook(t *testing.T) {
 
 func TestBlockGap(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
-	cmt := map[uint64]time.Time{4: t0, 5: t0.Add(1030 * time.Millisecond)}
+	decided := map[uint64]time.Time{4: t0, 5: t0.Add(1030 * time.Millisecond)}
 	for _, tc := range []struct {
 		name           string
 		n              uint64
 		prevEL, thisEL uint64
 		want           time.Duration
 	}{
-		{"CometBFT times of both", 5, 100, 101, 1030 * time.Millisecond},
-		{"only one CometBFT time: the EL seconds", 6, 101, 103, 2 * time.Second},
+		{"both decided here", 5, 100, 101, 1030 * time.Millisecond},
+		{"only one decided here: the EL seconds", 6, 101, 103, 2 * time.Second},
 		{"no previous block", 7, 0, 103, -1},
 		{"time going back is unknown", 8, 105, 103, -1},
 	} {
-		if got := blockGap(cmt, tc.n, tc.prevEL, tc.thisEL); got != tc.want {
+		if got := blockGap(decided, tc.n, tc.prevEL, tc.thisEL); got != tc.want {
 			t.Errorf("%s: blockGap = %v, want %v", tc.name, got, tc.want)
 		}
 	}

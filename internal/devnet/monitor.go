@@ -55,11 +55,15 @@ type monitor struct {
 	shown map[uint64]shownBlock
 	after uint64 // the last registrar event printed
 
-	// BFT (run goroutine only): the hash each node showed per height,
-	// CometBFT's block times per height, and the last block printed.
-	last                 map[*gethNode]obs // the last answer of each node
+	// BFT: when each height was first decided here (under mu, from
+	// watchDecided).
+	decided     map[uint64]time.Time
+	decidedDone chan struct{}
+
+	// Run goroutine only: each node's last answer; BFT: the hash each
+	// node showed per height, and the last block printed.
+	last                 map[*gethNode]obs
 	hashes               *hashBook
-	cmtTimes             map[uint64]time.Time
 	prevNumber, prevTime uint64
 }
 
@@ -69,16 +73,22 @@ func startMonitor(d *Devnet) *monitor {
 		d: d, cancel: cancel, done: make(chan struct{}),
 		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
 		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
-		shown: map[uint64]shownBlock{}, hashes: newHashBook(), cmtTimes: map[uint64]time.Time{},
+		shown: map[uint64]shownBlock{}, hashes: newHashBook(), decided: map[uint64]time.Time{}, decidedDone: make(chan struct{}),
 		last: map[*gethNode]obs{},
 	}
 	go m.run(ctx)
+	if d.cfg.Consensus == BFT {
+		go m.watchDecided(ctx)
+	} else {
+		close(m.decidedDone)
+	}
 	return m
 }
 
 func (m *monitor) stop() {
 	m.cancel()
 	<-m.done
+	<-m.decidedDone
 	for _, c := range m.clients {
 		c.Close()
 	}
@@ -288,7 +298,7 @@ type obs struct {
 }
 
 // observe reads a node's peers and head; on a BFT chain it also feeds the
-// hash book and notes its consensus node's last block time.
+// hash book.
 func (m *monitor) observe(ctx context.Context, n *gethNode, bft bool) (obs, bool) {
 	c := m.client(ctx, n.ipcPath)
 	if c == nil {
@@ -310,9 +320,6 @@ func (m *monitor) observe(ctx context.Context, n *gethNode, bft bool) (obs, bool
 	o := obs{n: n, head: uint64(head.Number), at: time.Now()}
 	if bft {
 		m.observeHash(o.head, head.Hash, n.spec.Label())
-		if st, ok := n.consensusStatus(); ok && st.Height > 0 && !st.LastBlockTime.IsZero() {
-			m.cmtTimes[uint64(st.Height)] = st.LastBlockTime
-		}
 	}
 	for _, p := range peers {
 		o.peers = append(o.peers, p.ID)
