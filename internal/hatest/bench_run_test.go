@@ -34,7 +34,7 @@ func runBench(t *testing.T, kind string, pop *load.Population) benchResult {
 		res.name = "etcd (3 members), 3 replicas"
 		ec := startEtcd(t, ps, 3)
 		for _, m := range ec.members {
-			etcdPIDs = append(etcdPIDs, m.p.cmd.Process.Pid)
+			etcdPIDs = append(etcdPIDs, m.p.Pid())
 		}
 		rs = startReplicas(t, ps, 3, ec.storeURL(), sd, extra...)
 	}
@@ -169,7 +169,7 @@ func runBench(t *testing.T, kind string, pop *load.Population) benchResult {
 
 	var rss, hwm []string
 	for _, r := range rs {
-		now, peak := load.ProcMem(r.p.cmd.Process.Pid)
+		now, peak := load.ProcMem(r.p.Pid())
 		rss = append(rss, fmt.Sprintf("%.0f", now))
 		hwm = append(hwm, fmt.Sprintf("%.0f", peak))
 	}

@@ -16,25 +16,27 @@ import (
 
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/registry"
+
+	"github.com/consortium/consortium/internal/proctest"
 )
 
 // etcdCluster is an etcd cluster of `consortium etcd` processes on
 // loopback, so that a member can be SIGKILLed as a machine would die.
 type etcdCluster struct {
 	t       testing.TB
-	ps      *procs
+	ps      *proctest.Procs
 	members []*etcdMember
 }
 
 type etcdMember struct {
 	name, client string // client is host:port
 	args         []string
-	p            *proc // the current run; nil before the first start
+	p            *proctest.Proc // the current run; nil before the first start
 }
 
 // startEtcd starts an n-member cluster and waits until every member serves
 // linearizable reads.
-func startEtcd(t testing.TB, ps *procs, n int) *etcdCluster {
+func startEtcd(t testing.TB, ps *proctest.Procs, n int) *etcdCluster {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	c := &etcdCluster{t: t, ps: ps}
@@ -69,7 +71,7 @@ func (c *etcdCluster) storeURL() string {
 // kill SIGKILLs members.
 func (c *etcdCluster) kill(ids ...int) {
 	for _, i := range ids {
-		c.members[i].p.kill()
+		c.members[i].p.Kill()
 	}
 }
 
@@ -80,10 +82,10 @@ func (c *etcdCluster) start(ids ...int) {
 	c.t.Helper()
 	for _, i := range ids {
 		m := c.members[i]
-		if m.p != nil && !m.p.exited() {
+		if m.p != nil && !m.p.Exited() {
 			c.t.Fatalf("etcd member %s already runs", m.name)
 		}
-		m.p = c.ps.start(m.name, m.args...)
+		m.p = c.ps.Start(m.name, bin, m.args...)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, i := range ids {
@@ -92,7 +94,7 @@ func (c *etcdCluster) start(ids ...int) {
 			if err == nil {
 				break
 			}
-			if c.members[i].p.exited() {
+			if c.members[i].p.Exited() {
 				c.t.Fatalf("etcd member %s exited at start-up", c.members[i].name)
 			}
 			if time.Now().After(deadline) {
@@ -129,7 +131,7 @@ func (c *etcdCluster) healthy(i int) error {
 // leader is the index of the member that leads the cluster now.
 func (c *etcdCluster) leader() (int, error) {
 	for i, m := range c.members {
-		if m.p.exited() {
+		if m.p.Exited() {
 			continue
 		}
 		cli, err := c.client(i)
@@ -209,7 +211,7 @@ type replica struct {
 	name string
 	addr string // 127.0.0.1:port
 	args []string
-	p    *proc
+	p    *proctest.Proc
 }
 
 func (r *replica) url() string { return "http://" + r.addr }
@@ -220,7 +222,7 @@ const ttl = 6 * time.Second
 
 // startReplicas starts n registrars on one store and waits until each is
 // ready. extra flags are added to each.
-func startReplicas(t testing.TB, ps *procs, n int, storeURL string, sd seed, extra ...string) []*replica {
+func startReplicas(t testing.TB, ps *proctest.Procs, n int, storeURL string, sd seed, extra ...string) []*replica {
 	t.Helper()
 	ports := freePorts(t, n)
 	var rs []*replica
@@ -239,12 +241,12 @@ func startReplicas(t testing.TB, ps *procs, n int, storeURL string, sd seed, ext
 	return rs
 }
 
-func (r *replica) start(t testing.TB, ps *procs) {
+func (r *replica) start(t testing.TB, ps *proctest.Procs) {
 	t.Helper()
-	if r.p != nil && !r.p.exited() {
+	if r.p != nil && !r.p.Exited() {
 		t.Fatalf("%s already runs", r.name)
 	}
-	r.p = ps.start(r.name, r.args...)
+	r.p = ps.Start(r.name, bin, r.args...)
 }
 
 // waitReady waits until /readyz answers 200.
@@ -256,7 +258,7 @@ func (r *replica) waitReady(t testing.TB) {
 		if err == nil && code == http.StatusOK {
 			return
 		}
-		if r.p.exited() {
+		if r.p.Exited() {
 			t.Fatalf("%s exited at start-up", r.name)
 		}
 		if time.Now().After(deadline) {

@@ -47,13 +47,13 @@ type cpuMeter struct {
 func startCPU(rs []*replica, ec *etcdCluster) *cpuMeter {
 	m := &cpuMeter{start: time.Now(), names: []string{"test binary"}, pids: []int{os.Getpid()}}
 	for _, r := range rs {
-		if !r.p.exited() {
-			m.names, m.pids = append(m.names, r.name), append(m.pids, r.p.cmd.Process.Pid)
+		if !r.p.Exited() {
+			m.names, m.pids = append(m.names, r.name), append(m.pids, r.p.Pid())
 		}
 	}
 	for _, e := range ec.members {
-		if !e.p.exited() {
-			m.names, m.pids = append(m.names, e.name), append(m.pids, e.p.cmd.Process.Pid)
+		if !e.p.Exited() {
+			m.names, m.pids = append(m.names, e.name), append(m.pids, e.p.Pid())
 		}
 	}
 	for _, pid := range m.pids {
@@ -76,7 +76,7 @@ func (m *cpuMeter) String() string {
 func expiries(rs []*replica, admin string) string {
 	var out []string
 	for _, r := range rs {
-		if r.p.exited() {
+		if r.p.Exited() {
 			continue
 		}
 		code, b, err := get(r.url()+"/v1/events", admin)

@@ -92,7 +92,7 @@ func TestKillReplicaUnderLoad(t *testing.T) {
 	}
 	cpu := startCPU(survivors, ec)
 	killAt := time.Now()
-	killed.p.kill()
+	killed.p.Kill()
 	t.Logf("SIGKILLed %s (%d watchers on it); process reaped %s after the signal", killed.name, len(onKilled), ms(time.Since(killAt)))
 
 	// (b) the watchers resume on another replica: their client sends the

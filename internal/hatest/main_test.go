@@ -4,10 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/consortium/consortium/internal/proctest"
 )
 
 // bin is the consortium binary every test runs, built once by TestMain
@@ -25,7 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "hatest:", err)
 		os.Exit(1)
 	}
-	bin, err = build(dir)
+	bin, err = proctest.Build(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, "hatest:", err)
@@ -34,23 +33,4 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// build compiles ./cmd/consortium from the module root into dir.
-func build(dir string) (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("not inside a Go module")
-	}
-	path := filepath.Join(dir, "consortium")
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/consortium")
-	cmd.Dir = filepath.Dir(gomod)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/consortium: %v\n%s", err, b)
-	}
-	return path, nil
 }

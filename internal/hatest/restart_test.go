@@ -67,7 +67,7 @@ func TestRestartAllReplicas(t *testing.T) {
 	t.Logf("%d registrations, initech added through %s, globex revoked through %s: all acknowledged", n, rs[1].name, rs[2].name)
 
 	for _, r := range rs {
-		r.p.kill()
+		r.p.Kill()
 	}
 	t.Logf("SIGKILLed the 3 replicas")
 	restartAt := time.Now()
