@@ -14,6 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // fakeEngine answers the app's Engine API calls from functions; a nil
@@ -250,5 +252,32 @@ func TestParsePeers(t *testing.T) {
 		if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
 			t.Errorf("parsePeers(%q) = %v, want %v", tt.addr, err, tt.err)
 		}
+	}
+}
+
+// TestMetricsOnOneRegisterer: several nodes' metrics in one process never
+// touch the global registry, and a node restarted on the same Registerer
+// takes over its predecessor's collectors.
+func TestMetricsOnOneRegisterer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.peersRefused.Inc()
+	b, err := newMetrics(reg)
+	if err != nil {
+		t.Fatalf("second registration on one registry: %v", err)
+	}
+	b.peersRefused.Inc()
+	if got := promtestutil.ToFloat64(b.peersRefused); got != 2 {
+		t.Fatalf("counter after restart = %v, want 2 (shared)", got)
+	}
+	if _, err := newMetrics(prometheus.NewRegistry()); err != nil {
+		t.Fatalf("a second registry: %v", err)
+	}
+	n, err := reg.Gather()
+	if err != nil || len(n) == 0 {
+		t.Fatalf("gather: %d families, %v", len(n), err)
 	}
 }

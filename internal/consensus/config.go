@@ -29,6 +29,10 @@ type Config struct {
 	// ExternalAddress is the host:port advertised to peers. Default: none
 	// (peers learn the address they dialled).
 	ExternalAddress string
+	// RPCListen is the address of CometBFT's own RPC (status, blocks,
+	// commits, validators), e.g. "127.0.0.1:26657"; it serves chain data, so
+	// keep it on loopback. Default: none (no RPC).
+	RPCListen string
 	// EngineURL is geth's authenticated RPC endpoint (--authrpc.*),
 	// e.g. "http://127.0.0.1:8551". Required.
 	EngineURL string
@@ -103,9 +107,12 @@ func (c Config) cometConfig() *cmtcfg.Config {
 	cc.P2P.PersistentPeers = ""
 	cc.FilterPeers = true
 
-	// Nothing else listens: no RPC, no gRPC, no Prometheus server (the
-	// caller serves Registerer), no pprof.
+	// Nothing else listens: no RPC unless asked for, no gRPC, no
+	// Prometheus server (the caller serves Registerer), no pprof.
 	cc.RPC.ListenAddress = ""
+	if c.RPCListen != "" {
+		cc.RPC.ListenAddress = "tcp://" + c.RPCListen
+	}
 	cc.GRPC.ListenAddress = ""
 	cc.RPC.PprofListenAddress = ""
 	cc.Instrumentation.Prometheus = false
@@ -119,7 +126,7 @@ func (c Config) cometConfig() *cmtcfg.Config {
 	// that is down costs timeout_propose before the next round.
 	bt := c.BlockTime
 	cc.Consensus.TimeoutCommit = max(bt-300*time.Millisecond, bt/2) //nolint:staticcheck // the v1.0 knob
-	cc.Consensus.TimeoutPropose = max(2*bt, time.Second)
+	cc.Consensus.TimeoutPropose = max(3*bt/2, time.Second)
 	cc.Consensus.TimeoutProposeDelta = bt / 2
 	cc.Consensus.TimeoutPrevote = bt
 	cc.Consensus.TimeoutPrevoteDelta = bt / 2

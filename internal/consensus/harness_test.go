@@ -33,6 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // member is one validator: a geth and the consensus Node beside it.
@@ -47,6 +48,7 @@ type member struct {
 	geth    *gethtest.Node
 	jwt     []byte
 	logf    *os.File
+	reg     *prometheus.Registry // kept across restarts, as an agent would
 	wrap    func(Engine) Engine
 
 	mu   sync.Mutex
@@ -127,6 +129,12 @@ func newCluster(t *testing.T, n int) *cluster {
 		}
 		for _, m := range c.members {
 			m.logf.Close()
+			if os.Getenv("CONSORTIUM_CONSENSUS_DEBUG") != "" {
+				keep := filepath.Join(os.TempDir(), fmt.Sprintf("consortium-consensus-debug-%d.log", m.idx))
+				if b, err := os.ReadFile(m.logf.Name()); err == nil && os.WriteFile(keep, b, 0o644) == nil {
+					t.Logf("member %d's log kept at %s", m.idx, keep)
+				}
+			}
 		}
 	})
 	return c
@@ -136,7 +144,7 @@ func newCluster(t *testing.T, n int) *cluster {
 // set) and starts a geth for it.
 func (c *cluster) newMember(validator bool) *member {
 	t := c.t
-	m := &member{idx: len(c.members), home: t.TempDir(), p2pPort: freeTCPPort(t)}
+	m := &member{idx: len(c.members), home: t.TempDir(), p2pPort: freeTCPPort(t), reg: prometheus.NewRegistry()}
 	m.fee = common.BigToAddress(big.NewInt(int64(0xfee0 + m.idx)))
 	for _, d := range []string{"config", "data"} {
 		if err := os.MkdirAll(filepath.Join(m.home, d), 0o700); err != nil {
@@ -213,12 +221,42 @@ func (m *member) peers(c *cluster) []string {
 	return out
 }
 
+// testLogLevel is Info, or Debug (CometBFT's own Info lines included) with
+// CONSORTIUM_CONSENSUS_DEBUG=1, for reading a run's timeline.
+func testLogLevel() slog.Level {
+	if os.Getenv("CONSORTIUM_CONSENSUS_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
 func (m *member) addr() string { return fmt.Sprintf("%s@127.0.0.1:%d", m.id, m.p2pPort) }
 
 // startNode makes and starts a fresh consensus Node for m (a Node runs
 // once, so a restart is a new one on the same home).
 func (c *cluster) startNode(m *member) {
 	c.t.Helper()
+	if err := c.tryStartNode(m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// startNodes starts several members' Nodes at once, as independent members
+// would come back.
+func (c *cluster) startNodes(ms ...*member) {
+	c.t.Helper()
+	errs := make(chan error, len(ms))
+	for _, m := range ms {
+		go func() { errs <- c.tryStartNode(m) }()
+	}
+	for range ms {
+		if err := <-errs; err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+func (c *cluster) tryStartNode(m *member) error {
 	n, err := New(Config{
 		Home:         m.home,
 		Moniker:      fmt.Sprintf("member-%d", m.idx),
@@ -228,20 +266,22 @@ func (c *cluster) startNode(m *member) {
 		FeeRecipient: m.fee,
 		BlockTime:    time.Second,
 		Peers:        m.peers(c),
-		Logger:       slog.New(slog.NewTextHandler(m.logf, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:       slog.New(slog.NewTextHandler(m.logf, &slog.HandlerOptions{Level: testLogLevel()})),
+		Registerer:   m.reg,
 		wrapEngine:   m.wrap,
 	})
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := n.Start(ctx); err != nil {
-		c.t.Fatalf("member %d: %v", m.idx, err)
+		return fmt.Errorf("member %d: %w", m.idx, err)
 	}
 	m.mu.Lock()
 	m.node = n
 	m.mu.Unlock()
+	return nil
 }
 
 // stop stops m's consensus Node and kills its geth with SIGKILL.

@@ -1,6 +1,8 @@
 package consensus
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -61,13 +63,51 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{
-		m.height, m.round, m.roundsPerBlock, m.blockInterval, m.missedSignatures,
-		m.proposalsRefused, m.buildFailures, m.engineErrors, m.peers, m.peersRefused,
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	// A restarted Node (a new one on the same Registerer) takes over the
+	// collectors of the one before it, so counters stay monotonic.
+	var err error
+	if m.height, err = register(reg, m.height); err != nil {
+		return nil, err
+	}
+	if m.round, err = register(reg, m.round); err != nil {
+		return nil, err
+	}
+	if m.roundsPerBlock, err = register(reg, m.roundsPerBlock); err != nil {
+		return nil, err
+	}
+	if m.blockInterval, err = register(reg, m.blockInterval); err != nil {
+		return nil, err
+	}
+	if m.missedSignatures, err = register(reg, m.missedSignatures); err != nil {
+		return nil, err
+	}
+	if m.proposalsRefused, err = register(reg, m.proposalsRefused); err != nil {
+		return nil, err
+	}
+	if m.buildFailures, err = register(reg, m.buildFailures); err != nil {
+		return nil, err
+	}
+	if m.engineErrors, err = register(reg, m.engineErrors); err != nil {
+		return nil, err
+	}
+	if m.peers, err = register(reg, m.peers); err != nil {
+		return nil, err
+	}
+	if m.peersRefused, err = register(reg, m.peersRefused); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers c, or returns the collector of the same kind that is
+// already registered under its name.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }

@@ -256,6 +256,9 @@ func (n *Node) SetPeers(addrs []string) error {
 func (n *Node) Status() Status {
 	s := n.app.status.get()
 	s.IsValidator = n.hasKey && (len(s.Signers)+len(s.Absent) == 0 || contains(s.Signers, s.Absent, n.validatorAddress()))
+	if n.hasKey {
+		s.ValidatorAddress = n.validatorAddress()
+	}
 	n.mu.Lock()
 	if n.cmt != nil && !n.stopped {
 		s.Peers = n.cmt.Switch().Peers().Size()

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"encoding/hex"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +31,15 @@ type Status struct {
 	// commit of Height-1, as recorded in block Height.
 	Signers []string
 	Absent  []string
-	// IsValidator is true when this node has a validator key.
-	IsValidator bool
+	// BlockProposer is the validator that proposed the block at Height.
+	BlockProposer string
+	// Powers are the voting powers of the validators of the last commit
+	// (Signers and Absent), by address.
+	Powers map[string]int64
+	// IsValidator is true when this node has a validator key, and
+	// ValidatorAddress is that key's address.
+	IsValidator      bool
+	ValidatorAddress string
 	// Peers is the number of connected CometBFT peers.
 	Peers int
 }
@@ -45,8 +53,10 @@ type statusTracker struct {
 
 func (t *statusTracker) finalized(req *abci.FinalizeBlockRequest, hash common.Hash, m *metrics) {
 	var signers, absent []string
+	powers := make(map[string]int64, len(req.DecidedLastCommit.Votes))
 	for _, v := range req.DecidedLastCommit.Votes {
 		addr := strings.ToUpper(hex.EncodeToString(v.Validator.Address))
+		powers[addr] = v.Validator.Power
 		if v.BlockIdFlag == cmtproto.BlockIDFlagCommit {
 			signers = append(signers, addr)
 		} else {
@@ -68,7 +78,8 @@ func (t *statusTracker) finalized(req *abci.FinalizeBlockRequest, hash common.Ha
 		t.s.BlockInterval = 0
 	}
 	t.s.Height, t.s.ELHash, t.s.LastBlockTime = req.Height, hash, req.Time
-	t.s.Signers, t.s.Absent = signers, absent
+	t.s.Signers, t.s.Absent, t.s.Powers = signers, absent, powers
+	t.s.BlockProposer = strings.ToUpper(hex.EncodeToString(req.ProposerAddress))
 }
 
 func (t *statusTracker) newRound(height int64, round int32, proposer []byte, m *metrics) {
@@ -86,5 +97,6 @@ func (t *statusTracker) get() Status {
 	s := t.s
 	s.Signers = append([]string(nil), s.Signers...)
 	s.Absent = append([]string(nil), s.Absent...)
+	s.Powers = maps.Clone(s.Powers)
 	return s
 }
