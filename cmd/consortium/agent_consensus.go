@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/consensus"
+	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,9 +25,9 @@ import (
 // app that drives geth over the Engine API) inside the agent: one process
 // beside geth keeps both peer layers equal to the registrar's answer.
 type consensusFlags struct {
-	home, listen, engine, jwt, fee *string
-	pubPort                        *int
-	blockTime                      *time.Duration
+	home, listen, rpc, engine, jwt, fee *string
+	pubPort                             *int
+	blockTime                           *time.Duration
 }
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
@@ -31,6 +35,7 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 		home:      fs.String("consensus-home", "", "CometBFT home directory (config/genesis.json, config/node_key.json, config/priv_validator_key.json for a validator): runs the consensus process in the agent (BFT consortia)"),
 		listen:    fs.String("consensus-p2p", "0.0.0.0:26656", "CometBFT P2P listen address (host:port); its port is registered with the node's record"),
 		pubPort:   fs.Int("consensus-public-port", 0, "a public node's CometBFT port at --public-ip (default: the --consensus-p2p port)"),
+		rpc:       fs.String("consensus-rpc", "", "CometBFT's RPC (status, blocks, commits) on this loopback host:port, e.g. 127.0.0.1:26657 (default: off)"),
 		engine:    fs.String("engine", "http://127.0.0.1:8551", "geth's authenticated Engine API URL (--authrpc.*)"),
 		jwt:       fs.String("jwt-secret", "", "geth's JWT secret file (required with --consensus-home)"),
 		fee:       fs.String("fee-recipient", "", "the member's address, coinbase of the blocks this node proposes (default: none, fees burnt)"),
@@ -62,6 +67,13 @@ func (f consensusFlags) check(advertise net.IP) (*consensusOpts, error) {
 	if o.pubPort < 0 || o.pubPort > 65535 {
 		return nil, fmt.Errorf("%w: --consensus-public-port %d", errUsage, o.pubPort)
 	}
+	if *f.rpc != "" {
+		h, _, err := net.SplitHostPort(*f.rpc)
+		if ip := net.ParseIP(h); err != nil || ip == nil || !ip.IsLoopback() {
+			// It serves blocks: chain data stays off the network.
+			return nil, fmt.Errorf("%w: --consensus-rpc %q must be a loopback host:port (it serves chain data)", errUsage, *f.rpc)
+		}
+	}
 	var fee common.Address
 	if *f.fee != "" {
 		if !common.IsHexAddress(*f.fee) {
@@ -74,7 +86,7 @@ func (f consensusFlags) check(advertise net.IP) (*consensusOpts, error) {
 		return nil, err
 	}
 	o.cfg = consensus.Config{Home: *f.home, P2PListen: "tcp://" + net.JoinHostPort(host, p), EngineURL: *f.engine,
-		JWTSecret: secret, FeeRecipient: fee, BlockTime: *f.blockTime}
+		JWTSecret: secret, FeeRecipient: fee, BlockTime: *f.blockTime, RPCListen: *f.rpc}
 	if advertise != nil {
 		o.cfg.ExternalAddress = net.JoinHostPort(advertise.String(), p)
 	}
@@ -99,7 +111,7 @@ func startConsensus(ctx context.Context, o *consensusOpts, log *slog.Logger, reg
 	if err != nil {
 		return nil, err
 	}
-	cfg.Consensus, cfg.ConsensusPort, cfg.PublicConsensusPort = n, o.port, o.pubPort
+	cfg.Consensus, cfg.ConsensusPort, cfg.PublicConsensusPort = newReporter(n, o.cfg.Home), o.port, o.pubPort
 	rc := &runningConsensus{node: n, done: make(chan struct{})}
 	go func() {
 		defer close(rc.done)
@@ -119,4 +131,45 @@ func (rc *runningConsensus) stop(log *slog.Logger) {
 			log.Warn("stopping the consensus process", "err", err)
 		}
 	})
+}
+
+// reporter is the consensus node as the agent sees it: it also reports the
+// node's view of the chain with each renewal, validators named by the
+// CometBFT genesis (consortium init names each member's validator after
+// the member).
+type reporter struct {
+	*consensus.Node
+	names map[string]string // validator address (upper-case hex) -> name
+}
+
+func newReporter(n *consensus.Node, home string) reporter {
+	r := reporter{Node: n, names: map[string]string{}}
+	if doc, err := cmttypes.GenesisDocFromFile(filepath.Join(home, "config", "genesis.json")); err == nil {
+		for _, v := range doc.Validators {
+			r.names[strings.ToUpper(v.Address.String())] = v.Name
+		}
+	}
+	return r
+}
+
+// Report implements agent.ConsensusReporter.
+func (r reporter) Report() *registry.ConsensusStatus {
+	s := r.Status()
+	if s.Height == 0 {
+		return nil
+	}
+	cs := &registry.ConsensusStatus{
+		Height: s.Height, Round: s.Round, Proposer: s.BlockProposer,
+		Validator: s.ValidatorAddress, BlockMillis: s.BlockInterval.Milliseconds(),
+	}
+	add := func(addrs []string, signed bool) {
+		for _, a := range addrs {
+			if len(cs.Validators) < registry.MaxValidators {
+				cs.Validators = append(cs.Validators, registry.ValidatorVote{Address: a, Name: r.names[a], Power: s.Powers[a], Signed: signed})
+			}
+		}
+	}
+	add(s.Signers, true)
+	add(s.Absent, false)
+	return cs
 }

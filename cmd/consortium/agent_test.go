@@ -65,6 +65,8 @@ func TestConsensusFlags(t *testing.T) {
 		{"no JWT secret", []string{"--consensus-home", dir}, nil, false, "needs --jwt-secret", 0, "", ""},
 		{"bad listen address", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--consensus-p2p", "26656"}, nil, false, "not host:port", 0, "", ""},
 		{"bad fee recipient", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--fee-recipient", "alice"}, nil, false, "not an address", 0, "", ""},
+		{"RPC off the loopback", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--consensus-rpc", "0.0.0.0:26657"}, nil, false, "must be a loopback", 0, "", ""},
+		{"RPC not host:port", []string{"--consensus-home", dir, "--jwt-secret", jwt, "--consensus-rpc", "26657"}, nil, false, "must be a loopback", 0, "", ""},
 		{"missing JWT file", []string{"--consensus-home", dir, "--jwt-secret", filepath.Join(dir, "none")}, nil, false, "JWT secret", 0, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +90,9 @@ func TestConsensusFlags(t *testing.T) {
 			}
 			if o == nil {
 				return
+			}
+			if tc.name == "in-process consensus" && o.cfg.RPCListen != "" {
+				t.Errorf("CometBFT RPC on %q without --consensus-rpc", o.cfg.RPCListen)
 			}
 			if o.port != tc.port || o.cfg.P2PListen != tc.listen || o.cfg.ExternalAddress != tc.external || len(o.cfg.JWTSecret) != 32 {
 				t.Fatalf("port %d listen %q external %q secret %d bytes", o.port, o.cfg.P2PListen, o.cfg.ExternalAddress, len(o.cfg.JWTSecret))

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/consortium/consortium/internal/noderecord"
+	"github.com/consortium/consortium/internal/registry"
 )
 
 // Consensus is the node's consensus process as the agent drives it:
@@ -13,6 +14,12 @@ type Consensus interface {
 	SetPeers(addrs []string) error
 	// ID is the CometBFT node ID, 40 hex characters.
 	ID() string
+}
+
+// ConsensusReporter is a Consensus that also tells where the chain stands;
+// the agent sends that with each renewal, for the dashboard.
+type ConsensusReporter interface {
+	Report() *registry.ConsensusStatus
 }
 
 // consensusEntry is the "cmt" entry of the record at port, or nil without

@@ -158,6 +158,9 @@ func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.S
 			}
 		}
 	}
+	if r, ok := a.cfg.Consensus.(ConsensusReporter); ok {
+		st.Consensus = r.Report()
+	}
 	if peers, err := a.cfg.Client.Peers(ctx); err == nil {
 		st.Peers = len(peers)
 		for _, p := range peers {
