@@ -15,7 +15,7 @@ import (
 // process (the agent, CometBFT in it) beside it in the pod, over the Engine
 // API on the pod's loopback.
 
-const cometHome = "/data/cometbft"
+const cometHome = "/cometbft"
 
 // mountAt returns the container's mount at path, if any.
 func mountAt(c corev1.Container, path string) (corev1.VolumeMount, bool) {
@@ -108,10 +108,23 @@ func bftNode(t *testing.T, ss *appsv1.StatefulSet, gethImage string, engine, cmt
 	if m, ok := mountAt(agent, cometHome+"/config/genesis.json"); !ok || m.Name != "genesis" || m.SubPath != "cometbft-genesis.json" {
 		t.Errorf("%s: the CometBFT genesis is not at %s/config/genesis.json: %+v", ss.Name, cometHome, m)
 	}
+	// The home on a claim of its own (its root writable through fsGroup,
+	// so CometBFT makes data/ there), config/ a scratch directory the
+	// keys are mounted into: directories the runtime makes for nested
+	// mounts belong to root, and a non-root process could not write them.
+	if m, ok := mountAt(agent, cometHome); !ok || m.Name != "consensus" || m.ReadOnly || m.SubPath != "" {
+		t.Errorf("%s: the CometBFT home is not the consensus claim: %+v", ss.Name, m)
+	}
+	if m, ok := mountAt(agent, cometHome+"/config"); !ok || volume(t, ss, m.Name).EmptyDir == nil {
+		t.Errorf("%s: the CometBFT config directory is not a scratch directory: %+v", ss.Name, m)
+	}
+	if !slices.ContainsFunc(ss.Spec.VolumeClaimTemplates, func(c corev1.PersistentVolumeClaim) bool { return c.Name == "consensus" }) {
+		t.Errorf("%s: no volume claim for the CometBFT data", ss.Name)
+	}
 	// The validator's signing state must stay on the volume: a copy from a
 	// Secret would let a restarted validator sign a height twice.
 	for _, m := range agent.VolumeMounts {
-		if strings.Contains(m.MountPath, "priv_validator_state") || (strings.HasPrefix(m.MountPath, cometHome) && !strings.HasPrefix(m.MountPath, cometHome+"/config/")) {
+		if strings.Contains(m.MountPath, "priv_validator_state") || strings.HasPrefix(m.MountPath, cometHome+"/data") {
 			t.Errorf("%s: %s is mounted over the CometBFT home's data: %+v", ss.Name, m.MountPath, m)
 		}
 	}

@@ -173,7 +173,7 @@ Arguments (a dict):
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 {{- $bft := include "cm.bft" $root -}}
-{{- $home := "/data/cometbft" -}}
+{{- $home := "/cometbft" -}}
 apiVersion: apps/v1
 kind: StatefulSet
 metadata:
@@ -437,9 +437,14 @@ spec:
             {{- end }}
             {{- if $bft }}
             - {name: engine, mountPath: /engine, readOnly: true}
-            # The CometBFT home is on the volume (its block store, state,
-            # address book and the validator's signing state); only the
-            # genesis and the keys come in, file by file.
+            # The CometBFT home: its data (block store, state, and the
+            # validator's signing state, which must never come from a
+            # Secret) on a volume of its own, whose root fsGroup makes
+            # writable; its config/ a scratch directory (the process writes
+            # its address book there, and a node key when none is given)
+            # into which the genesis and the keys come file by file.
+            - {name: consensus, mountPath: {{ $home }}}
+            - {name: cometbft-config, mountPath: {{ $home }}/config}
             - {name: genesis, mountPath: {{ $home }}/config/genesis.json, subPath: cometbft-genesis.json, readOnly: true}
             {{- range .cometFiles }}
             - {name: comet-keys, mountPath: {{ $home }}/config/{{ . }}, subPath: {{ . }}, readOnly: true}
@@ -468,6 +473,8 @@ spec:
               - {key: password, path: password}
         {{- end }}
         {{- if $bft }}
+        - name: cometbft-config
+          emptyDir: {}
         - name: engine
           secret:
             secretName: {{ include "cm.engineSecret" $root }}
@@ -497,4 +504,16 @@ spec:
         resources:
           requests:
             storage: {{ .storage }}
+    {{- if $bft }}
+    - metadata:
+        name: consensus
+      spec:
+        accessModes: [ReadWriteOnce]
+        {{- with $v.storageClassName }}
+        storageClassName: {{ . }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ $v.consensusStorage | default "5Gi" }}
+    {{- end }}
 {{- end -}}
