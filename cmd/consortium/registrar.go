@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/consortium/consortium/internal/dashboard"
@@ -35,6 +36,7 @@ type registrarFlags struct {
 	allowLoopback                                            bool
 	rateLimit                                                float64
 	maxWait                                                  time.Duration
+	maxConns, maxConnsPerIP, maxConnsPerMember, maxWatches   int
 }
 
 // etcdFlags are the etcd client options, named as etcdctl names them.
@@ -66,6 +68,10 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.allowLoopback, "allow-loopback-endpoints", false, "TEST NETWORKS ONLY: accept loopback addresses (127.0.0.0/8, ::1) as public endpoints, for a consortium on one host")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2000, "requests per second allowed per credential")
 	fs.DurationVar(&f.maxWait, "max-wait", 5*time.Minute, "longest blocking query")
+	fs.IntVar(&f.maxConns, "max-conns", httpapi.DefaultMaxConns, "most open connections; past it idle anonymous connections are closed to make room, then new ones refused")
+	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most open connections from one client address that have not authenticated")
+	fs.IntVar(&f.maxConnsPerMember, "max-conns-per-member", httpapi.DefaultMaxConnsPerMember, "most open connections authenticated with one credential; past it the oldest idle one is closed")
+	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "most blocking queries one credential may hold open at once")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -144,16 +150,18 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")
 	}
 	dash := dashboard.New(dashboard.Config{Registry: reg, Logger: log})
+	maxConns := fitConns(log, f.maxConns)
 	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait,
+		MaxConns: maxConns, MaxConnsPerIP: f.maxConnsPerIP, MaxConnsPerMember: f.maxConnsPerMember, MaxWatches: f.maxWatches,
 		Extra: map[string]http.Handler{"/ui/": dash}})
 	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:        srv,
+		ReadTimeout:    30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Connection limits, header and idle timeouts (httpapi's defaults).
+	ln = srv.Prepare(hs, ln)
 	// Shutdown would otherwise wait for the dashboard's open streams.
 	hs.RegisterOnShutdown(dash.Close)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -215,6 +223,23 @@ func privateDir(log *slog.Logger, dir string) error {
 		log.Warn("the data directory was open to other users; made it 0700", "dir", dir, "was", fmt.Sprintf("%04o", perm))
 	}
 	return nil
+}
+
+// fitConns lowers the connection cap to what the process's file descriptor
+// limit allows (Go raises the soft limit to the hard one at start-up), with
+// room for the store and the accept loop's own: past the limit accept
+// fails with "too many open files" and nobody gets in.
+func fitConns(log *slog.Logger, want int) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return want
+	}
+	if room := int(min(rl.Cur, 1<<30)) - 256; room < want {
+		room = max(room, 64)
+		log.Warn("the file descriptor limit is lower than --max-conns: capping connections below it; raise the limit (ulimit -n, LimitNOFILE=)", "max_conns", want, "fd_limit", rl.Cur, "capped_to", room)
+		return room
+	}
+	return want
 }
 
 func applySeed(ctx context.Context, reg *registry.Registry, path string) error {

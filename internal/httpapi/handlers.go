@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -203,7 +204,12 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if wq.HasIndex && wq.Wait > 0 {
+	if wq.HasIndex && wq.Wait > 0 && unchanged(ps, inm, wq) {
+		release, ok := s.watchSlot(p.Name)
+		if !ok {
+			return &httpError{http.StatusTooManyRequests, "too_many_watches", fmt.Sprintf("this credential holds %d blocking queries already; wait for one to end (one per node is enough)", s.cfg.MaxWatches)}
+		}
+		defer release()
 		s.m.watchers.Inc()
 		defer s.m.watchers.Dec()
 		timer := time.NewTimer(jitter(wq.Wait))

@@ -33,6 +33,16 @@ type Config struct {
 	LegacyOpen bool
 	// MaxWait caps a blocking query. Default 5 min.
 	MaxWait time.Duration
+	// MaxWatches caps the blocking queries one credential (a member with
+	// all its agents, or the administrator) may hold open at once; one
+	// more is refused with 429 too_many_watches. Default 1024
+	// (DefaultMaxWatches).
+	MaxWatches int
+	// MaxConns caps the open connections of a server set up by Prepare;
+	// MaxConnsPerIP caps those of one client address that have not
+	// authenticated, MaxConnsPerMember those authenticated with one
+	// credential. Defaults 8192, 1024 and 2048 (connlimit.go).
+	MaxConns, MaxConnsPerIP, MaxConnsPerMember int
 	// Metrics is where the server's metrics are registered. Default: a new
 	// registry served on /metrics.
 	Metrics *prometheus.Registry
@@ -50,6 +60,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 5 * time.Minute
+	}
+	if c.MaxWatches <= 0 {
+		c.MaxWatches = DefaultMaxWatches
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.MaxConnsPerMember <= 0 {
+		c.MaxConnsPerMember = DefaultMaxConnsPerMember
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
@@ -70,16 +92,21 @@ type Server struct {
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
+
+	conns     *connLimiter
+	watchMu   sync.Mutex
+	watchesBy map[string]int // open blocking queries per principal
 }
 
 // New builds a server.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limiters: map[string]*rate.Limiter{}}
+	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limiters: map[string]*rate.Limiter{},
+		conns: newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.MaxConnsPerMember, cfg.Logger), watchesBy: map[string]int{}}
 	s.m = newMetrics(cfg.Metrics, cfg.Registry)
 	s.route("GET /healthz", s.healthz, false)
 	s.route("GET /readyz", s.readyz, false)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	s.mux.Handle("GET /metrics", s.limitByIP(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 
 	s.route("POST /v1/members", s.addMember, true)
 	s.route("GET /v1/members", s.listMembers, true)
@@ -101,16 +128,41 @@ func New(cfg Config) *Server {
 	s.route("GET /parityenodes", s.legacyRead("parityenodes"), false)
 	s.route("POST /{$}", s.legacyPost, false)
 	for p, h := range cfg.Extra {
-		s.mux.Handle(p, h)
+		s.mux.Handle(p, s.limitByIP(h))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle("/", s.limitByIP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + clip(r.URL.Path), Code: "no_route"})
-	})
+	})))
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A connection is not closed to make
+// room while one of its requests is in a handler; a request without a
+// credential is answered with "Connection: close", so an anonymous client
+// holds a connection for one request only.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tc := connOf(r.Context()); tc != nil {
+		tc.busy.Add(1)
+		defer tc.busy.Add(-1)
+	}
+	if r.Header.Get("Authorization") == "" {
+		w.Header().Set("Connection", "close")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// limitByIP applies the per-address rate limit to a handler outside route
+// (metrics, unknown routes, mounted extras): every route is limited.
+func (s *Server) limitByIP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.allow("ip:" + clientIP(r)) {
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, errRateLimited)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 type ctxKey struct{}
 
@@ -132,9 +184,17 @@ func (s *Server) route(pattern string, h handler, needAuth bool) {
 			s.m.observe(name, rec.status, time.Since(start))
 		}()
 		ctx := r.Context()
+		anonymous := func() {
+			// Anonymous and refused requests: one request per
+			// connection, and a client that does not read its answer
+			// cannot hold the handler.
+			rec.Header().Set("Connection", "close")
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(anonWriteTimeout))
+		}
 		if needAuth || r.Header.Get("Authorization") != "" {
 			p, err := s.authenticate(r)
 			if err != nil {
+				anonymous()
 				if !s.allow("ip:" + clientIP(r)) {
 					s.writeError(rec, r, errRateLimited)
 					return
@@ -142,14 +202,22 @@ func (s *Server) route(pattern string, h handler, needAuth bool) {
 				s.writeError(rec, r, err)
 				return
 			}
+			if tc := connOf(ctx); tc != nil && !tc.authenticated(p.Name) {
+				rec.Header().Set("Connection", "close")
+				s.writeError(rec, r, errTooManyConns)
+				return
+			}
 			if !s.allow("p:" + p.Name) {
 				s.writeError(rec, r, errRateLimited)
 				return
 			}
 			ctx = context.WithValue(ctx, ctxKey{}, p)
-		} else if !s.allow("ip:" + clientIP(r)) {
-			s.writeError(rec, r, errRateLimited)
-			return
+		} else {
+			anonymous()
+			if !s.allow("ip:" + clientIP(r)) {
+				s.writeError(rec, r, errRateLimited)
+				return
+			}
 		}
 		if err := h(rec, r.WithContext(ctx)); err != nil {
 			s.writeError(rec, r, err)
@@ -158,6 +226,26 @@ func (s *Server) route(pattern string, h handler, needAuth bool) {
 }
 
 var errRateLimited = &httpError{http.StatusTooManyRequests, "rate_limited", "too many requests for this credential; slow down"}
+
+var errTooManyConns = &httpError{http.StatusTooManyRequests, "too_many_connections", "this credential holds too many connections, all busy; use fewer (keep-alive) connections"}
+
+// watchSlot takes one of p's blocking-query slots; release gives it back.
+// ok is false when p holds MaxWatches already.
+func (s *Server) watchSlot(p string) (release func(), ok bool) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchesBy[p] >= s.cfg.MaxWatches {
+		return nil, false
+	}
+	s.watchesBy[p]++
+	return func() {
+		s.watchMu.Lock()
+		defer s.watchMu.Unlock()
+		if s.watchesBy[p]--; s.watchesBy[p] <= 0 {
+			delete(s.watchesBy, p)
+		}
+	}, true
+}
 
 func (s *Server) authenticate(r *http.Request) (registry.Principal, error) {
 	h := r.Header.Get("Authorization")

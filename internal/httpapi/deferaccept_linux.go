@@ -1,0 +1,25 @@
+package httpapi
+
+import (
+	"net"
+	"syscall"
+	"time"
+)
+
+// deferAccept asks Linux to hand a connection to accept only once the
+// client has sent data (TCP_DEFER_ACCEPT), or after d: a connection that
+// says nothing then costs the registrar no descriptor, no goroutine, and no
+// place under the connection cap while it is silent.
+func deferAccept(ln net.Listener, d time.Duration) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, max(1, int(d/time.Second)))
+	})
+}
