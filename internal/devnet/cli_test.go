@@ -109,6 +109,8 @@ func TestBadInput(t *testing.T) {
 		{"devnet not a consortium", []string{"devnet", "--dir", notConsortium}, "holds no consortium.json"},
 		{"devnet other members", []string{"devnet", "--dir", existing, "--members", "a,b"}, "different consortium"},
 		{"devnet bad consensus", []string{"devnet", "--consensus", "pow", "--dir", filepath.Join(tmp, "d8")}, "bad --consensus"},
+		{"devnet other consensus", []string{"devnet", "--consensus", "clique", "--dir", existing}, "holds a bft consortium, not clique"},
+		{"devnet bft, two validators", []string{"devnet", "--nodes", "validator=2,public", "--dir", filepath.Join(tmp, "d10")}, "exactly one validator"},
 		{"devnet clique, wrong geth", []string{"devnet", "--consensus", "clique", "--dir", filepath.Join(tmp, "d6"), "--geth", notGeth}, "geth 1.17.10"},
 		{"devnet bft, wrong geth", []string{"devnet", "--dir", filepath.Join(tmp, "d9"), "--geth", oldGeth}, "bft needs v1.17.10"},
 		{"devnet geth missing", []string{"devnet", "--dir", filepath.Join(tmp, "d7"), "--geth", filepath.Join(tmp, "nope")}, "not a usable geth"},

@@ -24,11 +24,19 @@ import (
 //
 //	CONSORTIUM_DEVNET_TIMING=1 CONSORTIUM_DEVNET_TIMING_MEMBERS=3,10 \
 //	  go test -run TestDevnetTiming -v -timeout 30m ./internal/devnet/
+//
+// It measures the Clique devnet (geth v1.13.15) unless
+// CONSORTIUM_DEVNET_TIMING_CONSENSUS=bft asks for the BFT one (geth
+// v1.17.10 and a consensus node beside each, in the devnet process).
 func TestDevnetTiming(t *testing.T) {
 	if os.Getenv("CONSORTIUM_DEVNET_TIMING") == "" {
 		t.Skip("a measurement: set CONSORTIUM_DEVNET_TIMING=1 (and CONSORTIUM_DEVNET_TIMING_MEMBERS=3,10) to run it")
 	}
-	geth := gethtest.Binary(t, gethtest.V113)
+	mode, version := Clique, gethtest.V113
+	if os.Getenv("CONSORTIUM_DEVNET_TIMING_CONSENSUS") == string(BFT) {
+		mode, version = BFT, gethtest.V117
+	}
+	geth := gethtest.Binary(t, version)
 	sizes := []int{3}
 	if v := os.Getenv("CONSORTIUM_DEVNET_TIMING_MEMBERS"); v != "" {
 		sizes = nil
@@ -46,12 +54,12 @@ func TestDevnetTiming(t *testing.T) {
 	}
 	for _, size := range sizes {
 		for run := 1; run <= runs; run++ {
-			t.Run(fmt.Sprintf("%d members run %d", size, run), func(t *testing.T) { timeDevnet(t, geth, size) })
+			t.Run(fmt.Sprintf("%s %d members run %d", mode, size, run), func(t *testing.T) { timeDevnet(t, mode, geth, size) })
 		}
 	}
 }
 
-func timeDevnet(t *testing.T, geth string, size int) {
+func timeDevnet(t *testing.T, mode Consensus, geth string, size int) {
 	var members []string
 	for i := range size {
 		members = append(members, string(rune('a'+i)))
@@ -59,7 +67,7 @@ func timeDevnet(t *testing.T, geth string, size int) {
 	var out syncBuffer
 	start := time.Now()
 	d, err := Start(context.Background(), Config{
-		Dir: filepath.Join(t.TempDir(), "devnet"), Consensus: Clique, Members: members, Geth: geth,
+		Dir: filepath.Join(t.TempDir(), "devnet"), Consensus: mode, Members: members, Geth: geth,
 		RegistrarListen: "127.0.0.1:0", BasePort: 21000, Out: &out,
 	})
 	if err != nil {
