@@ -46,6 +46,10 @@ type app struct {
 
 	mu   sync.Mutex
 	last Parent // the last final EL block, which geth has as its head
+	// validated holds the blocks of the current height that this geth
+	// called VALID in ProcessProposal: FinalizeBlock need not send them
+	// again (geth warns "Ignoring already known beacon payload" if it does).
+	validated map[common.Hash]bool
 
 	peers  atomic.Pointer[peerSet]
 	status statusTracker
@@ -76,6 +80,25 @@ func (a *app) setLastFinal(p Parent) {
 	a.mu.Lock()
 	a.last = p
 	a.mu.Unlock()
+}
+
+func (a *app) markValidated(h common.Hash) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.validated == nil {
+		a.validated = map[common.Hash]bool{}
+	}
+	a.validated[h] = true
+}
+
+// takeValidated reports whether h was validated at this height and forgets
+// the height's validated blocks.
+func (a *app) takeValidated(h common.Hash) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok := a.validated[h]
+	a.validated = nil
+	return ok
 }
 
 // syncHead reads geth's head into the app's last final block. geth's head

@@ -281,3 +281,40 @@ func TestMetricsOnOneRegisterer(t *testing.T) {
 		t.Fatalf("gather: %d families, %v", len(n), err)
 	}
 }
+
+// TestFinalizeSkipsKnownPayload: a block this geth validated in
+// ProcessProposal is not sent again (geth would warn about it); when the
+// fork choice update then fails, the import falls back to newPayload.
+func TestFinalizeSkipsKnownPayload(t *testing.T) {
+	for _, fcuFailsFirst := range []bool{false, true} {
+		var newPayloads, fcus atomic.Int64
+		eng := &fakeEngine{}
+		eng.newPayload = func(d engine.ExecutableData) (engine.PayloadStatusV1, error) {
+			newPayloads.Add(1)
+			return valid(d)
+		}
+		eng.fcu = func(s engine.ForkchoiceStateV1, a *engine.PayloadAttributes) (engine.ForkChoiceResponse, error) {
+			if fcus.Add(1) == 1 && fcuFailsFirst {
+				return engine.ForkChoiceResponse{PayloadStatus: engine.PayloadStatusV1{Status: engine.SYNCING}}, nil
+			}
+			return validFCU(s, a)
+		}
+		a, _ := testApp(t, eng)
+		a.setLastFinal(testParent)
+		tx, _ := EncodePayload(goodPayload(time.Unix(1010, 0), nil))
+		ctx := context.Background()
+		if res, _ := a.ProcessProposal(ctx, &abci.ProcessProposalRequest{Height: 42, Time: time.Unix(1010, 0), Txs: [][]byte{tx}}); res.Status != abci.PROCESS_PROPOSAL_STATUS_ACCEPT {
+			t.Fatal("proposal refused")
+		}
+		if _, err := a.FinalizeBlock(ctx, &abci.FinalizeBlockRequest{Height: 42, Time: time.Unix(1010, 0), Txs: [][]byte{tx}}); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(1)
+		if fcuFailsFirst {
+			want = 2
+		}
+		if newPayloads.Load() != want {
+			t.Errorf("fcu fails first = %v: %d newPayload calls, want %d", fcuFailsFirst, newPayloads.Load(), want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if p.Block.NumberU64() != uint64(req.Height) {
 		return nil, fmt.Errorf("%w: decided block %d carries EL block %d", ErrWrongNumber, req.Height, p.Block.NumberU64())
 	}
-	a.importFinal(p)
+	a.importFinal(p, a.takeValidated(p.Hash()))
 	a.setLastFinal(Parent{Number: p.Block.NumberU64(), Hash: p.Hash(), Time: p.Block.Time()})
 	a.status.finalized(req, p.Hash(), a.metrics)
 	return &abci.FinalizeBlockResponse{
@@ -40,11 +40,14 @@ func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	}, nil
 }
 
-// importFinal retries tryImport until it succeeds or a.ctx ends.
-func (a *app) importFinal(p *Payload) {
+// importFinal retries tryImport until it succeeds or a.ctx ends. known
+// says geth validated the block in ProcessProposal; then the first attempt
+// only moves the fork choice, and any failure falls back to newPayload
+// (geth may have restarted and lost the block meanwhile).
+func (a *app) importFinal(p *Payload, known bool) {
 	wait := a.retryMin
 	for attempt := 1; ; attempt++ {
-		err := a.tryImport(p)
+		err := a.tryImport(p, known && attempt == 1)
 		if err == nil {
 			return
 		}
@@ -64,19 +67,30 @@ func (a *app) importFinal(p *Payload) {
 	}
 }
 
-func (a *app) tryImport(p *Payload) error {
+func (a *app) tryImport(p *Payload, known bool) error {
 	ctx, cancel := context.WithTimeout(a.ctx, engineCallTimeout)
 	defer cancel()
-	st, err := a.eng.NewPayload(ctx, p.ExecutableData(), p.BlobHashes(), p.beaconRoot(), p.Requests)
-	if err != nil {
-		return fmt.Errorf("%w: newPayload: %v", ErrEngine, err)
-	}
-	if st.Status != engine.VALID {
-		// INVALID for a decided block means this geth disagrees with
-		// more than 2/3 of the validators (a corrupt database, another
-		// genesis): it is logged on every tenth try and retried, since
-		// halting would not make it agree either.
-		return fmt.Errorf("%w: newPayload %s", ErrPayloadStatus, st.Status)
+	if !known {
+		st, err := a.eng.NewPayload(ctx, p.ExecutableData(), p.BlobHashes(), p.beaconRoot(), p.Requests)
+		if err != nil {
+			return fmt.Errorf("%w: newPayload: %v", ErrEngine, err)
+		}
+		switch st.Status {
+		case engine.VALID:
+		case engine.SYNCING, engine.ACCEPTED:
+			// geth lacks the parent or its state. After a crash geth
+			// rewinds to the last block whose state it flushed and may
+			// switch itself to snap sync, where it waits for a fork
+			// choice to a head it does not have ("forced head needed for
+			// startup"). The update below is that head: geth syncs to it
+			// from its devp2p peers, and a later attempt finds it VALID.
+		default:
+			// INVALID for a decided block means this geth disagrees
+			// with more than 2/3 of the validators (a corrupt database,
+			// another genesis): it is logged on every tenth try and
+			// retried, since halting would not make it agree either.
+			return fmt.Errorf("%w: newPayload %s", ErrPayloadStatus, st.Status)
+		}
 	}
 	h := p.Hash()
 	res, err := a.eng.ForkchoiceUpdated(ctx, engine.ForkchoiceStateV1{HeadBlockHash: h, SafeBlockHash: h, FinalizedBlockHash: h}, nil)

@@ -273,7 +273,7 @@ func (c *cluster) tryStartNode(m *member) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := n.Start(ctx); err != nil {
 		return fmt.Errorf("member %d: %w", m.idx, err)

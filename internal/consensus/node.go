@@ -151,12 +151,39 @@ func (n *Node) ID() string { return n.id }
 // for geth's head and replays every block geth lacks before consensus
 // starts, so Start can take a while after a crash.
 func (n *Node) Start(ctx context.Context) error {
+	// n.mu is not held while waiting for geth and replaying blocks, so
+	// Status and SetPeers answer meanwhile; a Stop during Start makes
+	// Start stop what it built.
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.started {
-		return fmt.Errorf("consensus: node already started (a Node runs once)")
+	if n.started || n.stopped {
+		n.mu.Unlock()
+		return fmt.Errorf("consensus: node already started or stopped (a Node runs once)")
 	}
 	n.started = true
+	n.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			n.mu.Lock()
+			if n.stopped { // Stop left the engine to us
+				n.eng.Close()
+			}
+			n.mu.Unlock()
+		}
+	}()
+
+	// ctx bounds the whole start, the handshake's replay included: when it
+	// ends first, the app gives up its retries and Start fails.
+	startDone := make(chan struct{})
+	defer close(startDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+			n.stopApp()
+		case <-startDone:
+		}
+	}()
+
 	if err := n.waitEngine(ctx); err != nil {
 		return err
 	}
@@ -174,6 +201,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := cmt.Start(); err != nil {
 		return fmt.Errorf("consensus: CometBFT start: %w", err)
 	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.cmt = cmt
 	bg, cancel := context.WithCancel(context.Background())
 	n.stopBg = cancel
@@ -181,6 +211,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.bg.Add(2)
 	go n.keepPeers(bg)
 	go n.watchRounds(bg, cmt.EventBus())
+	started = true
+	if n.stopped || n.app.ctx.Err() != nil { // Stop ran, or ctx ended, while CometBFT was starting
+		n.stopped = true
+		_ = n.stopLocked()
+		return fmt.Errorf("consensus: stopped while starting (%v)", ctx.Err())
+	}
 	n.log.Info("consensus node started", "id", n.id, "validator", n.hasKey, "listen", n.cfg.P2PListen)
 	return nil
 }
@@ -205,6 +241,8 @@ func (n *Node) waitEngine(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: geth did not answer at %s: %v", ErrEngine, n.cfg.EngineURL, ctx.Err())
+		case <-n.app.ctx.Done():
+			return fmt.Errorf("consensus: stopped while waiting for geth")
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -220,16 +258,27 @@ func (n *Node) Stop() error {
 	}
 	n.stopped = true
 	n.stopApp()
-	var err error
-	if n.cmt != nil {
-		n.stopBg()
-		if e := n.cmt.Stop(); e != nil {
-			err = fmt.Errorf("consensus: stopping CometBFT: %w", e)
+	if n.cmt == nil {
+		// Not started, or Start is still waiting for geth or replaying:
+		// the cancelled app makes it finish, and it stops what it built.
+		if !n.started {
+			n.eng.Close()
 		}
-		n.cmt.Wait()
-		n.bg.Wait()
-		n.keeper.wg.Wait()
+		return nil
 	}
+	return n.stopLocked()
+}
+
+// stopLocked stops CometBFT and the node's goroutines; n.mu is held.
+func (n *Node) stopLocked() error {
+	var err error
+	n.stopBg()
+	if e := n.cmt.Stop(); e != nil {
+		err = fmt.Errorf("consensus: stopping CometBFT: %w", e)
+	}
+	n.cmt.Wait()
+	n.bg.Wait()
+	n.keeper.wg.Wait()
 	n.eng.Close()
 	return err
 }

@@ -113,6 +113,7 @@ func (a *app) verify(ctx context.Context, height int64, blockTime time.Time, txs
 		}
 		return fmt.Errorf("%w: newPayload %s %s", ErrPayloadStatus, st.Status, msg)
 	}
+	a.markValidated(p.Hash())
 	return nil
 }
 
