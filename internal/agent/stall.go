@@ -31,6 +31,7 @@ type stallState struct {
 	head     uint64
 	since    time.Time // the head has been head since
 	stuck    bool      // the head has stayed put for the stall time
+	fresh    bool      // the client restarted and its head has not moved since
 	lookAt   time.Time // when to read the registrar's node list next, while stuck
 	lookGap  time.Duration
 	kicked   map[enode.ID]time.Time // last reconnect of each peer
@@ -110,15 +111,18 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo, restarte
 		if s.stuck {
 			a.log.Info("client restarted: the stall clock starts again", "head", head)
 		}
-		s.since, s.stuck = now, false
+		// Its first move is reported at once, as a stuck head's is: a node
+		// that was down is behind, and once it has caught up it may be the
+		// peer ahead of a node that stalled while it was away.
+		s.since, s.stuck, s.fresh = now, false, true
 		return after, false
 	}
 	if head != s.head || s.since.IsZero() {
-		moved := s.stuck
-		if moved {
+		moved := s.stuck || s.fresh
+		if s.stuck {
 			a.log.Info("head moving again", "head", head, "was", s.head, "stuck_for", now.Sub(s.since).Round(time.Second))
 		}
-		s.head, s.since, s.stuck = head, now, false
+		s.head, s.since, s.stuck, s.fresh = head, now, false, false
 		return after, moved
 	}
 	if now.Sub(s.since) < after {

@@ -155,4 +155,7 @@ func TestStallStep(t *testing.T) {
 		t.Fatalf("after a restart: again %v, report %v, stuck %v; want a fresh 8 s", again, report, a.stall.stuck)
 	}
 	step("put for less than the stall time since the restart", false, n, 8*time.Second)
+	fc.head.Store(13)
+	step("the restarted node's head moves: report at once", true, n, 8*time.Second)
+	step("moving on: nothing to report", false, n, 8*time.Second)
 }
