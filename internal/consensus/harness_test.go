@@ -134,6 +134,9 @@ func newCluster(t *testing.T, n int) *cluster {
 				if b, err := os.ReadFile(m.logf.Name()); err == nil && os.WriteFile(keep, b, 0o644) == nil {
 					t.Logf("member %d's log kept at %s", m.idx, keep)
 				}
+				if b, err := os.ReadFile(m.geth.LogPath()); err == nil {
+					_ = os.WriteFile(strings.TrimSuffix(keep, ".log")+"-geth.log", b, 0o644)
+				}
 			}
 		}
 	})

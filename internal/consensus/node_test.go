@@ -126,3 +126,34 @@ func TestNodeLifecycleWithoutGeth(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadJWTSecret(t *testing.T) {
+	dir := t.TempDir()
+	hex32 := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name, content string
+		ok            bool
+	}{
+		{"geth's own format", hex32, true},
+		{"0x and a newline", "0x" + hex32 + "\n", true},
+		{"too short", hex32[:62], false},
+		{"not hex", "zz" + hex32[2:], false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		secret, err := LoadJWTSecret(path)
+		if tt.ok && (err != nil || len(secret) != 32) {
+			t.Errorf("%s: %x, %v; want 32 bytes", tt.name, secret, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", tt.name, err)
+		}
+	}
+	if _, err := LoadJWTSecret(filepath.Join(dir, "missing")); !errors.Is(err, ErrConfig) {
+		t.Errorf("missing file: %v, want ErrConfig", err)
+	}
+}
