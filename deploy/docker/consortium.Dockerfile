@@ -4,6 +4,7 @@
 # (CGO_ENABLED=0) and hands this file a small context holding it:
 #   rootfs/      /etc/passwd, /etc/group, /etc/nsswitch.conf, /data, /home/nonroot, /tmp
 #   consortium   the binary
+#   pause        deploy/docker/pause: waits for SIGTERM, nothing else
 # Nothing is pulled: `scratch` is no image, just "start from nothing".
 #
 # No CA certificates are installed: the registrar's certificate is checked
@@ -15,6 +16,8 @@ COPY rootfs/ /
 COPY --chown=65532:65532 rootfs-data/ /data/
 COPY --chown=65532:65532 rootfs-data/ /home/nonroot/
 COPY consortium /usr/local/bin/consortium
+# Holds a node's network namespace for its geth and agent (compose).
+COPY pause /usr/local/bin/pause
 ENV HOME=/home/nonroot
 USER 65532:65532
 WORKDIR /data
