@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/compose/down.sh [--purge]: stop the reference consortium and remove
 # its containers, networks and volumes (the chain data and the registrar's
-# database). The init output in $CONSORTIUM_DIR (keys, genesis, credentials,
+# database; for a BFT consortium also the CometBFT state in the init
+# output). The init output in $CONSORTIUM_DIR (keys, genesis, credentials,
 # TLS) is kept, so the next up.sh starts the same consortium afresh;
 # --purge deletes it too.
 #
@@ -46,6 +47,24 @@ done
 mapfile -t volumes < <(docker volume ls -q --filter "label=$label")
 [ ${#volumes[@]} -eq 0 ] || docker volume rm "${volumes[@]}" >/dev/null
 echo "down.sh: removed ${#containers[@]} containers, ${#networks[@]} networks, ${#volumes[@]} volumes of \"$project\"" >&2
+
+# A BFT consortium's consensus processes keep their CometBFT state (block
+# store, the validators' signing state) in the init output's cometbft
+# directories, beside their keys: it goes with the chain's volumes, so the
+# next up.sh starts the chain afresh (a signing state left at height N would
+# keep a validator from signing the new chain's first N heights).
+if [ -d "$CONSORTIUM_DIR/members" ]; then
+	n=0
+	for d in "$CONSORTIUM_DIR"/members/*/*/cometbft/data; do
+		[ -d "$d" ] || continue
+		if ! find "$d" -mindepth 1 -delete || ! rm -f "$(dirname "$d")/config/addrbook.json"; then
+			echo "down.sh: cannot reset $d (owned by the containers' user 65532): run down.sh as root" >&2
+			exit 1
+		fi
+		n=$((n + 1))
+	done
+	[ "$n" = 0 ] || echo "down.sh: reset the CometBFT state of $n nodes (keys kept)" >&2
+fi
 
 if $purge; then
 	rm -rf "$CONSORTIUM_DIR"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# deploy/compose/up.sh: start the three-member reference consortium in
-# docker, from nothing:
+# deploy/compose/up.sh: start a reference consortium in docker, from
+# nothing: the legacy Clique one (three members, geth v1.13.15;
+# docker-compose.yml) by default, or with CONSENSUS=bft the BFT one (four
+# members, geth v1.17.10 driven by CometBFT, Prometheus;
+# docker-compose.bft.yml):
 #
 #   1. builds the images (deploy/build-images.sh; cached, no registry);
 #   2. if $CONSORTIUM_DIR (default deploy/compose/.consortium) holds no
-#      consortium yet, runs `consortium init --members a,b,c` into it,
-#      inside the consortium image;
+#      consortium yet, runs `consortium init --consensus C --members ...`
+#      into it, inside the consortium image;
 #   3. makes a CA and a TLS certificate for the registrar (openssl), once;
 #   4. writes the compose environment ($CONSORTIUM_DIR/compose.env, and
 #      .env beside docker-compose.yml for the default directory): signer
@@ -20,6 +23,8 @@
 #   REGISTRAR_PORT        the registrar's port on the host's loopback (default 19898)
 #   TTL                   lease of a node record (default 30s)
 #   PERIOD                Clique block period in seconds for a new consortium (default 2)
+#   CONSENSUS             clique (default) or bft
+#   PROMETHEUS_PORT       bft: Prometheus on the host's loopback (default 19090)
 #   A_PUBLIC_IP ...       a public node's address on the internet network
 #                         (default $NET.0.11, .12, .13)
 #   SKIP_BUILD=1          do not run build-images.sh
@@ -34,7 +39,22 @@ NET=${NET:-10.201}
 REGISTRAR_PORT=${REGISTRAR_PORT:-19898}
 TTL=${TTL:-30s}
 PERIOD=${PERIOD:-2}
-members=(a b c)
+CONSENSUS=${CONSENSUS:-clique}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090}
+case $CONSENSUS in
+clique)
+	members=(a b c)
+	compose_file=$here/docker-compose.yml
+	;;
+bft)
+	members=(a b c d)
+	compose_file=$here/docker-compose.bft.yml
+	;;
+*)
+	echo "up.sh: CONSENSUS must be clique or bft (got $CONSENSUS)" >&2
+	exit 2
+	;;
+esac
 
 die() { echo "up.sh: $*" >&2; exit 1; }
 
@@ -55,7 +75,14 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
 fi
 images=$("$root/deploy/build-images.sh" --print)
 CONSORTIUM_IMAGE=$(sed -n 1p <<<"$images")
-GETH_IMAGE=$(sed -n 2p <<<"$images")
+PROMETHEUS_IMAGE=$(sed -n 4p <<<"$images")
+if [ "$CONSENSUS" = bft ]; then
+	GETH_IMAGE=$(sed -n 3p <<<"$images") # v1.17.10
+	docker image inspect "$PROMETHEUS_IMAGE" >/dev/null 2>&1 ||
+		die "no image $PROMETHEUS_IMAGE: install Debian's prometheus (apt-get install prometheus) and run deploy/build-images.sh"
+else
+	GETH_IMAGE=$(sed -n 2p <<<"$images") # v1.13.15, the last geth that seals Clique blocks
+fi
 
 # --- 2. consortium init -----------------------------------------------------
 mkdir -p "$CONSORTIUM_DIR"
@@ -65,13 +92,24 @@ if [ ! -f "$CONSORTIUM_DIR/consortium.json" ]; then
 		die "$CONSORTIUM_DIR is not empty but holds no consortium.json: move it away, or run down.sh --purge"
 	fi
 	echo "up.sh: creating a consortium (members ${members[*]}) in $CONSORTIUM_DIR" >&2
-	if docker run --rm --network none "$CONSORTIUM_IMAGE" init --help 2>&1 | grep -q "unknown command"; then
+	init_help=$(docker run --rm --network none "$CONSORTIUM_IMAGE" init --help 2>&1 || true)
+	if [[ $init_help == *"unknown command"* ]]; then
 		die "the image $CONSORTIUM_IMAGE has no 'consortium init' command: rebuild it from a tree that has one, or put the init output in $CONSORTIUM_DIR yourself"
 	fi
+	init_flags=(--members "$(IFS=,; echo "${members[*]}")" --out /out)
+	if [[ $init_help == *"-consensus"* ]]; then
+		init_flags+=(--consensus "$CONSENSUS")
+	elif [ "$CONSENSUS" = bft ]; then
+		die "the image $CONSORTIUM_IMAGE has no 'consortium init --consensus': rebuild it from a tree that makes BFT consortia"
+	fi
+	[ "$CONSENSUS" = bft ] || init_flags+=(--period "$PERIOD")
 	docker run --rm --network none -u "$(id -u):$(id -g)" -v "$CONSORTIUM_DIR:/out" "$CONSORTIUM_IMAGE" \
-		init --members "$(IFS=,; echo "${members[*]}")" --period "$PERIOD" --out /out >&2
+		init "${init_flags[@]}" >&2
 fi
 manifest=$CONSORTIUM_DIR/consortium.json
+made=$(jq -r '.consensus // "clique"' "$manifest")
+[ "$made" = "$CONSENSUS" ] ||
+	die "$CONSORTIUM_DIR holds a $made consortium, not $CONSENSUS: set CONSENSUS=$made, or use another CONSORTIUM_DIR"
 for m in "${members[@]}"; do
 	for role in bootnode validator tx public; do
 		[ -d "$CONSORTIUM_DIR/members/$m/$role-1" ] ||
@@ -83,7 +121,7 @@ done
 # The members' credentials cross the "internet" network, so the registrar
 # serves https. The CA key stays outside tls/, which is what gets mounted.
 tls=$CONSORTIUM_DIR/tls
-if [ ! -f "$tls/registrar.pem" ] || [ "$(cat "$tls/net" 2>/dev/null)" != "$NET" ]; then
+if [ ! -f "$tls/registrar.pem" ] || [ "$(cat "$tls/net" 2>/dev/null)" != "$NET/${#members[@]}" ]; then
 	echo "up.sh: making a CA and the registrar's certificate in $tls" >&2
 	mkdir -p "$tls"
 	chmod 0755 "$tls"
@@ -93,14 +131,14 @@ if [ ! -f "$tls/registrar.pem" ] || [ "$(cat "$tls/net" 2>/dev/null)" != "$NET" 
 	(umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$tls/registrar-key.pem")
 	san="DNS:registrar,DNS:localhost,IP:127.0.0.1,IP:$NET.0.2"
 	san="$san,IP:$NET.0.3,IP:$NET.0.4"
-	for i in 1 2 3; do san="$san,IP:$NET.$i.2,IP:$NET.$i.3,IP:$NET.$i.4"; done
+	for i in $(seq 1 ${#members[@]}); do san="$san,IP:$NET.$i.2,IP:$NET.$i.3,IP:$NET.$i.4"; done
 	ext=$(mktemp)
 	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n' "$san" >"$ext"
 	openssl req -new -key "$tls/registrar-key.pem" -subj "/CN=registrar" 2>/dev/null |
 		openssl x509 -req -CA "$tls/ca.pem" -CAkey "$ca_key" -CAcreateserial -CAserial "$CONSORTIUM_DIR/tls-ca.srl" \
 			-days 825 -sha256 -extfile "$ext" -out "$tls/registrar.pem" 2>/dev/null
 	rm -f "$ext"
-	echo "$NET" >"$tls/net"
+	echo "$NET/${#members[@]}" >"$tls/net"
 fi
 
 # --- 4. the compose environment ---------------------------------------------
@@ -118,15 +156,25 @@ env=$CONSORTIUM_DIR/compose.env
 	echo "GETH_IMAGE=$GETH_IMAGE"
 	echo "REGISTRAR_PORT=$REGISTRAR_PORT"
 	echo "TTL=$TTL"
+	echo "CONSENSUS=$CONSENSUS"
+	echo "PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE"
+	echo "PROMETHEUS_PORT=$PROMETHEUS_PORT"
 	i=0
 	for m in "${members[@]}"; do
 		i=$((i + 1))
 		M=$(tr '[:lower:]' '[:upper:]' <<<"$m")
-		signer=$(node "$m" validator signer)
 		pub=$(node "$m" bootnode enode_pubkey)
-		if [ -z "$signer" ] || [ -z "$pub" ]; then die "$manifest: member $m has no signer or no bootnode"; fi
+		[ -n "$pub" ] || die "$manifest: member $m has no bootnode"
 		pubip_var=${M}_PUBLIC_IP
-		echo "${M}_SIGNER=$signer"
+		if [ "$CONSENSUS" = bft ]; then
+			fee=$(jq -r --arg m "$m" '.members[] | select(.name == $m) | .fee_recipient.address // empty' "$manifest")
+			[ -n "$fee" ] || die "$manifest: member $m has no fee recipient"
+			echo "${M}_FEE_RECIPIENT=$fee"
+		else
+			signer=$(node "$m" validator signer)
+			[ -n "$signer" ] || die "$manifest: member $m has no signer"
+			echo "${M}_SIGNER=$signer"
+		fi
 		echo "${M}_BOOTNODE=enode://$pub@$NET.$i.10:30301"
 		echo "${M}_PUBLIC_IP=${!pubip_var:-$NET.0.$((10 + i))}"
 	done
@@ -144,15 +192,15 @@ elif [ "$(stat -c %u "$CONSORTIUM_DIR/registrar/seed.json")" != 65532 ]; then
 fi
 
 # --- 5. up ------------------------------------------------------------------
-"${compose[@]}" -p "$project" --env-file "$env" -f "$here/docker-compose.yml" up -d --remove-orphans
+"${compose[@]}" -p "$project" --env-file "$env" -f "$compose_file" up -d --remove-orphans
 
 cat >&2 <<EOF
 up.sh: consortium "$project" is starting.
   registrar:     https://127.0.0.1:$REGISTRAR_PORT  (CA: $tls/ca.pem)
   admin:         CONSORTIUM_CREDENTIAL_FILE=$CONSORTIUM_DIR/registrar/admin.credential
                  consortium member list --registrar https://127.0.0.1:$REGISTRAR_PORT --ca $tls/ca.pem
-  with:          dc="${compose[*]} -p $project --env-file $env -f $here/docker-compose.yml"
-  a node's peers: \$dc exec a-public geth attach --exec admin.peers /data/geth.ipc
-  an agent's log: \$dc logs -f a-public-agent
+  with:          dc="${compose[*]} -p $project --env-file $env -f $compose_file"
+  a node's peers: \$dc exec a-public$([ "$CONSENSUS" = bft ] && echo -geth) geth attach --exec admin.peers /data/geth.ipc
+  an agent's log: \$dc logs -f a-public-agent$([ "$CONSENSUS" = bft ] && printf '\n  Prometheus:    http://127.0.0.1:%s' "$PROMETHEUS_PORT")
   stop:          $here/down.sh
 EOF
