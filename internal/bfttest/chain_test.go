@@ -118,6 +118,11 @@ func TestBFTChain(t *testing.T) {
 			t.Errorf("%s: geth logged %d reorganisations", n.name, k)
 		}
 	}
+	for _, n := range c.running() {
+		if n.spec.Role == consortiuminit.RoleValidator {
+			t.Logf("FIGURE %s agent+consensus process RSS after %d blocks: %s", n.name, top, rss(n.agent.Pid()))
+		}
+	}
 	t.Logf("FIGURE %d blocks, the same hash at every height on all %d nodes, no reorganisation; %v in all", top, len(c.running()), time.Since(start).Round(time.Second))
 }
 
@@ -196,6 +201,20 @@ func (c *cluster) signedRecently(n *node, addr string) error {
 		}
 	}
 	return fmt.Errorf("%s signed none of the commits up to %d", addr, latest.Height)
+}
+
+// rss is a process's resident set size, from /proc.
+func rss(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
 
 // loadavg is the machine's load, reported beside each figure.
