@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -35,6 +36,7 @@ type floodSpec struct {
 	renewers int           // the good member's nodes, each renewing every 200 ms
 	duration time.Duration // measured time, after the flood is up
 	warmUp   time.Duration // time given the flood to build up
+	redial   time.Duration // how long an anonymous connection the registrar closed waits to connect again
 	args     []string      // extra registrar flags
 }
 
@@ -107,7 +109,15 @@ func startRegistrarProc(tb testing.TB, args ...string) (addr, dir string, cmd *e
 	if bin == "" {
 		bin, env = os.Args[0], append(env, "CONSORTIUM_RUN_MAIN=1")
 	}
-	cmd = exec.Command(bin, append([]string{"registrar", "--listen", addr, "--data", dir, "--log-level", "warn"}, args...)...)
+	args = append([]string{"registrar", "--listen", addr, "--data", dir, "--log-level", "warn"}, args...)
+	if n := os.Getenv("CONSORTIUM_FLOOD_NICE"); n != "" {
+		// The load generator runs niced (nice -n N go test ...): the
+		// registrar gets back the default priority, so that the attack's
+		// CPU, which would be on other hosts, is not taken from it.
+		args = append([]string{"-n", "-" + n, bin}, args...)
+		bin = "nice"
+	}
+	cmd = exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	log = &syncBuf{}
@@ -164,7 +174,7 @@ func call(c *http.Client, method, url, cred string, body any, hdr ...string) (in
 }
 
 func runFlood(tb testing.TB, spec floodSpec) floodResult {
-	raiseNofile(tb, uint64(spec.idle+spec.watches+4096))
+	raiseNofile(tb, uint64(min(spec.idle, 10000)+spec.watches+4096))
 	// --ttl 1h: the renewers' leases must not run out while the flood
 	// builds up; what is measured is the renewals' latency.
 	addr, dir, cmd, rlog := startRegistrarProc(tb, append([]string{"--ttl", "1h"}, spec.args...)...)
@@ -206,36 +216,22 @@ func runFlood(tb testing.TB, spec floodSpec) floodResult {
 	// may be busy with other work.
 	res.baseline = measureRenewals(ctx, base, good, goodIDs, spec.duration/2)
 
-	// Idle anonymous connections, up to 500 per source address: half
-	// send nothing, half one request for a route that does not exist,
-	// and then hold the connection; each is opened again a second after
-	// the registrar closes it.
+	// Idle anonymous connections: in this process, or, past what one
+	// process may hold (its descriptor limit), in child processes of
+	// 10,000 each, as the two attacking processes did.
 	var anonOpen atomic.Int64
-	for i := range spec.idle {
-		src := fmt.Sprintf("127.1.%d.%d", i/500/250, 1+i/500%250)
+	const perChild = 10000
+	if spec.idle <= perChild {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-			for ctx.Err() == nil {
-				c, err := d.DialContext(ctx, "tcp", addr)
-				if err == nil {
-					anonOpen.Add(1)
-					if i%2 == 1 {
-						fmt.Fprintf(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-					}
-					stop := context.AfterFunc(ctx, func() { c.Close() })
-					io.Copy(io.Discard, c) // until the registrar closes it
-					stop()
-					c.Close()
-					anonOpen.Add(-1)
-				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-		}()
+		go func() { defer wg.Done(); anonFlood(ctx, addr, 0, spec.idle, spec.redial, &anonOpen) }()
+	} else {
+		for first := 0; first < spec.idle; first += perChild {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				floodChild(ctx, tb, addr, first, min(perChild, spec.idle-first), spec.redial, &anonOpen)
+			}()
+		}
 	}
 	// The hostile member's blocking queries, from 10 addresses.
 	var watchOK, watch429, watchErr atomic.Int64
@@ -355,6 +351,98 @@ func measureRenewals(ctx context.Context, base, cred string, ids []string, d tim
 	return out
 }
 
+// anonFlood holds idle anonymous connections first..first+n-1 to addr
+// until ctx ends, up to 500 per source address: half send nothing, half
+// one request for a route that does not exist, and then hold the
+// connection; each is opened again redial after the registrar closes it.
+// open counts those connected.
+func anonFlood(ctx context.Context, addr string, first, n int, redial time.Duration, open *atomic.Int64) {
+	var wg sync.WaitGroup
+	for i := first; i < first+n; i++ {
+		src := fmt.Sprintf("127.1.%d.%d", i/500/250, 1+i/500%250)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+			for ctx.Err() == nil {
+				c, err := d.DialContext(ctx, "tcp", addr)
+				if err == nil {
+					open.Add(1)
+					if i%2 == 1 {
+						fmt.Fprintf(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+					}
+					stop := context.AfterFunc(ctx, func() { c.Close() })
+					io.Copy(io.Discard, c) // until the registrar closes it
+					stop()
+					c.Close()
+					open.Add(-1)
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(redial):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// floodChild runs anonFlood in a child process (this test binary, in
+// TestFloodChild) and adds the open connections it reports to open.
+func floodChild(ctx context.Context, tb testing.TB, addr string, first, n int, redial time.Duration, open *atomic.Int64) {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFloodChild$", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("CONSORTIUM_FLOOD_CHILD=%s,%d,%d,%s", addr, first, n, redial))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Error(err)
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Error(err)
+		return
+	}
+	var last int64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var v int64
+		if _, err := fmt.Sscanf(sc.Text(), "open %d", &v); err == nil {
+			open.Add(v - last)
+			last = v
+		}
+	}
+	open.Add(-last)
+	cmd.Wait()
+}
+
+// TestFloodChild is a flood child process's body (see floodChild); it does
+// nothing in a normal run.
+func TestFloodChild(t *testing.T) {
+	spec := os.Getenv("CONSORTIUM_FLOOD_CHILD")
+	if spec == "" {
+		t.Skip("run by the flood benchmark only")
+	}
+	var addr string
+	var first, n int
+	parts := strings.Split(spec, ",")
+	addr = parts[0]
+	fmt.Sscan(parts[1], &first)
+	fmt.Sscan(parts[2], &n)
+	redial, err := time.ParseDuration(parts[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raiseNofile(t, uint64(n+1024))
+	var open atomic.Int64
+	go func() {
+		for {
+			time.Sleep(500 * time.Millisecond)
+			fmt.Printf("open %d\n", open.Load())
+		}
+	}()
+	anonFlood(context.Background(), addr, first, n, redial, &open)
+}
+
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return strings.TrimSpace(string(b))
@@ -370,8 +458,8 @@ func readCredTB(tb testing.TB, dir string) string {
 }
 
 func (r floodResult) report(tb testing.TB, spec floodSpec) {
-	tb.Logf("flood: %d idle anonymous connections, %d blocking queries of one member; %d renewers of another, %s",
-		spec.idle, spec.watches, spec.renewers, spec.duration)
+	tb.Logf("flood: %d idle anonymous connections (redial %s), %d blocking queries of one member; %d renewers of another, %s",
+		spec.idle, spec.redial, spec.watches, spec.renewers, spec.duration)
 	bk, bf := r.baseline.kept, r.baseline.fresh
 	tb.Logf("without the flood: renewals on kept-alive connections p50 %v p99 %v, on new connections p50 %v p99 %v (%d failed); load %s",
 		pct(bk, .5), pct(bk, .99), pct(bf, .5), pct(bf, .99), len(r.baseline.errors), r.baseline.load)
@@ -396,7 +484,7 @@ func TestFloodKeepsRenewalsFast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20 s flood")
 	}
-	spec := floodSpec{idle: 3000, watches: 600, renewers: 20, duration: 8 * time.Second, warmUp: 5 * time.Second,
+	spec := floodSpec{idle: 3000, watches: 600, renewers: 20, duration: 8 * time.Second, warmUp: 5 * time.Second, redial: time.Second,
 		args: []string{"--max-conns", "1500", "--max-watches", "200"}}
 	r := runFlood(t, spec)
 	r.report(t, spec)
@@ -416,19 +504,29 @@ func TestFloodKeepsRenewalsFast(t *testing.T) {
 
 // BenchmarkFlood is the bar itself: 20,000 idle anonymous connections and
 // 5,000 blocking queries from one member, the registrar with its default
-// limits; it reports the other member's renewal p99 (bar: < 100 ms).
+// limits; it reports the other member's renewal p99 (bar: < 100 ms). On a
+// machine shared with the load, run the load niced and the registrar not:
 //
-//	go test -run '^$' -bench Flood -benchtime 1x ./cmd/consortium/
+//	go build -o /tmp/consortium ./cmd/consortium
+//	CONSORTIUM_BIN=/tmp/consortium CONSORTIUM_FLOOD_NICE=10 nice -n 10 \
+//	  go test -run '^$' -bench Flood -benchtime 1x -v ./cmd/consortium/
 func BenchmarkFlood(b *testing.B) {
-	spec := floodSpec{idle: 20000, watches: 5000, renewers: 40, duration: 30 * time.Second, warmUp: 20 * time.Second}
-	for range b.N {
-		r := runFlood(b, spec)
-		r.report(b, spec)
-		all := append(slices.Clone(r.kept), r.fresh...)
-		b.ReportMetric(float64(pct(all, .99).Microseconds())/1000, "p99-ms")
-		b.ReportMetric(float64(pct(r.kept, .99).Microseconds())/1000, "p99-kept-ms")
-		b.ReportMetric(float64(pct(r.fresh, .99).Microseconds())/1000, "p99-new-conn-ms")
-		b.ReportMetric(float64(r.failed), "failed")
-		b.ReportMetric(float64(r.rssMB), "rss-MB")
+	// redial: as the attack (connections opened and held: opened
+	// again 10 s after the registrar closes one), and a harsher one that
+	// comes back after 1 s.
+	for _, redial := range []time.Duration{10 * time.Second, time.Second} {
+		b.Run("redial="+redial.String(), func(b *testing.B) {
+			spec := floodSpec{idle: 20000, watches: 5000, renewers: 40, duration: 30 * time.Second, warmUp: 20 * time.Second, redial: redial}
+			for range b.N {
+				r := runFlood(b, spec)
+				r.report(b, spec)
+				all := append(slices.Clone(r.kept), r.fresh...)
+				b.ReportMetric(float64(pct(all, .99).Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(pct(r.kept, .99).Microseconds())/1000, "p99-kept-ms")
+				b.ReportMetric(float64(pct(r.fresh, .99).Microseconds())/1000, "p99-new-conn-ms")
+				b.ReportMetric(float64(r.failed), "failed")
+				b.ReportMetric(float64(r.rssMB), "rss-MB")
+			}
+		})
 	}
 }

@@ -29,15 +29,14 @@ import (
 
 // Connection limits and server timeouts: defaults of the fields of Config.
 const (
-	DefaultMaxConns          = 8192
+	DefaultMaxConns          = 4096
 	DefaultMaxConnsPerIP     = 1024
 	DefaultMaxConnsPerMember = 2048
 	DefaultMaxWatches        = 1024
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultIdleTimeout       = 30 * time.Second
-	// shedGuard: a connection younger than this is closed to make room
-	// only if every other candidate is younger still.
-	shedGuard = 250 * time.Millisecond
+	// maxScan bounds the candidates looked at to make room.
+	maxScan = 256
 	// anonWriteTimeout bounds the answer to an anonymous request: a client
 	// that does not read cannot hold a handler.
 	anonWriteTimeout = 30 * time.Second
@@ -174,28 +173,26 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 }
 
 // victim is the connection of q to close to make room: the oldest one not
-// serving a request and connected for at least shedGuard, else the oldest
-// one not serving a request. A legitimate client sends its request as soon
-// as it connects, so it authenticates (and leaves q) unless as many newer
-// connections as the cap allows arrive first, and within shedGuard not even
-// then. q is in the order of acceptance or authentication. Must be called
-// with mu held.
+// serving a request and with nothing unread (a silent or slow client, an
+// idle keep-alive); failing that, the oldest one not serving a request. A
+// legitimate client sends its request as soon as it connects (and on Linux
+// is accepted only then), so until the server has read it, it is not
+// chosen while a silent connection is there to close. It looks at
+// maxScan candidates at most. Must be called with mu held.
 func (l *connLimiter) victim(q *list.List) *trackedConn {
-	now := l.now()
 	var first *trackedConn
-	for e := q.Front(); e != nil; e = e.Next() {
+	n := 0
+	for e := q.Front(); e != nil && n < maxScan; e = e.Next() {
 		tc := e.Value.(*trackedConn)
 		if tc.busy.Load() != 0 {
 			continue
 		}
-		if now.Sub(tc.accepted) >= shedGuard {
-			return tc
-		}
+		n++
 		if first == nil {
 			first = tc
 		}
-		if l.anon == q || l.byIP[tc.ip] == q {
-			break // in the order of acceptance: the rest are younger
+		if !unread(tc.Conn) {
+			return tc
 		}
 	}
 	return first

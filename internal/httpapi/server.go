@@ -41,7 +41,7 @@ type Config struct {
 	// MaxConns caps the open connections of a server set up by Prepare;
 	// MaxConnsPerIP caps those of one client address that have not
 	// authenticated, MaxConnsPerMember those authenticated with one
-	// credential. Defaults 8192, 1024 and 2048 (connlimit.go).
+	// credential. Defaults 4096, 1024 and 2048 (connlimit.go).
 	MaxConns, MaxConnsPerIP, MaxConnsPerMember int
 	// Metrics is where the server's metrics are registered. Default: a new
 	// registry served on /metrics.
