@@ -61,6 +61,9 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 		if err := reg.Status.validate(); err != nil {
 			return NodeView{}, false, err
 		}
+		if err := checkProofs(reg.Status, pair.Node.ID.String()); err != nil {
+			return NodeView{}, false, err
+		}
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
@@ -72,7 +75,15 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 	if old != nil {
 		oldCopy = *old
 	}
+	var claimErr error
+	if reg.Status != nil && (old == nil || oldCopy.member == p.Name) {
+		claimErr = r.checkClaims(p.Name, reg.Status)
+	}
 	r.mu.RUnlock()
+	if claimErr != nil {
+		r.stats.RegistrationsRefused.Add(1)
+		return NodeView{}, false, claimErr
+	}
 
 	n := &node{
 		id: pair.Node.ID, idHex: pair.Node.ID.String(), member: p.Name, role: pair.Role,
@@ -200,11 +211,21 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 		if err := st.validate(); err != nil {
 			return NodeView{}, err
 		}
+		if err := checkProofs(st, id); err != nil {
+			return NodeView{}, err
+		}
 	}
 	now := r.cfg.Now()
 	r.mu.Lock()
 	n, ok := r.nodes[nid]
+	var claimErr error
+	if ok && st != nil && n.member == p.Name {
+		claimErr = r.checkClaims(p.Name, st)
+	}
 	switch {
+	case claimErr != nil:
+		r.mu.Unlock()
+		return NodeView{}, claimErr
 	case !ok || (!p.Admin && n.member != p.Name):
 		// Another member's node answers as an unknown one: its lease
 		// or existence is not the caller's to learn.

@@ -19,6 +19,19 @@ type Status struct {
 	Coinbase   string `json:"coinbase,omitempty"`
 	// Consensus is the node's consensus process's view (BFT consortia).
 	Consensus *ConsensusStatus `json:"consensus,omitempty"`
+	// Proofs an agent may send (claims.go); they are checked and dropped,
+	// and the flags below say what they proved.
+	// HeadHeader is the head block's header, RLP, 0x-hex: its Clique seal
+	// proves head_signer sealed block head.
+	HeadHeader string `json:"head_header,omitempty"`
+	// CoinbaseSig is the coinbase key's signature (eth_sign) of
+	// "consortium node <node ID>", 0x-hex.
+	CoinbaseSig string `json:"coinbase_sig,omitempty"`
+	// Set by the registrar only: head and head_signer were proven by a
+	// Clique seal; coinbase by its key's signature. A claim without its
+	// flag is the node's own word.
+	SealChecked     bool `json:"seal_checked,omitempty"`
+	CoinbaseChecked bool `json:"coinbase_checked,omitempty"`
 }
 
 // MaxPeerIDs bounds PeerIDs; geth's own default max is 50 peers.
@@ -53,6 +66,9 @@ func (s Status) validate() error {
 		if a != "" && (len(a) != 42 || a[:2] != "0x") {
 			return fmt.Errorf("%w: status addresses must be 0x-prefixed 20-byte hex", ErrInvalid)
 		}
+	}
+	if len(s.HeadHeader) > maxHeaderHex || len(s.CoinbaseSig) > 2+2*65 {
+		return fmt.Errorf("%w: status.head_header or status.coinbase_sig too long", ErrInvalid)
 	}
 	if err := s.Consensus.validate(); err != nil {
 		return err
