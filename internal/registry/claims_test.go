@@ -42,7 +42,9 @@ func coinbaseSig(t testing.TB, key *ecdsa.PrivateKey, id string) string {
 	return hexutil.Encode(sig)
 }
 
-func addr(k *ecdsa.PrivateKey) string { return strings.ToLower(crypto.PubkeyToAddress(k.PublicKey).Hex()) }
+func addr(k *ecdsa.PrivateKey) string {
+	return strings.ToLower(crypto.PubkeyToAddress(k.PublicKey).Hex())
+}
 
 func TestCheckProofs(t *testing.T) {
 	signer, other := testutil.Key(t), testutil.Key(t)
