@@ -27,4 +27,16 @@
 // Nothing but geth's own database holds the execution state: Info answers
 // with geth's head, so CometBFT's handshake replays whatever blocks geth
 // lost in a crash, with no manual step.
+//
+// Running geth for it: --authrpc.* with the JWT secret, --syncmode full,
+// and, for crash recovery, --state.scheme hash --gcmode archive (given to
+// `geth init` as well). With the default path scheme geth keeps recent
+// state (on a quiet chain: everything since genesis) in memory; a kill -9
+// rewinds it to the state on disk and, when its header chain is ahead of
+// that, switches it to snap sync, in which it imports no payload until a
+// snap sync from its devp2p peers completes. The app then names the head
+// in a fork choice update, as any consensus client does, but geth's snap
+// sync failed on a chain of a few dozen blocks in our tests ("Beacon
+// backfilling failed ... layer stale"), and the member stays out until
+// geth is restarted with its state intact.
 package consensus

@@ -62,6 +62,9 @@ type cluster struct {
 	chainID     *big.Int
 	gethGenesis []byte
 	doc         *cmttypes.GenesisDoc
+	// fullAdmitted: the validators' sets hold the full nodes (a restarted
+	// validator gets them back, as the agent would give them).
+	fullAdmitted bool
 }
 
 // gethGenesis is the project's proof-of-stake genesis for geth 1.17 (the
@@ -96,6 +99,9 @@ func freeTCPPort(t *testing.T) int {
 // newCluster starts n geths and writes n CometBFT homes (one validator of
 // equal power each); the consensus Nodes are started by startNode.
 func newCluster(t *testing.T, n int) *cluster {
+	for k, v := range gethCrashSafe {
+		t.Setenv(k, v)
+	}
 	funder, _ := crypto.GenerateKey()
 	c := &cluster{t: t, funder: funder}
 	c.gethGenesis, c.chainID = gethGenesis(t, crypto.PubkeyToAddress(funder.PublicKey))
@@ -142,6 +148,19 @@ func newCluster(t *testing.T, n int) *cluster {
 	})
 	return c
 }
+
+// gethCrashSafe makes geth write every block's state to disk as it
+// imports it, so a kill -9 loses no state. With the default path scheme
+// geth keeps up to 128 blocks of state (and, on a quiet chain, everything
+// since genesis) in memory; after a crash it rewinds to what is on disk
+// and, when its header chain is ahead of that, switches itself to snap
+// sync, where it imports no payload until a snap sync from its peers
+// completes (and on a chain of a few dozen blocks that sync fails:
+// "Beacon backfilling failed ... layer stale"). Deployments must run
+// geth this way for the crash bars to hold; see the package doc. They are
+// set in the environment (geth reads GETH_<FLAG>) because `geth init`,
+// which gethtest runs without extra flags, must create the hash scheme too.
+var gethCrashSafe = map[string]string{"GETH_STATE_SCHEME": "hash", "GETH_GCMODE": "archive"}
 
 // newMember writes a CometBFT home (with a validator key when validator is
 // set) and starts a geth for it.
@@ -217,7 +236,7 @@ func (c *cluster) peerGeths() {
 func (m *member) peers(c *cluster) []string {
 	var out []string
 	for _, o := range c.members {
-		if o != m && o.pv != nil {
+		if o != m && (o.pv != nil || c.fullAdmitted) {
 			out = append(out, o.addr())
 		}
 	}

@@ -191,7 +191,7 @@ func (n *Node) Start(ctx context.Context) error {
 	cmt, err := node.NewNode(ctx, n.cmtCfg, n.pv, n.nodeKey,
 		proxy.NewConnSyncLocalClientCreator(n.app),
 		node.DefaultGenesisDocProviderFunc(n.cmtCfg),
-		cmtcfg.DefaultDBProvider,
+		dbProvider(n.log),
 		// Prometheus is off in cmtCfg, so these are CometBFT's no-op
 		// metrics: its Prometheus ones register globally (see metrics).
 		node.DefaultMetricsProvider(n.cmtCfg.Instrumentation), logger)
@@ -207,7 +207,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.cmt = cmt
 	bg, cancel := context.WithCancel(context.Background())
 	n.stopBg = cancel
-	n.keeper = &peerKeeper{n: n, sw: cmt.Switch(), missingSince: map[string]time.Time{}, dialing: map[string]bool{}}
+	n.keeper = &peerKeeper{n: n, sw: cmt.Switch(), missingSince: map[string]time.Time{},
+		nextDial: map[string]time.Time{}, backoff: map[string]time.Duration{}, dialing: map[string]bool{}}
 	n.bg.Add(2)
 	go n.keepPeers(bg)
 	go n.watchRounds(bg, cmt.EventBus())
@@ -342,6 +343,7 @@ func (n *Node) keepPeers(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-n.peerWake:
+			n.keeper.resetBackoff()
 		}
 	}
 }

@@ -70,6 +70,11 @@ const (
 	// and each may drop the other's connection as a duplicate. The node
 	// with the higher ID waits this long before dialling a missing peer.
 	dialHoldBack = 2 * time.Second
+	// maxDialBackoff bounds the growing gap between dials of a peer that
+	// stays away (down, or refusing us because we are not in its set),
+	// so it is not dialled, and logged, every second. SetPeers resets it;
+	// a peer that comes back dials us itself.
+	maxDialBackoff = 30 * time.Second
 )
 
 // peerKeeper keeps the switch's peers equal to the set: it drops peers
@@ -79,9 +84,17 @@ type peerKeeper struct {
 	n            *Node
 	sw           *p2p.Switch
 	missingSince map[string]time.Time
+	nextDial     map[string]time.Time
+	backoff      map[string]time.Duration
 	mu           sync.Mutex
 	dialing      map[string]bool
 	wg           sync.WaitGroup
+}
+
+// resetBackoff makes every missing peer due for a dial now (a new set).
+func (k *peerKeeper) resetBackoff() {
+	clear(k.nextDial)
+	clear(k.backoff)
 }
 
 func (k *peerKeeper) reconcile(now time.Time) {
@@ -100,6 +113,8 @@ func (k *peerKeeper) reconcile(now time.Time) {
 	for id := range k.missingSince {
 		if connected[id] || !set.allows(id) {
 			delete(k.missingSince, id)
+			delete(k.nextDial, id)
+			delete(k.backoff, id)
 		}
 	}
 	for id, addr := range set.byID {
@@ -113,6 +128,14 @@ func (k *peerKeeper) reconcile(now time.Time) {
 		if k.n.id > id && now.Sub(since) < dialHoldBack {
 			continue
 		}
+		if now.Before(k.nextDial[id]) {
+			continue
+		}
+		b := min(2*k.backoff[id], maxDialBackoff)
+		if b == 0 {
+			b = peerCheckInterval
+		}
+		k.backoff[id], k.nextDial[id] = b, now.Add(b)
 		k.dial(id, addr)
 	}
 }

@@ -254,6 +254,20 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 		t.Logf("member %d's geth restarted after kill -9 at head %d (chain at %d, down for %v)", m.idx, n, haltedAt, back.Sub(stopped).Round(time.Millisecond))
 	}
 	c.peerGeths()
+	if len(down) == 1 {
+		// A geth that lost blocks: rewind it by 10, so the handshake
+		// must replay them from CometBFT's block store.
+		m := down[0]
+		n, _ := m.head(t)
+		if n > 10 {
+			var ok any
+			if err := m.geth.Call(&ok, "debug_setHead", hexutil.Uint64(n-10)); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := m.head(t)
+			t.Logf("member %d's geth rewound from %d to %d before its Node starts", m.idx, n, after)
+		}
+	}
 	nodesBack := time.Now()
 	c.startNodes(down...)
 	t.Logf("geth restart took %v, consensus Start (handshake replay included) %v",
@@ -332,6 +346,7 @@ func (c *cluster) fullNode(t *testing.T) {
 	if err := vals[0].node.SetPeers(append(vals[0].peers(c), f.addr())); err != nil {
 		t.Fatal(err)
 	}
+	c.fullAdmitted = true
 }
 
 // logIntervals logs the spread of CometBFT block-time intervals between
