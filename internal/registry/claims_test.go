@@ -101,6 +101,7 @@ func TestClaimsAgainstOtherMembers(t *testing.T) {
 	c.register(r, na, 1, "10.0.0.1")
 	c.register(r, nb, 1, "10.0.1.1")
 	c.register(r, nb2, 1, "10.0.1.2")
+	c.sync() // the registrations' echoes are applied before the renewals
 
 	// Without other members' reports there is nothing to compare with.
 	if _, err := r.Renew(ctx, pb, nb.id, &Status{Head: 1e12}); err != nil {
