@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +22,29 @@ import (
 // nsEnv, when set, names the network namespace the test binary was started
 // in by TestGethDiscoveryDNS's parent half.
 const nsEnv = "DNSTREE_TEST_NETNS"
+
+// nsPrefix names the namespaces this test makes: nsPrefix + the test
+// binary's PID.
+const nsPrefix = "dnstree-test-"
+
+// removeStaleNamespaces deletes the namespaces (and their /etc/netns
+// directories) of earlier runs of this test whose process is gone: a run
+// killed with SIGKILL could not remove its own.
+func removeStaleNamespaces(ipPath string) {
+	out, _ := exec.Command(ipPath, "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], nsPrefix) {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimPrefix(f[0], nsPrefix))
+		if err != nil || syscall.Kill(pid, 0) == nil {
+			continue // not one of ours, or its run is still going
+		}
+		exec.Command(ipPath, "netns", "del", f[0]).Run()
+		os.RemoveAll(filepath.Join("/etc/netns", f[0]))
+	}
+}
 
 // refreshEnv, set to a duration (say 35m), makes TestGethDiscoveryDNS go
 // on: a third acme node registered after geth peered must be found by
@@ -67,7 +93,8 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	if err != nil {
 		t.Skip("needs iproute2's ip for a network namespace")
 	}
-	name := fmt.Sprintf("dnstree-test-%d", os.Getpid())
+	removeStaleNamespaces(ipPath)
+	name := fmt.Sprintf("%s%d", nsPrefix, os.Getpid())
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(ipPath, args...).CombinedOutput(); err != nil {
@@ -75,15 +102,18 @@ func TestGethDiscoveryDNS(t *testing.T) {
 		}
 	}
 	etc := filepath.Join("/etc/netns", name)
+	removeNS := func() {
+		exec.Command(ipPath, "netns", "del", name).Run()
+		os.RemoveAll(etc)
+	}
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(etc) })
+	t.Cleanup(removeNS)
 	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run("netns", "add", name)
-	t.Cleanup(func() { exec.Command(ipPath, "netns", "del", name).Run() })
 	run("netns", "exec", name, "ip", "link", "set", "lo", "up")
 
 	extra := refreshWait(t)
@@ -97,7 +127,27 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	// Its own process group, killed whole on timeout; and it dies with us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A SIGTERM or SIGINT to the test binary skips every cleanup: stop the
+	// child's group and remove the namespace first, then die of the signal.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	waited := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			removeNS()
+			signal.Reset(sig)
+			syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		case <-waited:
+		}
+	}()
+	err = cmd.Wait()
+	signal.Stop(sigs)
+	close(waited)
 	if err != nil && cmd.Process != nil {
 		// A failed child may have left members of its group behind (its
 		// geth processes are in groups of their own and die with it).
