@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -124,6 +125,11 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	cmd.Env = append(os.Environ(), nsEnv+"="+name)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if extra > 0 {
+		// A long run shows its progress as it goes, not only at the end.
+		cmd.Stdout = io.MultiWriter(&out, os.Stdout)
+		cmd.Stderr = cmd.Stdout
+	}
 	// Its own process group, killed whole on timeout; and it dies with us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
