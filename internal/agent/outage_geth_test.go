@@ -132,8 +132,16 @@ func TestRegistrarOutageIsQuiet(t *testing.T) {
 		if sent[i] > 30 {
 			t.Errorf("%s sent %d requests during the outage, want at most 30", w.n.name, sent[i])
 		}
-		if d > 5*time.Second {
-			t.Errorf("%s renewed %v after the registrar's return, want within 5 s", w.n.name, d)
+		// The next probe comes at most 4 s after the return; the renewal
+		// that follows (the client's status, then the request) takes
+		// milliseconds, but up to 2 s under the race detector on a loaded
+		// machine (seen: 5.5 s in all).
+		limit := 5 * time.Second
+		if raceEnabled {
+			limit = 8 * time.Second
+		}
+		if d > limit {
+			t.Errorf("%s renewed %v after the registrar's return, want within %v", w.n.name, d, limit)
 		}
 	}
 	if d := s.meshDiff(nodes); d != "" {
