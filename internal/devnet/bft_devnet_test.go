@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,32 @@ func TestBFTDevnet(t *testing.T) {
 		}
 	})
 
+	t.Run("one validator down, the chain goes on; back, it catches up", func(t *testing.T) {
+		ref := rpcOf("a/tx-1")
+		if err := d.StopNode("b/validator-1"); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		from := headOf(ref)
+		eventually(t, 30*time.Second, "the chain stopped with b's validator down", func() bool { return headOf(ref) >= from+3 })
+		t.Logf("three blocks without b's validator within %.1fs", time.Since(stopped).Seconds())
+		if err := d.StartNode(ctx, "b/validator-1"); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		bRPC := rpcOf("b/validator-1")
+		eventually(t, 60*time.Second, "b's validator did not catch up", func() bool { return headOf(bRPC) >= headOf(ref) })
+		t.Logf("b's validator at the head %.1fs after its start", time.Since(back).Seconds())
+		n, err := d.node("b/validator-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "b's validator does not sign again", func() bool {
+			st, ok := n.consensusStatus()
+			return ok && st.IsValidator && slices.Contains(st.Signers, validatorAddr(t, d, "b"))
+		})
+	})
+
 	t.Run("a fifth member joins as a full node and follows", func(t *testing.T) {
 		var progress syncBuffer
 		ctx, cancel := context.WithTimeout(ctx, JoinTimeout+time.Minute)
@@ -209,6 +236,18 @@ func TestBFTDevnet(t *testing.T) {
 			}
 		}
 	})
+}
+
+// validatorAddr is member's CometBFT validator address, as Status shows it.
+func validatorAddr(t *testing.T, d *Devnet, member string) string {
+	t.Helper()
+	for _, m := range d.Manifest().Members {
+		if m.Name == member && m.Validator != nil {
+			return m.Validator.Address.String()
+		}
+	}
+	t.Fatalf("no validator for %s", member)
+	return ""
 }
 
 // hashesAt reads blocks 1..to at url in one batch.
