@@ -55,6 +55,11 @@ type Config struct {
 	// ~35 s. A connection the other side opened gets no grace at all
 	// (guard.go). Default 2 s.
 	ForeignGrace time.Duration
+	// GuardPoll is how often admin_peers is read for peers outside the
+	// set that dialled us, when the client gives no peer events (geth over
+	// HTTP; over IPC or WebSocket the guard acts on each connection
+	// event). Default 1 s.
+	GuardPoll time.Duration
 	// DepartGrace is how long a peer that left the set is kept before it is
 	// removed (see reconcile). Default 10 s.
 	DepartGrace time.Duration
@@ -162,6 +167,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ForeignGrace <= 0 {
 		c.ForeignGrace = 2 * time.Second
+	}
+	if c.GuardPoll <= 0 {
+		c.GuardPoll = time.Second
 	}
 	if c.DepartGrace <= 0 {
 		c.DepartGrace = 10 * time.Second

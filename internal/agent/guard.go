@@ -126,10 +126,12 @@ type PeerEventSource interface {
 
 // peerEventLoop listens for new connections so a peer outside the set is
 // dropped at once (guard), and notices a client restart (the subscription
-// ends) to re-apply everything. Without events the renewal tick does both.
+// ends) to re-apply everything. A client without events (geth over HTTP)
+// gets the guard from a poll of admin_peers every GuardPoll instead.
 func (a *Agent) peerEventLoop(ctx context.Context) {
 	src, ok := a.cfg.Client.(PeerEventSource)
 	if !ok {
+		a.guardPoll(ctx)
 		return
 	}
 	retry := a.newRetry()
@@ -137,18 +139,42 @@ func (a *Agent) peerEventLoop(ctx context.Context) {
 		ch := make(chan ethclient.PeerEvent, 64)
 		sub, err := src.SubscribePeerEvents(ctx, ch)
 		if err != nil {
-			wait := retry.next()
-			a.log.Debug("peer events unavailable; relying on the renewal tick", "err", err)
-			select {
-			case <-ctx.Done():
+			a.log.Debug("peer events unavailable; polling admin_peers for strangers", "err", err)
+			a.guardAll(ctx)
+			if !sleep(ctx, min(retry.next(), a.cfg.GuardPoll), nil) {
 				return
-			case <-time.After(wait):
 			}
 			continue
 		}
 		retry.reset()
 		a.wake() // (re)subscribed: the client may have restarted
+		a.guardAll(ctx)
 		a.followEvents(ctx, sub, ch)
+	}
+}
+
+// guardPoll runs the guard on admin_peers every GuardPoll.
+func (a *Agent) guardPoll(ctx context.Context) {
+	for sleep(ctx, a.cfg.GuardPoll, nil) {
+		a.guardAll(ctx)
+	}
+}
+
+// guardAll runs the guard on every connected peer that dialled us and is
+// outside the set: for a client without events, and for connections made
+// while no subscription was open.
+func (a *Agent) guardAll(ctx context.Context) {
+	peers, err := a.cfg.Client.Peers(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range peers {
+		if p.Inbound && !a.admits(p.ID) && a.guard(ctx, p.ID) {
+			select {
+			case a.events <- p.ID:
+			default:
+			}
+		}
 	}
 }
 

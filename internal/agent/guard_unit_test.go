@@ -122,3 +122,37 @@ func TestDialledStrangerKeepsGrace(t *testing.T) {
 		t.Fatalf("still connected after its grace: %v", calls)
 	}
 }
+
+// A client without peer events (geth over HTTP) gets the guard from a poll:
+// a stranger that dialled in is gone within GuardPoll, a node our client
+// dialled and the set's peers stay.
+func TestGuardPollWithoutEvents(t *testing.T) {
+	member := peerAt(t, bytesOf(1), 30301)
+	stranger := peerAt(t, bytesOf(3), 30303)
+	found := peerAt(t, bytesOf(4), 30304)
+	fc := &fakeClient{connected: map[enode.ID]*enode.Node{member.ID(): member, stranger.ID(): stranger, found.ID(): found},
+		inbound: map[enode.ID]bool{member.ID(): true, stranger.ID(): true}}
+	a := newUnitAgent(t, fc, Config{GuardPoll: 20 * time.Millisecond})
+	a.desired, a.applied, a.haveSet = []*enode.Node{member}, []*enode.Node{member}, true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.peerEventLoop(ctx) }()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		fc.mu.Lock()
+		_, still := fc.connected[stranger.ID()]
+		fc.mu.Unlock()
+		if !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stranger is still connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if calls := fc.took(); len(calls) != 1 || !contains(calls, "remove", stranger) {
+		t.Fatalf("calls %v, want only the stranger removed", calls)
+	}
+}
