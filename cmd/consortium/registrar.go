@@ -90,12 +90,12 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	if e.getenv("GOMEMLIMIT") == "" {
 		// A soft limit keeps the heap (and RSS) near the live set instead of
 		// doubling it between collections; GOMEMLIMIT overrides it. It
-		// grows with --max-conns: each open connection holds some 30 KB,
+		// grows with --max-conns: each open connection holds some 40 KB,
 		// and a limit below the live heap makes the collector run without
 		// pause (at 56 MiB flat, a flood at the connection cap cost the
 		// registrar both cores and answers came seconds late; docs/ha.md
 		// saw the same with 700 blocking queries).
-		debug.SetMemoryLimit(56<<20 + int64(max(f.maxConns, 0))*32<<10)
+		debug.SetMemoryLimit(56<<20 + int64(max(f.maxConns, 0))*48<<10)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {

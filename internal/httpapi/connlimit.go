@@ -35,8 +35,11 @@ const (
 	DefaultMaxWatches        = 1024
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultIdleTimeout       = 30 * time.Second
-	// maxScan bounds the candidates looked at to make room.
-	maxScan = 256
+	// maxScan bounds the connections looked at to make room, and
+	// maxUnread the FIONREAD calls among them (both under the limiter's
+	// lock, which every accept and every first request takes).
+	maxScan   = 256
+	maxUnread = 16
 	// anonWriteTimeout bounds the answer to an anonymous request: a client
 	// that does not read cannot hold a handler.
 	anonWriteTimeout = 30 * time.Second
@@ -65,7 +68,10 @@ type trackedConn struct {
 	busy     atomic.Int32 // requests in a handler
 
 	// guarded by l.mu
-	principal       string // "" until the connection authenticates
+	principal string // "" until the connection authenticates
+	// authed is principal once set, read without the lock: every request
+	// of an authenticated connection checks it.
+	authed          atomic.Pointer[string]
 	closed          bool
 	inAll, inIP, in *list.Element
 }
@@ -181,13 +187,14 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 // maxScan candidates at most. Must be called with mu held.
 func (l *connLimiter) victim(q *list.List) *trackedConn {
 	var first *trackedConn
-	n := 0
-	for e := q.Front(); e != nil && n < maxScan; e = e.Next() {
+	checked, scanned := 0, 0
+	for e := q.Front(); e != nil && scanned < maxScan && checked < maxUnread; e = e.Next() {
+		scanned++
 		tc := e.Value.(*trackedConn)
 		if tc.busy.Load() != 0 {
 			continue
 		}
-		n++
+		checked++
 		if first == nil {
 			first = tc
 		}
@@ -229,6 +236,9 @@ func (l *connLimiter) removeLocked(tc *trackedConn) {
 // connection is closed; ok is false when none is idle (tc is then over the
 // cap, and its request is refused).
 func (tc *trackedConn) authenticated(principal string) (ok bool) {
+	if p := tc.authed.Load(); p != nil {
+		return true // counted once, as its first credential's
+	}
 	l := tc.l
 	l.mu.Lock()
 	if tc.closed || tc.principal == principal {
@@ -262,6 +272,7 @@ func (tc *trackedConn) authenticated(principal string) (ok bool) {
 		}
 	}
 	tc.principal = principal
+	tc.authed.Store(&principal)
 	tc.in = q.PushBack(tc)
 	l.mu.Unlock()
 	if v != nil {
