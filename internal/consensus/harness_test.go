@@ -62,6 +62,8 @@ type cluster struct {
 	chainID     *big.Int
 	gethGenesis []byte
 	doc         *cmttypes.GenesisDoc
+	// slow scales the timing bars on an overloaded machine (calibrate).
+	slow float64
 	// fullAdmitted: the validators' sets hold the full nodes (a restarted
 	// validator gets them back, as the agent would give them).
 	fullAdmitted bool
@@ -103,7 +105,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		t.Setenv(k, v)
 	}
 	funder, _ := crypto.GenerateKey()
-	c := &cluster{t: t, funder: funder}
+	c := &cluster{t: t, funder: funder, slow: 1}
 	c.gethGenesis, c.chainID = gethGenesis(t, crypto.PubkeyToAddress(funder.PublicKey))
 	var vals []cmttypes.GenesisValidator
 	for i := range n {
