@@ -74,13 +74,37 @@ func TestBFTDevnet(t *testing.T) {
 	}
 
 	t.Run("every member proposes", func(t *testing.T) {
-		eventually(t, 3*time.Minute, "not every member proposed a block", func() bool { return len(d.Stats().FirstBlock) == 4 })
+		eventually(t, 4*time.Minute, "not every member proposed a block", func() bool { return len(d.Stats().FirstBlock) == 4 })
 		t.Logf("every member proposed %.1fs after Start", time.Since(began).Seconds())
 		for _, m := range []string{"a", "b", "c", "d"} {
 			if !strings.Contains(out.String(), "proposed by "+m) {
 				t.Errorf("no block line names member %s", m)
 			}
 		}
+		// The agents report the consensus view with their renewals: what
+		// the dashboard's consensus panel shows.
+		var why string
+		eventually(t, 30*time.Second, "no consensus view at the registrar", func() bool {
+			for _, n := range d.Nodes() {
+				if n.Label() != "a/validator-1" {
+					continue
+				}
+				v, err := d.reg.reg.Node(admin, n.ID)
+				if err != nil || v.Status == nil || v.Status.Consensus == nil {
+					why = fmt.Sprintf("a/validator-1: %v, no consensus status", err)
+					return false
+				}
+				cs := v.Status.Consensus
+				names := map[string]bool{}
+				for _, val := range cs.Validators {
+					names[val.Name] = true
+				}
+				why = fmt.Sprintf("%+v", *cs)
+				return cs.Height > 0 && cs.Validator != "" && len(names) == 4 && names["a"] && names["d"]
+			}
+			return false
+		})
+		t.Logf("a/validator-1's consensus view at the registrar: %s", why)
 	})
 
 	t.Run("every node holds the same block at every height", func(t *testing.T) {

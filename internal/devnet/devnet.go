@@ -184,7 +184,8 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	d.env = &env{
 		dir: dir, geth: geth, genesis: filepath.Join(dir, filepath.FromSlash(manifest.Genesis)), ipcDir: ipcDir,
 		mode: cfg.Consensus, blockTime: time.Duration(cfg.Period) * time.Second, logPath: d.logFile.Name(),
-		basePort: cfg.BasePort, startTimeout: cfg.StartTimeout, log: d.log, exited: d.nodeExited,
+		validatorNames: validatorNames(manifest),
+		basePort:       cfg.BasePort, startTimeout: cfg.StartTimeout, log: d.log, exited: d.nodeExited,
 	}
 	if err := checkPorts(d.env, run); err != nil {
 		return nil, err

@@ -62,6 +62,8 @@ type env struct {
 	// logPath is the components' log (devnet.log), where a consensus
 	// node's errors are.
 	logPath string
+	// validatorNames (BFT) names each validator address by its member.
+	validatorNames map[string]string
 	// exited is told when a geth exits without being asked to.
 	exited func(n *gethNode, err error)
 }
@@ -302,7 +304,8 @@ func (n *gethNode) startAgent() error {
 		// The agent puts the node's CometBFT endpoint in its record (the
 		// "cmt" entry) and keeps the CometBFT peers equal to the
 		// registrar's answer, as it does geth's.
-		cfg.Consensus, cfg.ConsensusPort = n.cons, n.cmtPort
+		cfg.Consensus = reportingNode{Node: n.cons, names: n.env.validatorNames}
+		cfg.ConsensusPort = n.cmtPort
 	}
 	n.mu.Unlock()
 	if n.spec.Role == consortiuminit.RolePublic {

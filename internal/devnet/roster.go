@@ -152,3 +152,15 @@ func ReadConsensus(dir string) (Consensus, error) {
 	}
 	return consensusOf(m), nil
 }
+
+// validatorNames maps each CometBFT validator address (upper-case hex, as
+// consensus.Status gives it) to its member.
+func validatorNames(m consortiuminit.Manifest) map[string]string {
+	names := map[string]string{}
+	for _, mem := range m.Members {
+		if mem.Validator != nil {
+			names[mem.Validator.Address.String()] = mem.Name
+		}
+	}
+	return names
+}
