@@ -1,8 +1,9 @@
-// Package e2e drives the reference consortium of deploy/compose (three
-// members, each on its own Docker network, with an "internet" network that
-// only the public nodes and the registrar join) and shows, with measured
-// times, that it peers as intended and recovers from the failures a
-// consortium meets. The tests are behind the build tag e2e:
+// Package e2e drives the reference consortia of deploy/compose (the
+// legacy Clique one: three members; the BFT one: four members, with
+// E2E_BFT=1), each member on its own Docker network, with an "internet"
+// network that only the public nodes and the registrar join, and shows,
+// with measured times, that they peer as intended and recover from the
+// failures a consortium meets. The tests are behind the build tag e2e:
 //
 //	go test -tags e2e -v -timeout 30m ./test/e2e/
 //
