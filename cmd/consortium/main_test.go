@@ -102,7 +102,7 @@ func waitReady(t *testing.T, url string, hc *http.Client) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := hc.Get(url + "/readyz")
 		if err == nil {
@@ -286,7 +286,7 @@ func TestTLSAndMemberCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for c.Ready(context.Background()) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("TLS registrar not ready")
