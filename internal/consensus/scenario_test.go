@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"os"
 	"slices"
@@ -397,6 +398,24 @@ func (c *cluster) logIntervals(t *testing.T, what string, from, to uint64) {
 	}
 	t.Logf("block intervals, %s (heights %d-%d): p50 %v, p90 %v, max %v",
 		what, from, to, d[len(d)/2].Round(time.Millisecond), d[len(d)*9/10].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	bs := c.members[0].node.cmt.BlockStore()
+	var slow []string
+	for h := max(from, 2); h <= to; h++ {
+		a, b := bs.LoadBlockMeta(int64(h-1)), bs.LoadBlockMeta(int64(h))
+		if a == nil || b == nil {
+			continue
+		}
+		if gap := b.Header.Time.Sub(a.Header.Time); gap > 3*nominalInterval {
+			round := int32(-1)
+			if cm := bs.LoadBlockCommit(int64(h)); cm != nil {
+				round = cm.Round
+			}
+			slow = append(slow, fmt.Sprintf("%d: %v (round %d)", h, gap.Round(time.Millisecond), round))
+		}
+	}
+	if len(slow) > 0 {
+		t.Logf("slow heights, %s: %s", what, strings.Join(slow, "; "))
+	}
 }
 
 // gethAloneDownAndBack kills m's geth with SIGKILL while its consensus
