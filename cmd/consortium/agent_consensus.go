@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/consensus"
-	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/consensus/report"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -111,7 +108,7 @@ func startConsensus(ctx context.Context, o *consensusOpts, log *slog.Logger, reg
 	if err != nil {
 		return nil, err
 	}
-	cfg.Consensus, cfg.ConsensusPort, cfg.PublicConsensusPort = newReporter(n, o.cfg.Home), o.port, o.pubPort
+	cfg.Consensus, cfg.ConsensusPort, cfg.PublicConsensusPort = report.Node{Node: n, Names: report.GenesisNames(o.cfg.Home)}, o.port, o.pubPort
 	rc := &runningConsensus{node: n, done: make(chan struct{})}
 	go func() {
 		defer close(rc.done)
@@ -131,45 +128,4 @@ func (rc *runningConsensus) stop(log *slog.Logger) {
 			log.Warn("stopping the consensus process", "err", err)
 		}
 	})
-}
-
-// reporter is the consensus node as the agent sees it: it also reports the
-// node's view of the chain with each renewal, validators named by the
-// CometBFT genesis (consortium init names each member's validator after
-// the member).
-type reporter struct {
-	*consensus.Node
-	names map[string]string // validator address (upper-case hex) -> name
-}
-
-func newReporter(n *consensus.Node, home string) reporter {
-	r := reporter{Node: n, names: map[string]string{}}
-	if doc, err := cmttypes.GenesisDocFromFile(filepath.Join(home, "config", "genesis.json")); err == nil {
-		for _, v := range doc.Validators {
-			r.names[strings.ToUpper(v.Address.String())] = v.Name
-		}
-	}
-	return r
-}
-
-// Report implements agent.ConsensusReporter.
-func (r reporter) Report() *registry.ConsensusStatus {
-	s := r.Status()
-	if s.Height == 0 {
-		return nil
-	}
-	cs := &registry.ConsensusStatus{
-		Height: s.Height, Round: s.Round, Proposer: s.BlockProposer,
-		Validator: s.ValidatorAddress, BlockMillis: s.BlockInterval.Milliseconds(),
-	}
-	add := func(addrs []string, signed bool) {
-		for _, a := range addrs {
-			if len(cs.Validators) < registry.MaxValidators {
-				cs.Validators = append(cs.Validators, registry.ValidatorVote{Address: a, Name: r.names[a], Power: s.Powers[a], Signed: signed})
-			}
-		}
-	}
-	add(s.Signers, true)
-	add(s.Absent, false)
-	return cs
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/bootnode"
 	"github.com/consortium/consortium/internal/consensus"
+	"github.com/consortium/consortium/internal/consensus/report"
 	"github.com/consortium/consortium/internal/consortiuminit"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
@@ -304,7 +305,7 @@ func (n *gethNode) startAgent() error {
 		// The agent puts the node's CometBFT endpoint in its record (the
 		// "cmt" entry) and keeps the CometBFT peers equal to the
 		// registrar's answer, as it does geth's.
-		cfg.Consensus = reportingNode{Node: n.cons, names: n.env.validatorNames}
+		cfg.Consensus = report.Node{Node: n.cons, Names: n.env.validatorNames}
 		cfg.ConsensusPort = n.cmtPort
 	}
 	n.mu.Unlock()
