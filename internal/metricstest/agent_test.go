@@ -276,11 +276,15 @@ func TestAgentMetricsMove(t *testing.T) {
 	wait("client_up falls to 0", func() bool { return get("consortium_agent_client_up") == 0 })
 	client.setDown(false)
 	wait("client_up back to 1", func() bool { return get("consortium_agent_client_up") == 1 })
-	// The registrar goes away: renewals fail and registrar_up falls.
+	// The registrar goes away: registrar_up falls. The agent then sends no
+	// renewal until a probe gets an answer (capped backoff, issue 24), so
+	// renewals_total{result="error"} counts at most the one renewal that
+	// may have raced the outage's discovery.
 	proxy.Close()
-	wait("renewal errors and registrar_up 0", func() bool {
-		return get("consortium_agent_renewals_total", "result", "error") >= 1 && get("consortium_agent_registrar_up") == 0
-	})
+	wait("registrar_up 0", func() bool { return get("consortium_agent_registrar_up") == 0 })
+	if v := get("consortium_agent_renewals_total", "result", "error"); v > 1 {
+		t.Errorf("%v renewals sent to a registrar known to be down", v)
+	}
 	if v := get("consortium_agent_peers_connected"); v != 1 {
 		t.Errorf("a registrar outage changed the connected peers to %v", v)
 	}
