@@ -35,6 +35,10 @@ type Node struct {
 	PeerIDs    []string  `json:"peer_ids,omitempty"`
 	HeadSigner string    `json:"head_signer,omitempty"`
 	Coinbase   string    `json:"coinbase,omitempty"`
+	// SealChecked and CoinbaseChecked say what the registrar verified of
+	// the node's claims (registry.Status); the rest is self-reported.
+	SealChecked     bool `json:"seal_checked,omitempty"`
+	CoinbaseChecked bool `json:"coinbase_checked,omitempty"`
 	// Consensus is the node's consensus process's report (BFT consortia).
 	Consensus *registry.ConsensusStatus `json:"consensus,omitempty"`
 }
@@ -48,6 +52,7 @@ func nodeFromView(v registry.NodeView) Node {
 		n.Client, n.Head, n.Peers, n.Syncing = s.Client, s.Head, s.Peers, s.Syncing
 		n.PeerIDs, n.HeadSigner, n.Coinbase = s.PeerIDs, strings.ToLower(s.HeadSigner), strings.ToLower(s.Coinbase)
 		n.Consensus = s.Consensus
+		n.SealChecked, n.CoinbaseChecked = s.SealChecked, s.CoinbaseChecked
 	}
 	return n
 }
@@ -79,6 +84,10 @@ type Block struct {
 	Number uint64 `json:"number"`
 	Signer string `json:"signer"`
 	Member string `json:"member,omitempty"` // empty: no validator reports this coinbase
+	// Checked is set when the registrar verified the block's seal against
+	// the signer and that member's claim of the signer's address; a block
+	// without it is credited on the nodes' own word.
+	Checked bool `json:"checked,omitempty"`
 }
 
 // Event is one entry of the live list: the registry's events and the

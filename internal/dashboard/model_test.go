@@ -193,3 +193,25 @@ func TestTrackerBlocks(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// A block is credited as checked only when the registrar verified its seal
+// and the crediting member's coinbase; a member that proved the coinbase
+// wins over one that only claims it.
+func TestTrackerBlocksChecked(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := newTracker(8, 4)
+	tr.observe([]Node{
+		// bank claims acme's signer, unchecked; acme proved it.
+		{ID: id('a'), Member: "acme", Role: "validator", Live: true, Coinbase: "0xaa", CoinbaseChecked: true, Head: 7, HeadSigner: "0xaa", SealChecked: true},
+		{ID: id('b'), Member: "bank", Role: "validator", Live: true, Coinbase: "0xaa", Head: 8, HeadSigner: "0xaa"},
+		{ID: id('c'), Member: "coop", Role: "validator", Live: true, Coinbase: "0xcc", Head: 9, HeadSigner: "0xcc", SealChecked: true},
+	}, 1, t0)
+	want := []Block{
+		{Number: 9, Signer: "0xcc", Member: "coop"},                // seal checked, coinbase only claimed
+		{Number: 8, Signer: "0xaa", Member: "acme"},                // seal unchecked
+		{Number: 7, Signer: "0xaa", Member: "acme", Checked: true}, // both checked
+	}
+	if got := tr.recentBlocks(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

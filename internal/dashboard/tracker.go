@@ -25,11 +25,25 @@ type tracker struct {
 	at      time.Time
 	edges   map[edgeKey]struct{}
 	nodes   map[string]trackedNode
-	blocks  map[uint64]string // number -> signer
-	signers map[string]string // coinbase -> member
-	keep    int               // blocks kept
+	blocks  map[uint64]seenBlock
+	signers map[string]claim // coinbase -> the member that claims it
+	keep    int              // blocks kept
 	ring    []Event
 	next    uint64 // seq of the next derived event
+}
+
+// seenBlock is a head a node reported: its signer, and whether the
+// registrar checked the signer against the block's seal.
+type seenBlock struct {
+	signer string
+	sealed bool
+}
+
+// claim is a member's claim of a coinbase, and whether the registrar
+// checked it (the coinbase key signed the node's ID).
+type claim struct {
+	member  string
+	checked bool
 }
 
 type trackedNode struct {
@@ -43,7 +57,7 @@ type trackedNode struct {
 func newTracker(events, blocks int) *tracker {
 	return &tracker{
 		edges: map[edgeKey]struct{}{}, nodes: map[string]trackedNode{},
-		blocks: map[uint64]string{}, signers: map[string]string{},
+		blocks: map[uint64]seenBlock{}, signers: map[string]claim{},
 		keep: blocks, ring: make([]Event, events),
 	}
 }
@@ -65,7 +79,7 @@ func (t *tracker) observe(nodes []Node, index uint64, now time.Time) {
 
 	cur := edges(nodes)
 	seen := make(map[string]trackedNode, len(nodes))
-	signers := map[string]string{}
+	signers := map[string]claim{}
 	for _, n := range nodes {
 		tn := trackedNode{member: n.Member, role: n.Role, live: n.Live, peers: strings.Join(n.PeerIDs, ","), updated: n.Changed}
 		prev, ok := t.nodes[n.ID]
@@ -81,13 +95,17 @@ func (t *tracker) observe(nodes []Node, index uint64, now time.Time) {
 		}
 		seen[n.ID] = tn
 		if n.Coinbase != "" {
-			// A validator's claim wins over another role's.
-			if _, have := signers[n.Coinbase]; !have || n.Role == "validator" {
-				signers[n.Coinbase] = n.Member
+			// A checked claim wins over an unchecked one, then a
+			// validator's over another role's.
+			c := claim{member: n.Member, checked: n.CoinbaseChecked}
+			if have, ok := signers[n.Coinbase]; !ok || (c.checked && !have.checked) || (c.checked == have.checked && n.Role == "validator") {
+				signers[n.Coinbase] = c
 			}
 		}
 		if n.Live && n.HeadSigner != "" && n.Head > 0 {
-			t.blocks[n.Head] = n.HeadSigner
+			if b, ok := t.blocks[n.Head]; !ok || (n.SealChecked && !b.sealed) {
+				t.blocks[n.Head] = seenBlock{signer: n.HeadSigner, sealed: n.SealChecked}
+			}
 		}
 	}
 	if t.primed {
@@ -177,13 +195,15 @@ func (t *tracker) changed(id string) (time.Time, bool) {
 }
 
 // recentBlocks lists the blocks seen, newest first, each with the member
-// whose node reports the sealer's address as its coinbase.
+// whose node reports the sealer's address as its coinbase; Checked when the
+// registrar verified both the seal and that member's coinbase.
 func (t *tracker) recentBlocks() []Block {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]Block, 0, len(t.blocks))
-	for num, s := range t.blocks {
-		out = append(out, Block{Number: num, Signer: s, Member: t.signers[s]})
+	for num, b := range t.blocks {
+		c := t.signers[b.signer]
+		out = append(out, Block{Number: num, Signer: b.signer, Member: c.member, Checked: b.sealed && c.checked})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Number > out[j].Number })
 	return out

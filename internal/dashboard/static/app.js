@@ -510,7 +510,9 @@
     for (const b of st.blocks) {
       const li = el('li');
       li.dataset.number = b.number;
-      li.append(el('span', 'mono', '#' + b.number), el('span', '', b.member || 'unknown member'), el('span', 'mono muted', b.signer));
+      li.append(el('span', 'mono', '#' + b.number), el('span', '', b.member || 'unknown member'), el('span', 'mono muted', b.signer),
+        el('span', b.checked ? 'tag checked' : 'tag muted', b.checked ? 'checked' : 'self-reported'));
+      li.dataset.checked = b.checked ? '1' : '0';
       ol.append(li);
     }
   }
