@@ -37,6 +37,7 @@ type registrarFlags struct {
 	rateLimit                                                float64
 	maxWait                                                  time.Duration
 	maxConns, maxConnsPerIP, maxConnsPerMember, maxWatches   int
+	dns                                                      dnsFlags
 }
 
 // etcdFlags are the etcd client options, named as etcdctl names them.
@@ -72,6 +73,7 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most open connections from one client address that have not authenticated")
 	fs.IntVar(&f.maxConnsPerMember, "max-conns-per-member", httpapi.DefaultMaxConnsPerMember, "most open connections authenticated with one credential; past it the oldest idle one is closed")
 	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "most blocking queries one credential may hold open at once")
+	addDNSFlags(fs, &f.dns)
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -79,6 +81,9 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if _, err := parseDNSAllow(f.dns.allow); err != nil {
+		return err
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
@@ -151,11 +156,17 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	if f.legacyOpen {
 		log.Warn("INSECURE: the seed's open POST / is enabled (--legacy-open-post): anyone who reaches this port can post enodes")
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	trees, err := startDNS(runCtx, log, reg, f.data, f.dns)
+	if err != nil {
+		return err
+	}
 	dash := dashboard.New(dashboard.Config{Registry: reg, Logger: log})
 	maxConns := fitConns(log, f.maxConns)
 	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait,
 		MaxConns: maxConns, MaxConnsPerIP: f.maxConnsPerIP, MaxConnsPerMember: f.maxConnsPerMember, MaxWatches: f.maxWatches,
-		Extra: map[string]http.Handler{"/ui/": dash}})
+		Trees: trees, Extra: map[string]http.Handler{"/ui/": dash}})
 	hs := &http.Server{
 		Handler:        srv,
 		ReadTimeout:    30 * time.Second,
@@ -166,8 +177,6 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	ln = srv.Prepare(hs, ln)
 	// Shutdown would otherwise wait for the dashboard's open streams.
 	hs.RegisterOnShutdown(dash.Close)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	done := make(chan struct{})
 	go func() { defer close(done); reg.Run(runCtx) }()
 	dashDone := make(chan struct{})

@@ -46,6 +46,8 @@ type Config struct {
 	// Metrics is where the server's metrics are registered. Default: a new
 	// registry served on /metrics.
 	Metrics *prometheus.Registry
+	// Trees serves GET /v1/members/{name}/tree. Default: none (404).
+	Trees TreeSource
 	// Extra handlers mounted as-is (the dashboard at /ui/).
 	Extra  map[string]http.Handler
 	Logger *slog.Logger
@@ -111,6 +113,7 @@ func New(cfg Config) *Server {
 	s.route("POST /v1/members", s.addMember, true)
 	s.route("GET /v1/members", s.listMembers, true)
 	s.route("DELETE /v1/members/{name}", s.revokeMember, true)
+	s.route("GET /v1/members/{name}/tree", s.memberTree, true)
 	s.route("POST /v1/nodes", s.register, true)
 	s.route("GET /v1/nodes", s.listNodes, true)
 	s.route("GET /v1/nodes/{id}", s.getNode, true)
