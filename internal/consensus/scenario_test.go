@@ -405,12 +405,14 @@ func (c *cluster) logIntervals(t *testing.T, what string, from, to uint64) {
 		if a == nil || b == nil {
 			continue
 		}
+		// Block h's time is the median time of the precommits for h-1,
+		// so a gap before h is the time height h-1 took to decide.
 		if gap := b.Header.Time.Sub(a.Header.Time); gap > 3*nominalInterval {
 			round := int32(-1)
-			if cm := bs.LoadBlockCommit(int64(h)); cm != nil {
+			if cm := bs.LoadBlockCommit(int64(h - 1)); cm != nil {
 				round = cm.Round
 			}
-			slow = append(slow, fmt.Sprintf("%d: %v (round %d)", h, gap.Round(time.Millisecond), round))
+			slow = append(slow, fmt.Sprintf("height %d decided %v after the one before, in round %d", h-1, gap.Round(time.Millisecond), round))
 		}
 	}
 	if len(slow) > 0 {
