@@ -288,7 +288,7 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 	// The issue's bar is 10 s; the test allows twice that. CometBFT's block
 	// sync asks one peer per height and waits 15 s before it gives up on a
 	// peer that does not answer ("SendTimeout ... peer did not send us
-	// anything"); that happened in about one run in five here, and a CI
+	// anything"); that happened once in eight runs here, and a CI
 	// that fails on it would fail on CometBFT's timer. A run over the bar
 	// says so in the log.
 	const signBar = 10 * time.Second
