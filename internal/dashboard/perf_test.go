@@ -182,7 +182,8 @@ func TestBrowserThousandNodes(t *testing.T) {
 	x := nodes[517]
 	setFilter(x.id[:12])
 	for i := 1; i <= attempts; i++ {
-		x.status.Head = 99990 + uint64(i)
+		// Ahead of the others, within what the registrar believes (10,000).
+		x.status.Head = 5100 + uint64(i)
 		start := time.Now()
 		r.renew(creds[x.member], x)
 		tb.waitJS(3*time.Second, fmt.Sprintf(`document.querySelector('#nodes tr[data-id="%s"]').cells[5].textContent === '#%d'`, x.id, x.status.Head))
