@@ -33,7 +33,7 @@ var (
 	// dialled in the last 35 s, and both sides tried during the cut) and on
 	// block propagation (see docs/deploy.md).
 	targetCatch  = envDuration("E2E_CATCHUP_TARGET", 10*time.Second)
-	boundCatch   = envDuration("E2E_CATCHUP_BOUND", 60*time.Second)
+	boundCatch   = envDuration("E2E_CATCHUP_BOUND", 150*time.Second)
 	ttl          = envDuration("E2E_TTL", 30*time.Second)
 	keepOnFinish = os.Getenv("E2E_KEEP") == "1"
 )
