@@ -63,6 +63,10 @@ type NFTRules struct {
 	Table string
 	// Port is the node's devp2p TCP port. Required.
 	Port int
+	// ConsensusPort is the node's CometBFT P2P TCP port on a BFT chain,
+	// filtered with the same allow-list (its peers are the same nodes at
+	// the same IPs). 0: none.
+	ConsensusPort int
 	// Allow are the addresses and prefixes that may connect to Port.
 	Allow []netip.Prefix
 }
@@ -74,6 +78,13 @@ type NFTRules struct {
 func (r NFTRules) Render() (string, error) {
 	if r.Port <= 0 || r.Port > 65535 {
 		return "", fmt.Errorf("nftables: port %d out of range", r.Port)
+	}
+	if r.ConsensusPort < 0 || r.ConsensusPort > 65535 {
+		return "", fmt.Errorf("nftables: consensus port %d out of range", r.ConsensusPort)
+	}
+	ports := fmt.Sprint(r.Port)
+	if r.ConsensusPort != 0 && r.ConsensusPort != r.Port {
+		ports = fmt.Sprintf("{ %d, %d }", r.Port, r.ConsensusPort)
 	}
 	table := r.Table
 	if table == "" {
@@ -100,9 +111,9 @@ func (r NFTRules) Render() (string, error) {
 	writeSet(&b, "peers4", "ipv4_addr", v4)
 	writeSet(&b, "peers6", "ipv6_addr", v6)
 	fmt.Fprintf(&b, "\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n")
-	fmt.Fprintf(&b, "\t\ttcp dport %d ip saddr @peers4 accept\n", r.Port)
-	fmt.Fprintf(&b, "\t\ttcp dport %d ip6 saddr @peers6 accept\n", r.Port)
-	fmt.Fprintf(&b, "\t\ttcp dport %d drop\n\t}\n}\n", r.Port)
+	fmt.Fprintf(&b, "\t\ttcp dport %s ip saddr @peers4 accept\n", ports)
+	fmt.Fprintf(&b, "\t\ttcp dport %s ip6 saddr @peers6 accept\n", ports)
+	fmt.Fprintf(&b, "\t\ttcp dport %s drop\n\t}\n}\n", ports)
 	return b.String(), nil
 }
 
@@ -181,7 +192,11 @@ func (a *Agent) firewallStep(ctx context.Context, info ethclient.NodeInfo) {
 		return
 	}
 	allow := peerPrefixes(nodes, a.cfg.FirewallAllow)
-	text, err := NFTRules{Table: a.cfg.FirewallTable, Port: info.ListenerPort, Allow: allow}.Render()
+	rules := NFTRules{Table: a.cfg.FirewallTable, Port: info.ListenerPort, Allow: allow}
+	if a.cfg.Consensus != nil {
+		rules.ConsensusPort = a.cfg.ConsensusPort
+	}
+	text, err := rules.Render()
 	if err != nil || text == a.fwApplied {
 		if err != nil && a.fwFailed != err.Error() {
 			a.fwFailed = err.Error()

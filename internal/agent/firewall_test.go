@@ -67,7 +67,12 @@ func TestNFTRulesRender(t *testing.T) {
 		{"own table name",
 			NFTRules{Table: "member_a", Port: 1, Allow: prefixes(t, "10.0.0.1")},
 			strings.ReplaceAll(head, "consortium_agent", "member_a") + set("peers4", "ipv4_addr", "10.0.0.1") + set("peers6", "ipv6_addr", "") + chain(1), ""},
+		{"BFT node: the consensus port too",
+			NFTRules{Port: 30303, ConsensusPort: 26656, Allow: prefixes(t, "10.0.0.1")},
+			head + set("peers4", "ipv4_addr", "10.0.0.1") + set("peers6", "ipv6_addr", "") +
+				strings.ReplaceAll(chain(30303), "dport 30303", "dport { 30303, 26656 }"), ""},
 		{"no port", NFTRules{}, "", "port 0 out of range"},
+		{"consensus port too high", NFTRules{Port: 1, ConsensusPort: 65536}, "", "consensus port 65536 out of range"},
 		{"port too high", NFTRules{Port: 70000}, "", "port 70000 out of range"},
 		{"table name that would inject", NFTRules{Table: "x; flush ruleset", Port: 1}, "", "table name"},
 	} {
