@@ -7,11 +7,13 @@ import (
 	"testing"
 )
 
-// The files that name every metric the three components export.
+// The files that name every metric the components export. The consensus
+// process runs in the agent (BFT chains) and serves its metrics there.
 var sources = map[string]string{
 	"registrar": "../httpapi/metrics.go",
 	"agent":     "../agent/metrics.go",
 	"bootnode":  "../../cmd/consortium/bootnode.go",
+	"consensus": "../consensus/metrics.go",
 }
 
 var nameInCode = regexp.MustCompile(`"(consortium_[a-z0-9_]+)"`)
