@@ -7,7 +7,7 @@ PKGS := ./...
 # executions take 0.5-15 s per target on this machine.
 FUZZTIME ?= 30000x
 
-.PHONY: test check unit ha fuzz bench build demo helm-test promtool-test e2e
+.PHONY: test check unit ha fuzz bench bench-real build demo helm-test promtool-test e2e
 
 demo:
 	$(GO) run ./cmd/consortium devnet
@@ -62,3 +62,9 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/bench/
+
+# The registrar benchmark on the real binary (issue 19): `consortium
+# registrar` in its own process with its defaults, the load generator in this
+# one; REAL_BENCH_RUNS runs (default 3). Heavy: it takes the shared lock.
+bench-real:
+	REAL_BENCH=1 flock /tmp/consortium-heavy.lock $(GO) test -count=1 -run '^TestRealBinary$$' -v -timeout 60m ./internal/bench/

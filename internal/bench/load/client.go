@@ -167,3 +167,34 @@ func (t *Target) scrapeWatchers(ctx context.Context, base string) (int, error) {
 	}
 	return 0, fmt.Errorf("%s/metrics has no consortium_registrar_watchers", base)
 }
+
+// Get GETs base+path with member's credential ("" for none) and an optional
+// If-None-Match, reading the body to the end without decoding it: the
+// seed-compatible endpoints (/staticenodes, /enodes, ...) and any other read.
+func (t *Target) Get(ctx context.Context, base, path, member, inm string) (Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+	if err != nil {
+		return Answer{}, err
+	}
+	if member != "" {
+		req.Header.Set("Authorization", "Bearer "+t.Creds[member])
+	}
+	if inm != "" {
+		req.Header.Set("If-None-Match", inm)
+	}
+	resp, err := t.HC.Do(req)
+	if err != nil {
+		return Answer{}, err
+	}
+	a := Answer{Status: resp.StatusCode, ETag: resp.Header.Get("ETag"), Header: time.Now()}
+	a.Bytes, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	a.Done = time.Now()
+	if err != nil {
+		return a, err
+	}
+	if a.Status != http.StatusOK && a.Status != http.StatusNotModified {
+		return a, fmt.Errorf("GET %s: HTTP %d", base+path, a.Status)
+	}
+	return a, nil
+}
