@@ -7,7 +7,8 @@ package bench
 //
 //	REAL_BENCH=1 flock /tmp/consortium-heavy.lock go test -count=1 -run TestRealBinary -v -timeout 60m ./internal/bench/
 //
-// (make bench-real). REAL_BENCH_RUNS sets the number of runs (default 3),
+// (make bench-real). REAL_BENCH_BIN names a binary to run instead of
+// building this tree's (to compare with an older commit). REAL_BENCH_RUNS sets the number of runs (default 3),
 // each against a fresh registrar and data directory; the table gives every
 // run and the range. Beside each figure: the registrar's CPU per request,
 // the share of a core the load generator and every other process on the
@@ -63,9 +64,11 @@ func TestRealBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := proctest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	bin := os.Getenv("REAL_BENCH_BIN") // another build to compare, e.g. an older commit's
+	if bin == "" {
+		if bin, err = proctest.Build(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var all []realRun
 	for i := range runs {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/consortium/consortium/internal/auth"
@@ -32,29 +33,39 @@ func (s *Server) legacyRead(kind string) handler {
 		} else if !s.cfg.LegacyOpen {
 			return registry.ErrUnauthenticated
 		}
-		v, err := s.reg.Legacy(pp, network, s.cfg.LegacyOpen)
+		a, err := s.reg.LegacyAnswer(pp, network, s.cfg.LegacyOpen)
 		if err != nil {
 			return err
 		}
-		switch kind {
-		case "bootnodes":
-			writeText(w, strings.Join(v.Bootnodes, ","))
-		case "enodes":
-			writeText(w, strings.Join(v.Enodes, ","))
-		case "parityenodes":
-			writeText(w, strings.Join(v.Enodes, "\n"))
-		case "staticenodes":
-			w.Header().Set("Content-Type", "application/json")
-			b, _ := json.Marshal(v.Enodes)
-			w.Write(b)
+		// Rendered once per change and shared by every reader; a reader
+		// holding the same body gets a 304.
+		out := a.Render(kind, legacyRenderers[kind])
+		h := w.Header()
+		h.Set("ETag", out.ETag)
+		h.Set("X-Consortium-Index", strconv.FormatUint(a.Index, 10))
+		h.Set("Cache-Control", "no-cache")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, out.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
 		}
+		ct := "text/plain; charset=utf-8"
+		if kind == "staticenodes" {
+			ct = "application/json"
+		}
+		h.Set("Content-Type", ct)
+		h.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(out.Body)
 		return nil
 	}
 }
 
-func writeText(w http.ResponseWriter, s string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte(s))
+// legacyRenderers render the seed's read endpoints in their shapes.
+var legacyRenderers = map[string]func(registry.LegacyView) []byte{
+	"bootnodes":    func(v registry.LegacyView) []byte { return []byte(strings.Join(v.Bootnodes, ",")) },
+	"enodes":       func(v registry.LegacyView) []byte { return []byte(strings.Join(v.Enodes, ",")) },
+	"parityenodes": func(v registry.LegacyView) []byte { return []byte(strings.Join(v.Enodes, "\n")) },
+	"staticenodes": func(v registry.LegacyView) []byte { b, _ := json.Marshal(v.Enodes); return b },
 }
 
 func (s *Server) legacyPost(w http.ResponseWriter, r *http.Request) error {

@@ -154,3 +154,47 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	h.expect(h.do("GET", "/healthz", "", nil), 200, "")
 	h.expect(h.register(a.cred, newNode(t, "tx", "10.1.0.99", "")), 503, "store_unavailable")
 }
+
+// The seed-compatible reads come from a per-change cache with a strong ETag:
+// the same body and tag until the member's nodes change, 304 for a reader
+// that holds it, a new body and tag after a change, and a tag per shape.
+func TestLegacyReadsCarryETagsAndChangeWithTheNodes(t *testing.T) {
+	h := newHarness(t, opts{})
+	a, _ := consortium2(t, h)
+	paths := []string{"/?network=alpha", "/enodes?network=alpha", "/staticenodes?network=alpha", "/parityenodes?network=alpha"}
+	tags := map[string]string{}
+	for _, p := range paths {
+		r := h.do("GET", p, a.cred, nil)
+		h.expect(r, 200, "")
+		tag := r.hdr.Get("ETag")
+		if tag == "" || !strings.HasPrefix(tag, `"`) {
+			t.Fatalf("%s: ETag %q", p, tag)
+		}
+		if r.hdr.Get("Content-Length") != fmt.Sprint(len(r.body)) {
+			t.Errorf("%s: Content-Length %q for %d bytes", p, r.hdr.Get("Content-Length"), len(r.body))
+		}
+		tags[p] = tag
+		again := h.do("GET", p, a.cred, nil)
+		if again.hdr.Get("ETag") != tag || string(again.body) != string(r.body) {
+			t.Fatalf("%s: a second read differs: %q %q, then %q %q", p, tag, r.body, again.hdr.Get("ETag"), again.body)
+		}
+		nm := h.do("GET", p, a.cred, nil, "If-None-Match", tag)
+		if nm.status != http.StatusNotModified || len(nm.body) != 0 {
+			t.Fatalf("%s with If-None-Match %s: %d %q, want 304", p, tag, nm.status, nm.body)
+		}
+	}
+	if tags["/enodes?network=alpha"] == tags["/parityenodes?network=alpha"] {
+		t.Error("/enodes and /parityenodes have one ETag for two bodies")
+	}
+	// A new tx node of alpha: /enodes changes, the stale tag gets the body.
+	tx2 := newNode(t, "tx", "10.1.0.9", "")
+	h.mustRegister(a.cred, tx2)
+	r := h.do("GET", "/enodes?network=alpha", a.cred, nil, "If-None-Match", tags["/enodes?network=alpha"])
+	h.expect(r, 200, "")
+	if r.hdr.Get("ETag") == tags["/enodes?network=alpha"] || !strings.Contains(string(r.body), enodeOf(t, tx2, tx2.ip)) {
+		t.Fatalf("after a registration: ETag %s (was %s), body %q", r.hdr.Get("ETag"), tags["/enodes?network=alpha"], r.body)
+	}
+	// Its bootnodes did not change: at the new index GET / renders the same
+	// bytes again, under the same tag, so its holder still gets a 304.
+	h.expect(h.do("GET", "/?network=alpha", a.cred, nil, "If-None-Match", tags["/?network=alpha"]), 304, "")
+}

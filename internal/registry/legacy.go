@@ -2,9 +2,12 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consortium/consortium/internal/auth"
@@ -60,9 +63,60 @@ func (r *Registry) PostLegacy(ctx context.Context, network, en string) error {
 }
 
 // LegacyView is what the seed's read endpoints serve for one network.
+// Views come from a per-index cache shared by every reader: read-only.
 type LegacyView struct {
 	Bootnodes []string // GET /
 	Enodes    []string // GET /enodes, /staticenodes, /parityenodes
+}
+
+// LegacyAnswer is one network's seed-compatible view at one index, as a
+// given kind of caller sees it, with its renderings: built once per change
+// by the first reader, then served to every reader without touching the
+// nodes (O(1) per request).
+type LegacyAnswer struct {
+	Index uint64
+	View  LegacyView
+
+	mu       sync.Mutex
+	rendered map[string]*Rendered
+}
+
+// Rendered is a body rendered once for a LegacyAnswer and its strong ETag
+// (a hash of the body).
+type Rendered struct {
+	Body []byte
+	ETag string
+}
+
+// Render returns the answer rendered by fn under name, made by the first
+// caller at this index. name must stand for one fn (a fixed set of names).
+func (a *LegacyAnswer) Render(name string, fn func(LegacyView) []byte) *Rendered {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.rendered[name]; r != nil {
+		return r
+	}
+	b := fn(a.View)
+	sum := sha256.Sum256(b)
+	r := &Rendered{Body: b, ETag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	a.rendered[name] = r
+	return r
+}
+
+// legacyMode is how a caller sees a network: anonymously (open POST only),
+// as its own member (or the administrator), or as another member.
+type legacyMode uint8
+
+const (
+	legacyAnon legacyMode = iota
+	legacyOwn
+	legacyOther
+)
+
+type legacyViewKey struct {
+	network string
+	mode    legacyMode
+	open    bool
 }
 
 // Legacy answers the seed's read endpoints. network maps onto a member: a
@@ -72,43 +126,83 @@ type LegacyView struct {
 // posted on the open legacy POST are served to everyone only when open is
 // set (the operator's opt-in).
 func (r *Registry) Legacy(p *Principal, network string, open bool) (LegacyView, error) {
-	now := r.cfg.Now()
-	v := LegacyView{Bootnodes: []string{}, Enodes: []string{}}
+	a, err := r.LegacyAnswer(p, network, open)
+	if err != nil {
+		return LegacyView{}, err
+	}
+	return a.View, nil
+}
+
+// LegacyAnswer is Legacy from the per-index cache, with its renderings.
+func (r *Registry) LegacyAnswer(p *Principal, network string, open bool) (*LegacyAnswer, error) {
+	k := legacyViewKey{network: network, mode: legacyAnon, open: open}
+	if p != nil {
+		if k.network == "" {
+			k.network = p.Name
+		}
+		k.mode = legacyOther
+		if p.Admin || k.network == p.Name {
+			k.mode = legacyOwn
+		}
+	} else if k.network == "" {
+		k.network = "default"
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if p != nil {
-		if network == "" {
-			network = p.Name
-		}
-		own := p.Admin || network == p.Name
-		if _, ok := r.members[network]; ok && !r.revoked(network) {
-			for _, n := range r.nodes {
-				if n.member != network || !n.live(now) {
-					continue
+	g := r.currentGroups()
+	g.mu.Lock()
+	a := g.legacy[k]
+	g.mu.Unlock()
+	if a != nil {
+		return a, nil
+	}
+	// Built under mu for reading, like the groups: no writer moves the
+	// index meanwhile. Two readers may build the same view; one wins.
+	a = r.buildLegacy(g, k)
+	g.mu.Lock()
+	if b := g.legacy[k]; b != nil {
+		a = b
+	} else {
+		g.legacy[k] = a
+	}
+	g.mu.Unlock()
+	return a, nil
+}
+
+// buildLegacy must be called with mu held for reading; g is the current
+// groups (live nodes of non-revoked members only, each list sorted by enode).
+func (r *Registry) buildLegacy(g *groups, k legacyViewKey) *LegacyAnswer {
+	v := LegacyView{Bootnodes: []string{}, Enodes: []string{}}
+	if k.mode != legacyAnon {
+		if _, ok := r.members[k.network]; ok {
+			if k.mode == legacyOwn {
+				for _, e := range g.boot[k.network] {
+					v.Bootnodes = append(v.Bootnodes, e.enode)
 				}
-				switch {
-				case own && n.role == noderecord.RoleBootnode:
-					v.Bootnodes = append(v.Bootnodes, n.enode)
-				case own:
-					v.Enodes = append(v.Enodes, n.enode)
-				case n.role == noderecord.RolePublic:
-					v.Enodes = append(v.Enodes, n.pubEnode)
+				for _, e := range g.private[k.network] {
+					v.Enodes = append(v.Enodes, e.enode)
+				}
+			} else {
+				for _, e := range g.public[k.network] {
+					v.Enodes = append(v.Enodes, e.enode)
 				}
 			}
 		}
 	}
-	if open {
-		if network == "" {
-			network = "default"
-		}
-		for en, exp := range r.legacy[network] {
+	if k.open {
+		now := r.cfg.Now()
+		added := false
+		for en, exp := range r.legacy[k.network] {
 			if exp.After(now) {
 				v.Enodes = append(v.Enodes, en)
 				v.Bootnodes = append(v.Bootnodes, en)
+				added = true
 			}
 		}
+		if added {
+			sort.Strings(v.Bootnodes)
+			sort.Strings(v.Enodes)
+		}
 	}
-	sort.Strings(v.Bootnodes)
-	sort.Strings(v.Enodes)
-	return v, nil
+	return &LegacyAnswer{Index: g.index, View: v, rendered: map[string]*Rendered{}}
 }

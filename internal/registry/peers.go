@@ -65,6 +65,7 @@ type groups struct {
 
 	mu      sync.Mutex
 	answers map[answerKey]*groupAnswer
+	legacy  map[legacyViewKey]*LegacyAnswer // the seed-compatible views (legacy.go)
 }
 
 // class is what of the policy applies to a role: validator and tx nodes are
@@ -101,6 +102,7 @@ func (r *Registry) buildGroups() *groups {
 		private: map[string][]entry{}, boot: map[string][]entry{}, public: map[string][]entry{},
 		pos:     make(map[enode.ID]int, len(r.nodes)),
 		answers: map[answerKey]*groupAnswer{},
+		legacy:  map[legacyViewKey]*LegacyAnswer{},
 	}
 	for _, n := range r.nodes {
 		if !n.live(now) || r.revoked(n.member) {
