@@ -11,6 +11,8 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/consortium/consortium/internal/governance"
 )
 
 // ABCI result codes of ours (0 is OK in ABCI).
@@ -53,10 +55,16 @@ type app struct {
 
 	peers  atomic.Pointer[peerSet]
 	status statusTracker
+
+	// gov is the validator set by the members' vote: its transactions
+	// follow the payload in a block, and its state is part of the app
+	// hash.
+	gov *gov
 }
 
-func newApp(ctx context.Context, eng Engine, fee common.Address, log *slog.Logger, m *metrics) *app {
+func newApp(ctx context.Context, eng Engine, g *gov, fee common.Address, log *slog.Logger, m *metrics) *app {
 	a := &app{
+		gov:          g,
 		log:          log,
 		eng:          eng,
 		feeRecipient: fee,
@@ -113,47 +121,82 @@ func (a *app) syncHead(ctx context.Context) (Parent, error) {
 	return p, nil
 }
 
-// Info tells CometBFT's handshake how far geth is: its head number is the
-// last height the app has executed and its hash that height's app hash. A
-// geth that lost blocks in a crash answers with a lower head, and CometBFT
-// replays the missing heights from its block store.
+// Info tells CometBFT's handshake how far the app is: the last height whose
+// EL block geth has and whose governance state the journal holds, and that
+// height's app hash. A geth that lost blocks in a crash answers with a
+// lower head, and CometBFT replays the missing heights from its block
+// store; so it does for heights the journal lacks (a journal lost or
+// written one block behind geth), replaying from 0 when there is no
+// journal at all.
 func (a *app) Info(ctx context.Context, _ *abci.InfoRequest) (*abci.InfoResponse, error) {
 	p, err := a.syncHead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("consensus handshake: geth head", "number", p.Number, "hash", p.Hash)
-	return &abci.InfoResponse{
-		Data:             "consortium",
-		Version:          "1",
-		AppVersion:       1,
-		LastBlockHeight:  int64(p.Number),
-		LastBlockAppHash: p.Hash.Bytes(),
-	}, nil
+	res := &abci.InfoResponse{Data: "consortium", Version: "1", AppVersion: 1}
+	last, ok := a.gov.recordedUpTo()
+	if !ok || p.Number == 0 {
+		if p.Number > 0 {
+			a.log.Warn("consensus handshake: no governance journal; replaying the chain from height 1", "geth_head", p.Number)
+		}
+		a.log.Info("consensus handshake: nothing executed yet", "geth_head", p.Number)
+		return res, nil
+	}
+	if last < p.Number {
+		h, err := a.eng.HeaderAt(ctx, last)
+		if err != nil {
+			return nil, fmt.Errorf("%w: header %d: %v", ErrEngine, last, err)
+		}
+		p = Parent{Number: last, Hash: h.Hash(), Time: h.Time}
+		a.setLastFinal(p)
+	}
+	s, err := a.gov.rewind(p.Number)
+	if err != nil {
+		return nil, fmt.Errorf("%w: governance state at geth's head %d: %v", ErrConfig, p.Number, err)
+	}
+	a.log.Info("consensus handshake: geth head", "number", p.Number, "hash", p.Hash, "governance_members", len(s.Members))
+	res.LastBlockHeight = int64(p.Number)
+	res.LastBlockAppHash = governance.AppHash(p.Hash.Bytes(), s)
+	return res, nil
 }
 
-// InitChain runs when geth reports block 0. The app hash of the genesis is
-// geth's genesis hash, so two members whose geths started from different
-// genesis files disagree from the first block.
+// InitChain runs when the app has executed nothing. The app hash of the
+// genesis folds geth's genesis hash with the members' first state, so two
+// members whose geths started from different genesis files, or whose
+// CometBFT genesis names other validators, disagree from the first block.
 func (a *app) InitChain(ctx context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
 	if req.InitialHeight > 1 {
 		return nil, fmt.Errorf("%w: CometBFT initial_height %d: EL block numbers must equal heights, so it must be 1", ErrConfig, req.InitialHeight)
 	}
-	p := a.lastFinal()
-	if p.Hash == (common.Hash{}) {
-		var err error
-		if p, err = a.syncHead(ctx); err != nil {
-			return nil, err
-		}
+	p, err := a.eng.HeaderAt(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: genesis header: %v", ErrEngine, err)
 	}
-	return &abci.InitChainResponse{AppHash: p.Hash.Bytes()}, nil
+	a.setLastFinal(Parent{Number: 0, Hash: p.Hash(), Time: p.Time})
+	s, err := a.gov.initChain()
+	if err != nil {
+		return nil, err
+	}
+	if err := governance.CheckValidators(s, req.Validators); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return &abci.InitChainResponse{AppHash: governance.AppHash(p.Hash().Bytes(), s)}, nil
 }
 
-// CheckTx refuses everything: Ethereum transactions travel over geth's
-// devp2p, and a tx that reached CometBFT's mempool would only end up in a
-// proposal that ProcessProposal refuses.
-func (*app) CheckTx(context.Context, *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	return &abci.CheckTxResponse{Code: codeRefused, Log: "consortium: send Ethereum transactions to geth, not to CometBFT"}, nil
+// CheckTx admits governance transactions that would apply on the last
+// committed state at the next height (the mempool checks again after every
+// block, so a vote that became a replay or a proposal that expired
+// leaves). Everything else is refused: Ethereum transactions travel over
+// geth's devp2p.
+func (a *app) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	if !governance.IsTx(req.Tx) {
+		return &abci.CheckTxResponse{Code: codeRefused, Log: "consortium: send Ethereum transactions to geth, not to CometBFT; only governance transactions go here"}, nil
+	}
+	v := a.gov.view()
+	if err := governance.Check(v.state, req.Tx, v.height+1); err != nil {
+		return &abci.CheckTxResponse{Code: governance.Code(err), Codespace: governance.Codespace, Log: err.Error()}, nil
+	}
+	return &abci.CheckTxResponse{}, nil
 }
 
 // Query serves CometBFT's peer filter (filter_peers = true): a peer whose
@@ -175,12 +218,22 @@ func (a *app) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		return &abci.QueryResponse{Code: codeFiltered, Log: "peer " + id + " is not in this node's peer set"}, nil
 	case strings.HasPrefix(req.Path, "/p2p/filter/addr/"):
 		return &abci.QueryResponse{}, nil
+	case req.Path == QueryGovernanceState:
+		v := a.gov.view()
+		return &abci.QueryResponse{Value: v.state.Marshal(), Height: int64(v.height)}, nil
 	}
 	return &abci.QueryResponse{Code: codeUnknown, Log: "unknown query path"}, nil
 }
 
-// Commit persists nothing: geth's database is the app state, and it was
-// written by FinalizeBlock's newPayload and forkchoiceUpdated.
-func (*app) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+// Commit writes the governance journal. The EL state needs nothing here:
+// geth's database was written by FinalizeBlock's newPayload and
+// forkchoiceUpdated.
+func (a *app) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+	if err := a.gov.commit(); err != nil {
+		// The journal is only for restarts: a node that cannot write it
+		// goes on, and at its next start replays from the last journal
+		// it did write.
+		a.log.Error("consensus: cannot write the governance journal", "err", err)
+	}
 	return &abci.CommitResponse{}, nil
 }

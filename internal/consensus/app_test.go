@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/consortium/consortium/internal/governance"
 )
 
 // fakeEngine answers the app's Engine API calls from functions; a nil
@@ -57,6 +60,16 @@ func (f *fakeEngine) Head(context.Context) (*types.Header, error) {
 	return f.head, nil
 }
 
+func (f *fakeEngine) HeaderAt(_ context.Context, n uint64) (*types.Header, error) {
+	if f.head == nil {
+		return nil, errDown
+	}
+	if f.head.Number.Uint64() == n {
+		return f.head, nil
+	}
+	return &types.Header{Number: new(big.Int).SetUint64(n), Time: n * 10, Difficulty: new(big.Int)}, nil
+}
+
 func (f *fakeEngine) Close() {}
 
 func valid(engine.ExecutableData) (engine.PayloadStatusV1, error) {
@@ -75,7 +88,7 @@ func testApp(t *testing.T, eng Engine) (*app, context.CancelFunc) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	a := newApp(ctx, eng, common.Address{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	a := newApp(ctx, eng, testGov(t, "").g, common.Address{}, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
 	a.retryMin, a.retryMax = time.Millisecond, 5*time.Millisecond
 	return a, cancel
 }
@@ -157,8 +170,8 @@ func TestFinalizeBlockRetriesUntilGethAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if common.BytesToHash(res.AppHash) != p.Hash() || len(res.TxResults) != 1 {
-		t.Fatalf("app hash %x, %d results; want %s, 1", res.AppHash, len(res.TxResults), p.Hash())
+	if want := governance.AppHash(p.Hash().Bytes(), a.gov.view().state); !bytes.Equal(res.AppHash, want) || len(res.TxResults) != 1 {
+		t.Fatalf("app hash %x, %d results; want %x, 1", res.AppHash, len(res.TxResults), want)
 	}
 	if fails.Load() != 4 {
 		t.Fatalf("newPayload called %d times, want 4 (3 failures, then success)", fails.Load())
@@ -180,7 +193,7 @@ func TestFinalizeBlockGivesUpOnStop(t *testing.T) {
 	go func() {
 		defer close(done)
 		res, err := a.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: 42, Txs: [][]byte{tx}})
-		if err != nil || common.BytesToHash(res.AppHash) != p.Hash() {
+		if err != nil || !bytes.Equal(res.AppHash, governance.AppHash(p.Hash().Bytes(), a.gov.view().state)) {
 			t.Errorf("FinalizeBlock on stop = %v, %v; want the block's hash and no error", res, err)
 		}
 	}()
@@ -194,15 +207,50 @@ func TestFinalizeBlockGivesUpOnStop(t *testing.T) {
 func TestInfoReportsGethHead(t *testing.T) {
 	h := &types.Header{Number: big.NewInt(7), Time: 77, Difficulty: new(big.Int)}
 	a, _ := testApp(t, &fakeEngine{head: h})
-	res, err := a.Info(context.Background(), &abci.InfoRequest{})
+	ctx := context.Background()
+
+	// No journal yet: nothing executed, CometBFT starts from InitChain
+	// and replays every block.
+	res, err := a.Info(ctx, &abci.InfoRequest{})
+	if err != nil || res.LastBlockHeight != 0 {
+		t.Fatalf("Info without a journal = %v, %v; want height 0", res, err)
+	}
+	if _, err := a.InitChain(ctx, &abci.InitChainRequest{InitialHeight: 2}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("InitChain with initial height 2 = %v; want ErrConfig", err)
+	}
+	if _, err := a.InitChain(ctx, &abci.InitChainRequest{InitialHeight: 1, Validators: a.gov.view().state.Validators()}); err != nil {
+		t.Fatal(err)
+	}
+	s := a.gov.view().state
+	for height := uint64(1); height <= 9; height++ {
+		a.gov.finalized(height, s)
+		if err := a.gov.commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The journal is ahead of geth (geth lost blocks 8 and 9): geth's head.
+	res, err = a.Info(ctx, &abci.InfoRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.LastBlockHeight != 7 || common.BytesToHash(res.LastBlockAppHash) != h.Hash() {
-		t.Fatalf("Info = height %d hash %x; want 7 %s", res.LastBlockHeight, res.LastBlockAppHash, h.Hash())
+	if res.LastBlockHeight != 7 || !bytes.Equal(res.LastBlockAppHash, governance.AppHash(h.Hash().Bytes(), s)) {
+		t.Fatalf("Info = height %d hash %x; want 7 and the app hash of %s", res.LastBlockHeight, res.LastBlockAppHash, h.Hash())
 	}
-	if _, err := a.InitChain(context.Background(), &abci.InitChainRequest{InitialHeight: 2}); !errors.Is(err, ErrConfig) {
-		t.Fatalf("InitChain with initial height 2 = %v; want ErrConfig", err)
+	if last, _ := a.gov.recordedUpTo(); last != 7 {
+		t.Fatalf("journal at %d after Info; want truncated to 7", last)
+	}
+
+	// geth is ahead of the journal: the journal's height, with geth's
+	// block at that height.
+	a.gov.rewind(5)
+	res, err = a.Info(ctx, &abci.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h5, _ := (&fakeEngine{head: h}).HeaderAt(ctx, 5)
+	if res.LastBlockHeight != 5 || !bytes.Equal(res.LastBlockAppHash, governance.AppHash(h5.Hash().Bytes(), s)) || a.lastFinal().Hash != h5.Hash() {
+		t.Fatalf("Info = height %d hash %x; want 5 and the app hash of %s", res.LastBlockHeight, res.LastBlockAppHash, h5.Hash())
 	}
 }
 

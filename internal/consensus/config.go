@@ -116,8 +116,9 @@ func (c Config) cometConfig() *cmtcfg.Config {
 	cc.GRPC.ListenAddress = ""
 	cc.RPC.PprofListenAddress = ""
 	cc.Instrumentation.Prometheus = false
-	// The mempool is not a path for Ethereum transactions.
-	cc.Mempool.Type = cmtcfg.MempoolTypeNop
+	// The mempool carries governance transactions only (CheckTx refuses
+	// the rest): Ethereum transactions travel over geth's devp2p.
+	cc.Mempool.Type = cmtcfg.MempoolTypeFlood
 	cc.TxIndex.Indexer = "null"
 
 	// Timing. A height takes timeout_commit plus the round itself (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 
@@ -29,6 +30,8 @@ type Engine interface {
 	NewPayload(ctx context.Context, data engine.ExecutableData, blobHashes []common.Hash, beaconRoot common.Hash, requests [][]byte) (engine.PayloadStatusV1, error)
 	// Head is geth's current head header (eth_getBlockByNumber "latest").
 	Head(ctx context.Context) (*types.Header, error)
+	// HeaderAt is geth's canonical header at number (eth_getBlockByNumber).
+	HeaderAt(ctx context.Context, number uint64) (*types.Header, error)
 	Close()
 }
 
@@ -92,6 +95,10 @@ func (g *gethEngine) NewPayload(ctx context.Context, data engine.ExecutableData,
 
 func (g *gethEngine) Head(ctx context.Context) (*types.Header, error) {
 	return g.eth.HeaderByNumber(ctx, nil)
+}
+
+func (g *gethEngine) HeaderAt(ctx context.Context, number uint64) (*types.Header, error) {
+	return g.eth.HeaderByNumber(ctx, new(big.Int).SetUint64(number))
 }
 
 func (g *gethEngine) Close() { g.rpc.Close() }

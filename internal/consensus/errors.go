@@ -29,6 +29,10 @@ var (
 	// the height asked about (geth is behind or the app was not told).
 	ErrNotReady = errors.New("consensus: app state is not at the parent height")
 
+	// ErrGovernance: a proposal's governance transactions do not apply
+	// in order on the committed governance state.
+	ErrGovernance = errors.New("consensus: governance transactions refused")
+
 	// ErrPayloadStatus: geth did not call the payload VALID.
 	ErrPayloadStatus = errors.New("consensus: geth refused the payload")
 	// ErrEngine: the Engine API could not be reached or answered nonsense.

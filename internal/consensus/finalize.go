@@ -3,10 +3,13 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/ethereum/go-ethereum/beacon/engine"
+
+	"github.com/consortium/consortium/internal/governance"
 )
 
 // FinalizeBlock imports the decided block into geth (newPayload) and makes
@@ -20,9 +23,15 @@ import (
 // the response still carries the block's hash (known from the payload
 // itself); geth then lacks the block, Info reports geth's lower head at the
 // next start, and CometBFT's handshake replays it.
+//
+// The governance transactions after the payload run against the committed
+// governance state (governance.Block): a refused one gets a non-zero code
+// and changes nothing, a proposal that passes returns its validator
+// updates, which CometBFT applies two heights later. The app hash folds
+// the EL block hash with the governance state (governance.AppHash).
 func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
-	if len(req.Txs) != 1 {
-		return nil, fmt.Errorf("%w: decided block %d has %d transactions, want 1", ErrDecode, req.Height, len(req.Txs))
+	if len(req.Txs) == 0 {
+		return nil, fmt.Errorf("%w: decided block %d has no payload transaction", ErrDecode, req.Height)
 	}
 	p, err := DecodePayload(req.Txs[0])
 	if err != nil {
@@ -34,10 +43,43 @@ func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	a.importFinal(p, a.takeValidated(p.Hash()))
 	a.setLastFinal(Parent{Number: p.Block.NumberU64(), Hash: p.Hash(), Time: p.Block.Time()})
 	a.status.finalized(req, p.Hash(), a.metrics)
+
+	height := uint64(req.Height)
+	g := governance.Block(a.gov.view().state, req.Txs[1:], height)
+	a.gov.finalized(height, g.State)
+	events := make([]abci.Event, 0, len(g.Events))
+	for _, e := range g.Events {
+		events = append(events, e.ABCI())
+	}
+	for _, r := range g.TxResults {
+		for _, e := range r.Events {
+			a.log.Info("consensus: governance", "height", height, "event", eventString(e))
+		}
+	}
+	for _, e := range events {
+		a.log.Info("consensus: governance", "height", height, "event", eventString(e))
+	}
+	if len(g.Updates) > 0 {
+		a.log.Info("consensus: the validator set changes by the members' vote", "height", height, "updates", len(g.Updates), "members", len(g.State.Members))
+	}
 	return &abci.FinalizeBlockResponse{
-		TxResults: []*abci.ExecTxResult{{Code: 0}},
-		AppHash:   p.Hash().Bytes(),
+		TxResults:        append([]*abci.ExecTxResult{{Code: 0}}, g.TxResults...),
+		ValidatorUpdates: g.Updates,
+		Events:           events,
+		AppHash:          governance.AppHash(p.Hash().Bytes(), g.State),
 	}, nil
+}
+
+// eventString is a governance event for the log: its attributes in order.
+func eventString(e abci.Event) string {
+	var b strings.Builder
+	for i, at := range e.Attributes {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(at.Key + "=" + at.Value)
+	}
+	return b.String()
 }
 
 // importFinal retries tryImport until it succeeds or a.ctx ends. known

@@ -72,6 +72,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: metrics: %v", ErrConfig, err)
 	}
+	g, err := newGov(cc.GenesisFile(), filepath.Join(cfg.Home, "data"))
+	if err != nil {
+		return nil, err
+	}
 	eng, err := DialEngine(context.Background(), cfg.EngineURL, cfg.JWTSecret)
 	if err != nil {
 		return nil, err
@@ -85,7 +89,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopApp = cancel
-	n.app = newApp(ctx, eng, cfg.FeeRecipient, cfg.Logger, m)
+	n.app = newApp(ctx, eng, g, cfg.FeeRecipient, cfg.Logger, m)
 	set, err := parsePeers(cfg.Peers, n.id)
 	if err != nil {
 		eng.Close()

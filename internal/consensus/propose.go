@@ -9,6 +9,8 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/consortium/consortium/internal/governance"
 )
 
 // engineCallTimeout bounds one Engine API call inside a proposal step: a
@@ -16,8 +18,9 @@ import (
 const engineCallTimeout = 5 * time.Second
 
 // PrepareProposal asks geth for a block on top of the last final one and
-// makes it the block's only transaction. Any transactions CometBFT offers
-// are dropped (the mempool is not a path for anything).
+// makes it the block's first transaction; after it come the governance
+// transactions of the mempool that apply, in order (governance.Select).
+// Anything else CometBFT offers is dropped.
 //
 // It never returns an error: CometBFT treats that as a consensus failure.
 // When geth cannot build, the proposal is empty; every validator refuses
@@ -35,7 +38,12 @@ func (a *app) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequ
 		a.metrics.buildFailures.Inc()
 		return &abci.PrepareProposalResponse{}, nil
 	}
-	return &abci.PrepareProposalResponse{Txs: [][]byte{tx}}, nil
+	txs := [][]byte{tx}
+	if len(req.Txs) > 0 {
+		v := a.gov.view()
+		txs = append(txs, governance.Select(v.state, req.Txs, uint64(req.Height), req.MaxTxBytes-int64(len(tx)))...)
+	}
+	return &abci.PrepareProposalResponse{Txs: txs}, nil
 }
 
 func (a *app) build(ctx context.Context, height int64, blockTime time.Time) ([]byte, error) {
@@ -76,10 +84,12 @@ func (a *app) build(ctx context.Context, height int64, blockTime time.Time) ([]b
 	return EncodePayload(p)
 }
 
-// ProcessProposal accepts a proposal only when it carries exactly one
-// payload that meets the rules (CheckPayload) and geth calls VALID. geth
-// answering SYNCING or ACCEPTED (it could not execute the block) counts as
-// a refusal: a validator votes only for what its own geth has executed.
+// ProcessProposal accepts a proposal only when its first transaction is a
+// payload that meets the rules (CheckPayload) and geth calls VALID, and
+// every transaction after it is a governance transaction that applies in
+// order (governance.Verify). geth answering SYNCING or ACCEPTED (it could
+// not execute the block) counts as a refusal: a validator votes only for
+// what its own geth has executed.
 func (a *app) ProcessProposal(ctx context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
 	if err := a.verify(ctx, req.Height, req.Time, req.Txs); err != nil {
 		a.log.Warn("consensus: refusing proposal", "height", req.Height, "proposer", fmt.Sprintf("%X", req.ProposerAddress), "err", err)
@@ -90,8 +100,8 @@ func (a *app) ProcessProposal(ctx context.Context, req *abci.ProcessProposalRequ
 }
 
 func (a *app) verify(ctx context.Context, height int64, blockTime time.Time, txs [][]byte) error {
-	if len(txs) != 1 {
-		return fmt.Errorf("%w: %d transactions, want exactly 1", ErrDecode, len(txs))
+	if len(txs) == 0 {
+		return fmt.Errorf("%w: no payload transaction", ErrDecode)
 	}
 	p, err := DecodePayload(txs[0])
 	if err != nil {
@@ -99,6 +109,12 @@ func (a *app) verify(ctx context.Context, height int64, blockTime time.Time, txs
 	}
 	if err := CheckPayload(p, height, a.lastFinal(), blockTime); err != nil {
 		return err
+	}
+	if len(txs) > 1 {
+		v := a.gov.view()
+		if err := governance.Verify(v.state, txs[1:], uint64(height)); err != nil {
+			return fmt.Errorf("%w: %v", ErrGovernance, err)
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, engineCallTimeout)
 	defer cancel()
@@ -126,7 +142,7 @@ func refusalReason(err error) string {
 		{ErrDecode, "decode"}, {ErrNotReady, "not_ready"}, {ErrWrongNumber, "number"},
 		{ErrWrongParent, "parent"}, {ErrWrongTimestamp, "timestamp"}, {ErrWrongRandao, "prevrandao"},
 		{ErrWrongBeaconRoot, "beacon_root"}, {ErrWithdrawals, "withdrawals"},
-		{ErrRequestsMismatch, "requests"}, {ErrPayloadStatus, "geth_refused"}, {ErrEngine, "engine_error"},
+		{ErrRequestsMismatch, "requests"}, {ErrGovernance, "governance"}, {ErrPayloadStatus, "geth_refused"}, {ErrEngine, "engine_error"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.label

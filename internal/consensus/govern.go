@@ -1,0 +1,201 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/consortium/consortium/internal/governance"
+)
+
+// QueryGovernanceState is the ABCI query path (CometBFT RPC abci_query) that
+// answers the governance state of the last committed block, encoded with
+// governance.State.Marshal; the response's Height is that block's height.
+// `consortium member proposals` reads it.
+const QueryGovernanceState = "/governance/state"
+
+// journalFile is the governance journal in the CometBFT home's data
+// directory, beside CometBFT's own databases.
+const journalFile = "governance.journal"
+
+// govView is a governance state and the height it is the state after.
+type govView struct {
+	state  *governance.State
+	height uint64
+}
+
+// gov is the app's governance: the validator set decided by the members'
+// votes (internal/governance), carried in the blocks after the payload.
+//
+// The consensus connection (InitChain, the proposal calls, FinalizeBlock,
+// Commit) owns journal and next; the mempool and query connections read
+// committed only, which changes at Commit.
+type gov struct {
+	chainID string
+	genesis []governance.Member
+	path    string // the journal file; empty keeps it in memory only (tests)
+
+	mu        sync.Mutex // journal, next
+	journal   *governance.Journal
+	next      *govView // FinalizeBlock's result, until Commit
+	committed atomic.Pointer[govView]
+}
+
+// newGov reads the first members from the CometBFT genesis and the journal
+// from its file when the node ran before.
+func newGov(genesisFile, dataDir string) (*gov, error) {
+	doc, err := cmttypes.GenesisDocFromFile(genesisFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CometBFT genesis: %v", ErrConfig, err)
+	}
+	members, err := governance.MembersFromGenesis(doc.Validators)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	g := &gov{chainID: doc.ChainID, genesis: members}
+	if dataDir != "" {
+		g.path = filepath.Join(dataDir, journalFile)
+		if err := g.load(); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (g *gov) load() error {
+	b, err := os.ReadFile(g.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: governance journal: %v", ErrConfig, err)
+	}
+	j, err := governance.UnmarshalJournal(b)
+	if err != nil {
+		return fmt.Errorf("%w: governance journal %s: %v", ErrConfig, g.path, err)
+	}
+	g.journal = j
+	return nil
+}
+
+// genesisState is the state at height 0.
+func (g *gov) genesisState() (*governance.State, error) {
+	s, err := governance.NewState(g.chainID, g.genesis, governance.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return s, nil
+}
+
+// initChain starts the journal at the genesis state.
+func (g *gov) initChain() (*governance.State, error) {
+	s, err := g.genesisState()
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.journal = governance.NewJournal(s, 0)
+	g.next = nil
+	g.committed.Store(&govView{state: s})
+	return s, g.persist()
+}
+
+// recordedUpTo is the last height the journal holds; ok is false when there
+// is no journal (a node that never ran, or whose file was lost).
+func (g *gov) recordedUpTo() (uint64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.journal == nil {
+		return 0, false
+	}
+	return g.journal.Last(), true
+}
+
+// rewind makes the state after height the committed one and forgets every
+// later height: the handshake is about to replay them.
+func (g *gov) rewind(height uint64) (*governance.State, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, err := g.journal.At(height)
+	if err != nil {
+		return nil, err
+	}
+	g.journal.Truncate(height)
+	g.next = nil
+	g.committed.Store(&govView{state: s, height: height})
+	return s, nil
+}
+
+// view is the committed state, what CheckTx, PrepareProposal,
+// ProcessProposal and FinalizeBlock of the next height start from.
+func (g *gov) view() *govView {
+	if v := g.committed.Load(); v != nil {
+		return v
+	}
+	s, err := g.genesisState()
+	if err != nil { // New checked the genesis; cannot happen
+		panic(err)
+	}
+	return &govView{state: s}
+}
+
+// finalized holds FinalizeBlock's state until Commit.
+func (g *gov) finalized(height uint64, s *governance.State) {
+	g.mu.Lock()
+	g.next = &govView{state: s, height: height}
+	g.mu.Unlock()
+}
+
+// commit records the finalized state in the journal and writes it out
+// before the state becomes the committed one.
+func (g *gov) commit() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next == nil {
+		return nil
+	}
+	if g.journal == nil {
+		s, err := g.genesisState()
+		if err != nil {
+			return err
+		}
+		g.journal = governance.NewJournal(s, 0)
+	}
+	g.journal.Record(g.next.height, g.next.state)
+	g.committed.Store(g.next)
+	g.next = nil
+	return g.persist()
+}
+
+// persist writes the journal atomically (a new file renamed over the old),
+// so a crash leaves the old journal or the new one, never half of one. It
+// is not fsynced at every block: a process killed still leaves the file in
+// the page cache, and after a machine crash an older journal only means
+// Info reports an older height and CometBFT replays more blocks.
+func (g *gov) persist() error {
+	if g.path == "" || g.journal == nil {
+		return nil
+	}
+	tmp := g.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("governance journal: %w", err)
+	}
+	_, err = f.Write(g.journal.Marshal())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, g.path)
+	}
+	if err != nil {
+		return fmt.Errorf("governance journal: %w", err)
+	}
+	return nil
+}
