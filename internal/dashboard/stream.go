@@ -210,12 +210,18 @@ func (d *Dashboard) acquire(name string) bool {
 		return false
 	}
 	d.streams[name]++
+	d.open++
+	select {
+	case d.opened <- struct{}{}:
+	default:
+	}
 	return true
 }
 
 func (d *Dashboard) release(name string) {
 	d.streamMu.Lock()
 	defer d.streamMu.Unlock()
+	d.open--
 	if d.streams[name]--; d.streams[name] <= 0 {
 		delete(d.streams, name)
 	}

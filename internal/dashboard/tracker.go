@@ -15,9 +15,9 @@ import (
 // which member sealed the blocks the nodes report as their head. It works on
 // the administrator's view and is read through the visibility filters below.
 //
-// It learns only when it is fed (on a page's tick, or by Run), so a change
-// that comes and goes between two looks is not seen: the events it derives
-// are a sampled account, which the page says.
+// It learns only when it is fed (on a page's tick, or by Run while a page
+// is open), so a change that comes and goes between two looks is not seen:
+// the events it derives are a sampled account, which the page says.
 type tracker struct {
 	mu      sync.Mutex
 	primed  bool
