@@ -87,7 +87,7 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 
 	n := &node{
 		id: pair.Node.ID, idHex: pair.Node.ID.String(), member: p.Name, role: pair.Role,
-		rec: pair.Node, pub: pair.Public, enode: pair.Node.Enode(),
+		rec: slimRecord(pair.Node), pub: slimRecord(pair.Public), enode: pair.Node.Enode(),
 		registered: now.UTC(), updated: now.UTC(), expires: now.Add(r.cfg.TTL),
 	}
 	if pair.Public != nil {

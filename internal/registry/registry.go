@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,8 +87,8 @@ type node struct {
 	idHex      string
 	member     string
 	role       noderecord.Role
-	rec        *noderecord.Record
-	pub        *noderecord.Record
+	rec        *recInfo // the signed record, as answers need it
+	pub        *recInfo // the public record, public role only
 	enode      string // private endpoint
 	pubEnode   string // public endpoint, public role only
 	registered time.Time
@@ -102,6 +103,27 @@ type node struct {
 	// pubSeq is the highest seq of any public record the node has had.
 	pubSeq uint64
 }
+
+// recInfo is what the registry keeps of a verified record: its canonical
+// text, seq, IP and consensus address, not the decoded record (an
+// enode.Node with its entries and public key cost some 1.5 KB per node,
+// issue 19). Records are verified once, when they arrive or are loaded.
+type recInfo struct {
+	Seq uint64
+	ENR string // canonical text form, "enr:..."
+	IP  net.IP
+	cmt string // the CometBFT address, "" without a "cmt" entry
+}
+
+func slimRecord(r *noderecord.Record) *recInfo {
+	if r == nil {
+		return nil
+	}
+	return &recInfo{Seq: r.Seq, ENR: r.ENR, IP: r.IP, cmt: r.ConsensusAddr()}
+}
+
+// ConsensusAddr is the record's CometBFT address ("" for none).
+func (r *recInfo) ConsensusAddr() string { return r.cmt }
 
 func (n *node) live(now time.Time) bool { return !n.lapsed && n.expires.After(now) }
 
@@ -228,7 +250,7 @@ func nodeFromStore(sn store.Node) (*node, error) {
 		return nil, fmt.Errorf("stored ID does not match record")
 	}
 	n := &node{
-		id: p.Node.ID, idHex: sn.ID, member: sn.Member, role: p.Role, rec: p.Node, pub: p.Public,
+		id: p.Node.ID, idHex: sn.ID, member: sn.Member, role: p.Role, rec: slimRecord(p.Node), pub: slimRecord(p.Public),
 		enode: p.Node.Enode(), registered: sn.Registered, updated: sn.Updated, expires: sn.Expires,
 		hidden: sn.AdminRemoved && sn.Expires.IsZero(), pubSeq: sn.PublicSeq,
 	}
