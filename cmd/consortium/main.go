@@ -34,7 +34,7 @@ type env struct {
 func commands() map[string]command {
 	return map[string]command{
 		"registrar":   {"run the registrar (the consortium's node directory)", runRegistrar},
-		"member":      {"add, list or revoke members (talks to the registrar)", runMember},
+		"member":      {"add, list or revoke members (registrar); propose, vote, proposals (validator set, on chain)", runMemberCommand},
 		"etcd":        {"run one member of an etcd cluster for highly available registrars (etcd, embedded)", runEtcd},
 		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cometbft/cometbft/crypto/ed25519"
+
+	"github.com/consortium/consortium/internal/governance"
+)
+
+// Bad command lines get a usage error before anything is dialled or
+// signed; the registrar's subcommands still reach runMember.
+func TestMemberGovernanceUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"member", "propose"},
+		{"member", "propose", "add"},
+		{"member", "propose", "add", "e", "extra"},
+		{"member", "vote"},
+		{"member", "vote", "a", "b"},
+		{"member", "proposals", "x"},
+		{"member", "propose", "add", "e", "--consensus-rpc", "nonsense"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, args)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%v: err %v; want a usage error", args, err)
+		}
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, []string{"member", "frobnicate"})
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "unknown subcommand") {
+		t.Errorf("member frobnicate: %v; want runMember's unknown-subcommand usage error", err)
+	}
+}
+
+func TestParsePubKey(t *testing.T) {
+	k := ed25519.GenPrivKey().PubKey().(ed25519.PubKey)
+	for _, s := range []string{base64.StdEncoding.EncodeToString(k), hex.EncodeToString(k), "0x" + hex.EncodeToString(k)} {
+		got, err := parsePubKey(s)
+		if err != nil || !bytes.Equal(got, k) {
+			t.Errorf("parsePubKey(%q) = %x, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "abc", base64.StdEncoding.EncodeToString(k[:31]), hex.EncodeToString(append(k, 0))} {
+		if _, err := parsePubKey(s); !errors.Is(err, errUsage) {
+			t.Errorf("parsePubKey(%q) = %v; want a usage error", s, err)
+		}
+	}
+}
+
+func TestGovernanceActionFlags(t *testing.T) {
+	k := ed25519.GenPrivKey().PubKey().(ed25519.PubKey)
+	s, err := governance.NewState("c", []governance.Member{{Name: "a", PubKey: ed25519.GenPrivKey().PubKey().(ed25519.PubKey), Power: 7}}, governance.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(v string) *string { return &v }
+	i64 := func(v int64) *int64 { return &v }
+	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0)}
+	a, err := f.action(s, "add", "e")
+	if err != nil || a.Kind != governance.ActionAdd || a.Power != 7 || !bytes.Equal(a.PubKey, k) {
+		t.Fatalf("add with the default power: %+v, %v; want power 7 (the members')", a, err)
+	}
+	if _, err := f.action(s, "remove", "a"); !errors.Is(err, errUsage) {
+		t.Errorf("remove with --pubkey: %v; want a usage error", err)
+	}
+	if _, err := f.action(s, "promote", "a"); !errors.Is(err, errUsage) {
+		t.Errorf("unknown action: %v; want a usage error", err)
+	}
+	f.pubkey = str("")
+	if a, err := f.action(s, "remove", "a"); err != nil || a.Kind != governance.ActionRemove {
+		t.Errorf("remove: %+v, %v", a, err)
+	}
+}
