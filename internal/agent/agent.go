@@ -67,8 +67,9 @@ type Agent struct {
 	lastRefusal   string    // mainLoop's only: the last refusal logged
 	lastRefusalAt time.Time // and when
 
-	seal  sealState  // mainLoop's only
-	stall stallState // mainLoop's only
+	seal   sealState  // mainLoop's only
+	stall  stallState // mainLoop's only
+	proofs proofState // mainLoop's only
 }
 
 // Health is a snapshot for /healthz.
@@ -102,6 +103,9 @@ func New(cfg Config) (*Agent, error) {
 	a.health.NodeID, a.health.Role = a.id.String(), cfg.Role
 	return a, nil
 }
+
+// now is the agent's clock (Config.Now).
+func (a *Agent) now() time.Time { return a.cfg.Now() }
 
 // ID is the node's ID.
 func (a *Agent) ID() enode.ID { return a.id }

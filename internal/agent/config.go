@@ -132,6 +132,10 @@ type Config struct {
 	// its nodes' registered ones). Default none.
 	FirewallAllow []netip.Prefix
 	Logger        *slog.Logger
+	// Now is the agent's clock. Default time.Now. The time rules (foreign
+	// grace, departure grace, dial stagger; reconcile.Hold) read it, so a
+	// test can move it instead of sleeping.
+	Now func() time.Time
 	// Metrics is where the agent's metrics are registered. Default: none.
 	Metrics prometheus.Registerer
 }
@@ -200,6 +204,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c, nil
 }

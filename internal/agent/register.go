@@ -66,7 +66,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	if err != nil {
 		return err
 	}
-	req := httpapi.RegisterRequest{Role: a.cfg.Role, ENR: rec, Status: a.status(ctx, info)}
+	req := httpapi.RegisterRequest{Role: a.cfg.Role, ENR: rec}
 	if a.cfg.Role == "public" {
 		port := a.cfg.PublicPort
 		if port == 0 {
@@ -78,10 +78,16 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 		}
 		req.PublicENR = pub
 	}
-	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
-	defer cancel()
-	resp, err := a.cfg.Registrar.Register(cctx, req)
-	a.registrarResult(err)
+	var resp httpapi.RegisterResponse
+	err = a.withoutProofs(a.status(ctx, info), func(st *registry.Status) error {
+		req.Status = st
+		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+		defer cancel()
+		var err error
+		resp, err = a.cfg.Registrar.Register(cctx, req)
+		a.registrarResult(err)
+		return err
+	})
 	if err != nil {
 		a.m.registrations.WithLabelValues("error").Inc()
 		return err
@@ -99,11 +105,15 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 
 func (a *Agent) renew(ctx context.Context) error {
 	info, _ := a.cfg.Client.NodeInfo(ctx)
-	st := a.status(ctx, info)
-	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
-	resp, err := a.cfg.Registrar.Renew(cctx, a.id.String(), st)
-	cancel()
-	a.registrarResult(err)
+	var resp httpapi.RenewResponse
+	err := a.withoutProofs(a.status(ctx, info), func(st *registry.Status) error {
+		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
+		defer cancel()
+		var err error
+		resp, err = a.cfg.Registrar.Renew(cctx, a.id.String(), st)
+		a.registrarResult(err)
+		return err
+	})
 	if registrarclient.IsStatus(err, 404) {
 		a.m.renewals.WithLabelValues("lapsed").Inc()
 		a.mu.Lock()
@@ -158,6 +168,7 @@ func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.S
 			}
 		}
 	}
+	a.addProofs(ctx, st)
 	if r, ok := a.cfg.Consensus.(ConsensusReporter); ok {
 		st.Consensus = r.Report()
 	}

@@ -171,6 +171,12 @@ func (a *Agent) sealStep(ctx context.Context, restarted bool) time.Duration {
 	}
 	s.sealing = true
 	a.m.sealStarts.Inc()
+	// The etherbase is the signer now: report it (with its proof) at once,
+	// even if an earlier status found no etherbase and stopped asking.
+	a.mu.Lock()
+	a.noCoinbase, a.renewNow = false, true
+	a.mu.Unlock()
+	a.wake()
 	if ready {
 		a.log.Info("sealing (miner_start): peered and at the head", "signer", a.cfg.Seal)
 	} else {

@@ -139,3 +139,55 @@ func TestSealGateWithGeth113(t *testing.T) {
 	d = waitFor(t, 90*time.Second, "restarted signer sealing again", func() bool { return mining(v) && head(t, v) > before+1 })
 	t.Logf("restarted signer sealing again after %v", d.Round(time.Millisecond))
 }
+
+// TestStatusProofsWithGeth113: the agent sends its head block's header and
+// its coinbase key's signature with its status, so the registrar marks a
+// signer's head and coinbase checked, not self-reported (issue 18); a
+// transaction node's head is checked too, and its relay coinbase, which
+// proves nothing, is not sent.
+func TestStatusProofsWithGeth113(t *testing.T) {
+	s := newSuite(t, gethtest.V113)
+	m := s.addMember("acme")
+	ks, signer, unlock := signerKeystore(t)
+	relay, err := agent.RelayAccount(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis := cliqueGenesis(t, signer)
+	v := s.startNodeWith(m, "validator", "validator", gethtest.Config{Genesis: genesis, ExtraArgs: unlock}, func(c *agent.Config) {
+		c.Seal, c.Relay = signer, relay
+		c.SealCheck, c.SealAnyway = 200*time.Millisecond, time.Second // alone: seal regardless
+	})
+	tks := t.TempDir()
+	trelay, err := agent.RelayAccount(tks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := s.startNodeWith(m, "tx", "tx", gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", tks}}, func(c *agent.Config) {
+		c.Relay = trelay
+	})
+	status := func(n *tnode) *registry.Status {
+		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, n.geth.ID().String())
+		if err != nil {
+			return nil
+		}
+		return view.Status
+	}
+	want := strings.ToLower(signer.Hex())
+	var last *registry.Status
+	waitFor(t, 90*time.Second, "the validator's head and coinbase checked by the registrar", func() bool {
+		last = status(v)
+		return last != nil && last.Head > 0 && last.SealChecked && last.CoinbaseChecked &&
+			strings.EqualFold(last.HeadSigner, want) && strings.EqualFold(last.Coinbase, want)
+	})
+	if last.HeadHeader != "" || last.CoinbaseSig != "" {
+		t.Fatalf("the registrar kept the proofs: %+v", last)
+	}
+	waitFor(t, 60*time.Second, "the tx node's head checked (sealed by the validator)", func() bool {
+		st := status(tx)
+		return st != nil && st.Head > 0 && st.SealChecked && strings.EqualFold(st.HeadSigner, want)
+	})
+	if st := status(tx); st.CoinbaseChecked {
+		t.Fatalf("the tx node's relay coinbase %s marked checked: %+v", st.Coinbase, st)
+	}
+}
