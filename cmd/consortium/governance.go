@@ -39,7 +39,8 @@ func runMemberCommand(ctx context.Context, e *env, args []string) error {
 		case "propose", "vote", "proposals":
 			return runGovernance(ctx, e, args[0], args[1:])
 		}
-		if isHelp(args[0]) {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
 			fmt.Fprintf(e.stderr, "usage: %s\n", governanceUse)
 		}
 	}
