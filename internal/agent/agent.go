@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/reconcile"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -41,9 +42,7 @@ type Agent struct {
 	haveSet    bool
 	applied    []*enode.Node
 	dropped    map[enode.ID]time.Time // disconnected by the guard, when
-	dialled    map[enode.ID]time.Time // outside the set, dialled by our client, seen since
-	wantSince  map[enode.ID]time.Time // in the desired set, since
-	goneSince  map[enode.ID]time.Time // out of the desired set, since
+	since      reconcile.Since        // reconcile's only: the time rules' since-times
 	noCoinbase bool                   // the client has no etherbase: stop asking
 	renewNow   bool                   // the registrar is back: renew at once
 	restarted  bool                   // the client's event stream ended: it may have restarted
@@ -180,7 +179,7 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 				return nil
 			}
 			a.setClientUp(false)
-			a.clientOutage.failed(time.Now(), err)
+			a.clientOutage.failed(a.now(), err)
 			resetTimer(timer, retry.next())
 			continue
 		}
@@ -189,7 +188,7 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 		}
 		wasDown := !a.clientUp()
 		a.setClientUp(true)
-		if !a.clientOutage.ok(time.Now()) && wasDown {
+		if !a.clientOutage.ok(a.now()) && wasDown {
 			a.log.Info("client reachable", "client", info.Name, "enode", info.Enode)
 		}
 		renewAt = a.leaseStep(ctx, info, renewAt, renewRetry)
@@ -204,15 +203,15 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 				// Report the new links now, not at the next renewal: other
 				// members' signers wait for them before they seal (seal.go),
 				// and the dashboard shows them.
-				renewAt = time.Now()
+				renewAt = a.now()
 			}
 		}
 		restarted := wasDown || a.takeRestarted()
 		stallAgain, stallReport := a.stallStep(ctx, info, restarted)
 		if stallReport && a.isRegistered() {
-			renewAt = time.Now() // our head, now (stall.go)
+			renewAt = a.now() // our head, now (stall.go)
 		}
-		wait := time.Until(renewAt)
+		wait := renewAt.Sub(a.now())
 		for _, d := range []time.Duration{recheck, a.sealStep(ctx, restarted), stallAgain} {
 			if d > 0 {
 				wait = min(wait, d)
@@ -234,7 +233,7 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 // renewal is due. While the registrar is down it sends nothing: the watch
 // loop probes, and its first answer makes the next step renew at once.
 func (a *Agent) leaseStep(ctx context.Context, info ethclient.NodeInfo, renewAt time.Time, r *retry) time.Time {
-	now := time.Now()
+	now := a.now()
 	if a.regOutage.isDown() {
 		return now.Add(a.renewInterval())
 	}

@@ -97,7 +97,7 @@ func (a *Agent) guard(ctx context.Context, id enode.ID) bool {
 		if a.dropped == nil {
 			a.dropped = map[enode.ID]time.Time{}
 		}
-		now := time.Now()
+		now := a.now()
 		for k, t := range a.dropped {
 			if now.Sub(t) >= dialHistory {
 				delete(a.dropped, k)

@@ -84,7 +84,7 @@ func TestDroppedNewcomerDialledWithoutStagger(t *testing.T) {
 			newcomer = n
 		}
 	}
-	a.dropped = map[enode.ID]time.Time{newcomer.ID(): time.Now()}
+	a.dropped = map[enode.ID]time.Time{newcomer.ID(): a.now()}
 	a.desired = []*enode.Node{higher, newcomer}
 	a.reconcile(context.Background())
 	calls := fc.took()
@@ -103,7 +103,8 @@ func TestDialledStrangerKeepsGrace(t *testing.T) {
 	member := peerAt(t, bytesOf(1), 30301)
 	found := peerAt(t, bytesOf(4), 30304)
 	fc := &fakeClient{connected: map[enode.ID]*enode.Node{member.ID(): member, found.ID(): found}}
-	a := newUnitAgent(t, fc, Config{ForeignGrace: 200 * time.Millisecond})
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := newUnitAgent(t, fc, Config{ForeignGrace: 200 * time.Millisecond, Now: clock.now})
 	a.desired, a.applied, a.haveSet = []*enode.Node{member}, []*enode.Node{member}, true
 	ctx := context.Background()
 	if a.guard(ctx, found.ID()) {
@@ -116,7 +117,7 @@ func TestDialledStrangerKeepsGrace(t *testing.T) {
 	if recheck <= 0 || recheck > 200*time.Millisecond {
 		t.Fatalf("recheck %v, want within the grace", recheck)
 	}
-	time.Sleep(250 * time.Millisecond)
+	clock.t = clock.t.Add(200 * time.Millisecond)
 	a.reconcile(ctx)
 	if calls := fc.took(); !contains(calls, "remove", found) {
 		t.Fatalf("still connected after its grace: %v", calls)

@@ -112,7 +112,7 @@ func (o *outage) isDown() bool {
 // silent (no reset) and the long poll would otherwise hang for a minute.
 // An answer after an outage makes the main loop renew at once.
 func (a *Agent) registrarResult(err error) {
-	now := time.Now()
+	now := a.now()
 	if err != nil && registrarDown(err) {
 		a.setRegistrarUp(false)
 		if a.regOutage.failed(now, err) {

@@ -1,29 +1,20 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"sort"
 	"time"
 
-	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/reconcile"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
-
-// recheck is the earliest time a reconcile wants to run again (0: no need).
-type recheck time.Duration
-
-func (r *recheck) at(left time.Duration) {
-	if left > 0 && (*r == 0 || recheck(left) < *r) {
-		*r = recheck(left)
-	}
-}
 
 // reconcile brings the client's peers to the desired set. It reports
 // whether every action succeeded, and when to look again for a departed
 // peer or a held dial whose time is not up yet (0: no need).
 //
+// The decisions are reconcile.Timed's (a pure function: the time rules
+// around reconcile.Plan); this fetches its inputs and applies its actions.
 // A connected peer outside the set is disconnected at once if it dialled
 // us (the guard, guard.go, has usually done it already, within milliseconds
 // of the connection; this is the path for clients without peer events),
@@ -46,150 +37,36 @@ func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 		a.log.Warn("reading admin_peers failed", "err", err)
 		return false, 0
 	}
-	now := time.Now()
-	var again recheck
 	actual := make([]reconcile.Peer, 0, len(peers))
-	connectedNow := map[enode.ID]bool{}
 	for _, p := range peers {
 		if p.Node != nil {
-			actual = append(actual, reconcile.Peer{Node: p.Node, Trusted: p.Trusted})
-			connectedNow[p.ID] = true
-		}
-	}
-	want := make(map[enode.ID]bool, len(desired))
-	for _, n := range desired {
-		want[n.ID()] = true
-	}
-	since := a.trackWanted(want, now)
-	allowed := a.dialledGrace(peers, want, now, &again)
-	effective := a.departureGrace(desired, applied, want, now, &again)
-	acts, err := reconcile.Plan(reconcile.Input{Self: a.id, Desired: effective, Previous: applied, Actual: actual, Allowed: allowed})
-	if err != nil {
-		a.log.Warn("planning failed", "err", err)
-		return false, 0
-	}
-	acts, heldMoved := a.holdBack(acts, connectedNow, since, now, &again)
-	ok := a.applyAll(ctx, acts)
-	if ok {
-		prev := map[enode.ID]*enode.Node{}
-		for _, n := range applied {
-			prev[n.ID()] = n
-		}
-		next := make([]*enode.Node, 0, len(effective))
-		for _, n := range effective {
-			if heldMoved[n.ID()] && prev[n.ID()] != nil {
-				n = prev[n.ID()] // still the endpoint geth holds
-			}
-			next = append(next, n)
-		}
-		a.mu.Lock()
-		a.applied = next
-		a.mu.Unlock()
-	}
-	a.confirm(ctx, desired)
-	return ok, time.Duration(again)
-}
-
-// trackWanted records since when each desired peer has been desired.
-func (a *Agent) trackWanted(want map[enode.ID]bool, now time.Time) map[enode.ID]time.Time {
-	since := make(map[enode.ID]time.Time, len(want))
-	for id := range want {
-		t, ok := a.wantSince[id]
-		if !ok {
-			t = now
-		}
-		since[id] = t
-	}
-	a.wantSince = since
-	return since
-}
-
-// dialledGrace returns the connected peers outside the set that our own
-// client dialled less than ForeignGrace ago (see Config.ForeignGrace).
-func (a *Agent) dialledGrace(peers []ethclient.Peer, want map[enode.ID]bool, now time.Time, again *recheck) []enode.ID {
-	seen := map[enode.ID]time.Time{}
-	var allowed []enode.ID
-	for _, p := range peers {
-		if p.Node == nil || p.Inbound || want[p.ID] {
-			continue
-		}
-		t, ok := a.dialled[p.ID]
-		if !ok {
-			t = now
-		}
-		seen[p.ID] = t
-		if left := a.cfg.ForeignGrace - now.Sub(t); left > 0 {
-			allowed = append(allowed, p.ID)
-			again.at(left)
-		}
-	}
-	a.dialled = seen
-	return allowed
-}
-
-// departureGrace returns the desired set plus the peers that left it less
-// than DepartGrace ago. When a member comes back after its leases lapsed,
-// its nodes register again one by one; without the grace, the first
-// answers (which lack the others) would cut links inside the member that
-// never broke, and geth waits ~35 s to redial them.
-func (a *Agent) departureGrace(desired, applied []*enode.Node, want map[enode.ID]bool, now time.Time, again *recheck) []*enode.Node {
-	gone := map[enode.ID]time.Time{}
-	effective := append([]*enode.Node(nil), desired...)
-	for _, old := range applied {
-		id := old.ID()
-		if want[id] {
-			continue
-		}
-		t, ok := a.goneSince[id]
-		if !ok {
-			t = now
-		}
-		if left := a.cfg.DepartGrace - now.Sub(t); left > 0 {
-			gone[id] = t
-			effective = append(effective, old)
-			again.at(left)
-		}
-	}
-	a.goneSince = gone
-	return effective
-}
-
-// holdBack drops two kinds of action from the plan for now. A moved peer
-// that is connected (most likely through its new endpoint) is left alone:
-// geth only takes a new endpoint for a static peer after removing it, and
-// removing disconnects; its static entry is renewed once it disconnects (a
-// drop event or the next tick reconciles again). And the dial towards a
-// new, higher-ID peer waits for DialStagger, unless the guard dropped that
-// peer's own connection a moment ago: geth's dial history then keeps it
-// from dialling us again for ~35 s, so nobody races our dial.
-func (a *Agent) holdBack(acts []reconcile.Action, connectedNow map[enode.ID]bool, since map[enode.ID]time.Time, now time.Time, again *recheck) ([]reconcile.Action, map[enode.ID]bool) {
-	heldMoved := map[enode.ID]bool{}
-	for _, act := range acts {
-		if act.Reason == reconcile.ReasonMoved && connectedNow[act.Node.ID()] {
-			heldMoved[act.Node.ID()] = true
+			actual = append(actual, reconcile.Peer{Node: p.Node, Trusted: p.Trusted, Inbound: p.Inbound})
 		}
 	}
 	a.mu.Lock()
 	dropped := a.dropped
 	a.mu.Unlock()
-	kept := acts[:0]
-	for _, act := range acts {
-		id := act.Node.ID()
-		if heldMoved[id] {
-			continue
-		}
-		if act.Kind == reconcile.AddPeer && !connectedNow[id] && bytes.Compare(id[:], a.id[:]) > 0 {
-			t, wasDropped := dropped[id]
-			if !wasDropped || now.Sub(t) >= dialHistory {
-				if left := a.cfg.DialStagger - now.Sub(since[id]); left > 0 {
-					again.at(left)
-					continue
-				}
-			}
-		}
-		kept = append(kept, act)
+	plan, err := reconcile.Timed(reconcile.TimedInput{
+		Self: a.id, Desired: desired, Previous: applied, Actual: actual,
+		Dropped: dropped, Since: a.since, Now: a.now(),
+		Rules: reconcile.Rules{
+			ForeignGrace: a.cfg.ForeignGrace, DepartGrace: a.cfg.DepartGrace,
+			DialStagger: a.cfg.DialStagger, DialHistory: dialHistory,
+		},
+	})
+	if err != nil {
+		a.log.Warn("planning failed", "err", err)
+		return false, 0
 	}
-	return kept, heldMoved
+	a.since = plan.Since
+	ok := a.applyAll(ctx, plan.Actions)
+	if ok {
+		a.mu.Lock()
+		a.applied = plan.Applied
+		a.mu.Unlock()
+	}
+	a.confirm(ctx, desired)
+	return ok, plan.Recheck
 }
 
 // applyAll applies the actions in order and reports whether all succeeded.
@@ -227,7 +104,7 @@ func (a *Agent) confirm(ctx context.Context, desired []*enode.Node) {
 	sort.Strings(missing)
 	a.mu.Lock()
 	a.health.Desired, a.health.Connected, a.health.Unconnected = len(desired), len(connected), missing
-	a.health.LastReconcile = time.Now()
+	a.health.LastReconcile = a.now()
 	a.mu.Unlock()
 	a.m.connected.Set(float64(len(connected)))
 	a.m.desired.Set(float64(len(desired)))

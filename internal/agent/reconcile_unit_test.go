@@ -99,7 +99,8 @@ func TestDepartedPeerKeptForGrace(t *testing.T) {
 	p1 := peerAt(t, bytesOf(1), 30301)
 	p2 := peerAt(t, bytesOf(2), 30302)
 	fc := &fakeClient{connected: map[enode.ID]*enode.Node{p1.ID(): p1, p2.ID(): p2}}
-	a := newUnitAgent(t, fc, Config{DepartGrace: 300 * time.Millisecond})
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := newUnitAgent(t, fc, Config{DepartGrace: 300 * time.Millisecond, Now: clock.now})
 	a.desired, a.applied, a.haveSet = []*enode.Node{p1, p2}, []*enode.Node{p1, p2}, true
 	ctx := context.Background()
 	a.reconcile(ctx)
@@ -113,7 +114,7 @@ func TestDepartedPeerKeptForGrace(t *testing.T) {
 	if recheck <= 0 || recheck > 300*time.Millisecond {
 		t.Fatalf("recheck %v", recheck)
 	}
-	time.Sleep(350 * time.Millisecond)
+	clock.t = clock.t.Add(300 * time.Millisecond)
 	a.reconcile(ctx)
 	if calls := fc.took(); !contains(calls, "remove", p2) || !contains(calls, "untrust", p2) {
 		t.Fatalf("departed peer not removed after the grace: %v", calls)
@@ -126,7 +127,7 @@ func TestDepartedPeerKeptForGrace(t *testing.T) {
 	a.reconcile(ctx)
 	a.desired = []*enode.Node{p1, p2}
 	a.reconcile(ctx)
-	time.Sleep(350 * time.Millisecond)
+	clock.t = clock.t.Add(300 * time.Millisecond)
 	a.reconcile(ctx)
 	if calls := fc.took(); contains(calls, "remove", p2) {
 		t.Fatalf("a peer back within the grace was removed: %v", calls)

@@ -25,7 +25,7 @@ func (a *Agent) renewInterval() time.Duration {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ttl := time.Until(a.health.LeaseExpires); ttl > 3*time.Second {
+	if ttl := a.health.LeaseExpires.Sub(a.now()); ttl > 3*time.Second {
 		return ttl / 3
 	}
 	return time.Second
@@ -95,7 +95,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	a.m.registrations.WithLabelValues("ok").Inc()
 	a.mu.Lock()
 	a.registered, a.endpoint = true, ep
-	a.health.LeaseExpires = time.Now().Add(time.Duration(resp.TTLSeconds * float64(time.Second)))
+	a.health.LeaseExpires = a.now().Add(time.Duration(resp.TTLSeconds * float64(time.Second)))
 	a.mu.Unlock()
 	a.m.leaseExpires.Set(float64(a.health.LeaseExpires.Unix()))
 	a.log.Info("registered", "node", a.id, "role", a.cfg.Role, "endpoint", ep.String(), "seq", seq, "ttl", resp.TTLSeconds)

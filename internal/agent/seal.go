@@ -118,7 +118,7 @@ func (a *Agent) sealStep(ctx context.Context, restarted bool) time.Duration {
 	if !ok || s.noMiner {
 		return 0
 	}
-	now := time.Now()
+	now := a.now()
 	if restarted || s.since.IsZero() {
 		s.relayDone, s.sealing, s.since, s.nextCheck, s.lastWhy = false, false, now, time.Time{}, ""
 	}
@@ -148,7 +148,7 @@ func (a *Agent) sealStep(ctx context.Context, restarted bool) time.Duration {
 		s.sealing, s.since, s.lastWhy = false, now, ""
 	}
 	if now.Before(s.nextCheck) {
-		return time.Until(s.nextCheck)
+		return s.nextCheck.Sub(now)
 	}
 	s.nextCheck = now.Add(a.cfg.SealCheck)
 	ready, why := a.readyToSeal(ctx)

@@ -105,7 +105,7 @@ func (a *Agent) stallStep(ctx context.Context, info ethclient.NodeInfo, restarte
 	if err != nil {
 		return 0, false
 	}
-	now := time.Now()
+	now := a.now()
 	s := &a.stall
 	if restarted && !s.since.IsZero() && head == s.head {
 		if s.stuck {

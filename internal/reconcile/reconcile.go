@@ -101,6 +101,9 @@ func (a Action) String() string {
 type Peer struct {
 	Node    *enode.Node
 	Trusted bool
+	// Inbound: the peer dialled us (Timed's foreign grace is only for
+	// connections our client dialled; Plan ignores it).
+	Inbound bool
 }
 
 // Input is everything Plan looks at.
