@@ -8,7 +8,10 @@
 // going with one member in four lost, so the ordering comes from CometBFT
 // (BFT, instant finality) and every CometBFT height carries exactly one
 // execution-layer block: EL block number == CometBFT height, EL genesis =
-// block 0, and the app hash of a height is the EL block's hash.
+// block 0, and the app hash of a height folds the EL block's hash with the
+// governance state (the members and their validators, decided by their
+// votes: internal/governance), whose transactions follow the payload in a
+// block.
 //
 // The pieces, from pure to I/O:
 //   - rules.go: what a proposal must look like (timestamp, prevRandao,
@@ -21,12 +24,16 @@
 //   - app.go: the ABCI++ application (PrepareProposal builds a payload with
 //     geth, ProcessProposal has geth check it, FinalizeBlock imports it and
 //     moves geth's head, safe and finalized marks to it).
+//   - govern.go: the governance state the app keeps beside geth's (the
+//     committed state for CheckTx and the query, the journal written at
+//     Commit and read by Info after a restart).
 //   - node.go, peers.go, status.go: the CometBFT node around the app, its
 //     exact peer set (SetPeers) and a status snapshot for dashboards.
 //
-// Nothing but geth's own database holds the execution state: Info answers
-// with geth's head, so CometBFT's handshake replays whatever blocks geth
-// lost in a crash, with no manual step.
+// Nothing but geth's own database holds the execution state, and the
+// governance journal the members' state: Info answers with the lower of
+// geth's head and the journal's last height, so CometBFT's handshake
+// replays whatever blocks either lost in a crash, with no manual step.
 //
 // Running geth for it: --authrpc.* with the JWT secret, --syncmode full,
 // and, for crash recovery, --state.scheme hash --gcmode archive (given to

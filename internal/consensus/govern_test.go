@@ -29,7 +29,7 @@ type govFixture struct {
 // testGov writes a CometBFT genesis of members a-d (power 10 each) and
 // opens the governance of a node whose data directory is dataDir ("" for
 // none: the journal stays in memory).
-func testGov(t *testing.T, dataDir string) govFixture {
+func testGov(t testing.TB, dataDir string) govFixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := govFixture{keys: map[string]ed25519.PrivKey{}, dir: dir}
@@ -54,7 +54,7 @@ func testGov(t *testing.T, dataDir string) govFixture {
 	return f
 }
 
-func (f govFixture) propose(t *testing.T, by string, a governance.Action) ([]byte, governance.ID) {
+func (f govFixture) propose(t testing.TB, by string, a governance.Action) ([]byte, governance.ID) {
 	t.Helper()
 	p := governance.Proposal{ChainID: testChainID, Anchor: 1, Action: a}
 	tx, err := governance.SignProposal(f.keys[by], p)
@@ -64,7 +64,7 @@ func (f govFixture) propose(t *testing.T, by string, a governance.Action) ([]byt
 	return tx, p.ID()
 }
 
-func (f govFixture) vote(t *testing.T, by string, id governance.ID) []byte {
+func (f govFixture) vote(t testing.TB, by string, id governance.ID) []byte {
 	t.Helper()
 	tx, err := governance.SignVote(f.keys[by], testChainID, id)
 	if err != nil {
@@ -210,4 +210,28 @@ func TestProcessProposalRefusesBadGovernance(t *testing.T) {
 	if v := a.gov.view(); len(v.state.Pending) != 0 {
 		t.Fatalf("state changed by refused proposals: %d pending", len(v.state.Pending))
 	}
+}
+
+// FuzzCheckTx: whatever a client sends to any node's mempool, CheckTx
+// answers with a code and never panics; only a valid governance
+// transaction is admitted.
+func FuzzCheckTx(f *testing.F) {
+	g := testGov(f, "")
+	newKey := ed25519.GenPrivKeyFromSecret([]byte("e")).PubKey().(ed25519.PubKey)
+	prop, id := g.propose(f, "a", governance.Action{Kind: governance.ActionAdd, Member: "e", PubKey: newKey, Power: 10})
+	f.Add(prop)
+	f.Add(g.vote(f, "b", id))
+	f.Add([]byte{governance.TxPrefix})
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, tx []byte) {
+		a, _ := testApp(t, &fakeEngine{})
+		a.gov = g.g
+		res, err := a.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: tx})
+		if err != nil || res == nil {
+			t.Fatalf("CheckTx = %v, %v", res, err)
+		}
+		if res.Code == 0 && !bytes.Equal(tx, prop) {
+			t.Fatalf("CheckTx admitted %x", tx)
+		}
+	})
 }
