@@ -44,7 +44,20 @@ const FileName = "registrar.db"
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	db *sql.DB
+	// The statements every registration, renewal batch and heartbeat runs,
+	// prepared once (issue 19: each was parsed again on every call).
+	putNode, renewStatus, renewPlain, setAlive *sql.Stmt
 }
+
+const (
+	putNodeSQL = `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status, public_seq, admin_removed) VALUES(?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT(id) DO UPDATE SET member=excluded.member, role=excluded.role, enr=excluded.enr, public_enr=excluded.public_enr,
+ registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status,
+ public_seq=excluded.public_seq, admin_removed=excluded.admin_removed`
+	renewStatusSQL = "UPDATE nodes SET expires=?, status=? WHERE id=?"
+	renewPlainSQL  = "UPDATE nodes SET expires=? WHERE id=?"
+	setAliveSQL    = "INSERT INTO meta(key, value) VALUES('alive', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+)
 
 // Open opens (creating if needed) the database in dir.
 func Open(ctx context.Context, dir string) (*Store, error) {
@@ -105,7 +118,17 @@ func OpenFile(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&st.putNode, putNodeSQL}, {&st.renewStatus, renewStatusSQL}, {&st.renewPlain, renewPlainSQL}, {&st.setAlive, setAliveSQL}} {
+		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("%w: preparing a statement: %v", store.ErrUnavailable, err)
+		}
+	}
+	return st, nil
 }
 
 func wrap(err error) error {
@@ -195,8 +218,7 @@ func (s *Store) SetAdminHash(ctx context.Context, hash string) error {
 
 // SetAlive records t as the last time the registrar was up (store.Heartbeat).
 func (s *Store) SetAlive(ctx context.Context, t time.Time) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('alive', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-		strconv.FormatInt(store.Millis(t), 10))
+	_, err := s.setAlive.ExecContext(ctx, strconv.FormatInt(store.Millis(t), 10))
 	return wrap(err)
 }
 
@@ -208,11 +230,7 @@ ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, re
 }
 
 func (s *Store) PutNode(ctx context.Context, n store.Node) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes(id, member, role, enr, public_enr, registered, updated, expires, status, public_seq, admin_removed) VALUES(?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT(id) DO UPDATE SET member=excluded.member, role=excluded.role, enr=excluded.enr, public_enr=excluded.public_enr,
- registered=excluded.registered, updated=excluded.updated, expires=excluded.expires, status=excluded.status,
- public_seq=excluded.public_seq, admin_removed=excluded.admin_removed`,
-		n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status,
+	_, err := s.putNode.ExecContext(ctx, n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status,
 		int64(n.PublicSeq), n.AdminRemoved)
 	return wrap(err)
 }
@@ -226,15 +244,9 @@ func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 		return wrap(err)
 	}
 	defer tx.Rollback()
-	withStatus, err := tx.PrepareContext(ctx, "UPDATE nodes SET expires=?, status=? WHERE id=?")
-	if err != nil {
-		return wrap(err)
-	}
+	withStatus := tx.StmtContext(ctx, s.renewStatus)
 	defer withStatus.Close()
-	plain, err := tx.PrepareContext(ctx, "UPDATE nodes SET expires=? WHERE id=?")
-	if err != nil {
-		return wrap(err)
-	}
+	plain := tx.StmtContext(ctx, s.renewPlain)
 	defer plain.Close()
 	for _, r := range rs {
 		if r.Status != nil {
@@ -270,6 +282,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap(s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one))
 }
 
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.putNode, s.renewStatus, s.renewPlain, s.setAlive} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 var _ store.Store = (*Store)(nil)
