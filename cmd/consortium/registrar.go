@@ -31,7 +31,7 @@ type registrarFlags struct {
 	listen, data, tlsCert, tlsKey, seed, logFormat, logLevel string
 	storeURL                                                 string
 	etcd                                                     open.Options
-	ttl                                                      time.Duration
+	ttl, retention                                           time.Duration
 	legacyOpen                                               bool
 	allowLoopback                                            bool
 	rateLimit                                                float64
@@ -65,6 +65,7 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&f.seed, "seed", "", "seed.json from 'consortium init', applied only to an empty data directory")
 	fs.DurationVar(&f.ttl, "ttl", 30*time.Second, "lease of a node record")
+	fs.DurationVar(&f.retention, "retention", 24*time.Hour, "how long a node record whose lease ran out stays listed (and counts in the dashboard's health) before it is deleted; 0 keeps it forever")
 	fs.BoolVar(&f.legacyOpen, "legacy-open-post", false, "INSECURE: accept the seed's unauthenticated POST / and serve what it posts")
 	fs.BoolVar(&f.allowLoopback, "allow-loopback-endpoints", false, "TEST NETWORKS ONLY: accept loopback addresses (127.0.0.0/8, ::1) as public endpoints, for a consortium on one host")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 2000, "requests per second allowed per credential")
@@ -84,6 +85,9 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := parseDNSAllow(f.dns.allow); err != nil {
 		return err
+	}
+	if f.retention < 0 {
+		return fmt.Errorf("%w: --retention must be 0 (keep lapsed records forever) or a positive duration", errUsage)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
@@ -123,7 +127,11 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		return fmt.Errorf("opening the store %s: %w", f.storeURL, err)
 	}
 	defer st.Close()
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Logger: log, AllowLoopbackEndpoints: f.allowLoopback})
+	retention := f.retention
+	if retention == 0 {
+		retention = -1 // registry.Config: negative keeps lapsed records forever
+	}
+	reg, err := registry.Open(ctx, st, registry.Config{TTL: f.ttl, Retention: retention, Logger: log, AllowLoopbackEndpoints: f.allowLoopback})
 	if err != nil {
 		return fmt.Errorf("loading the registry: %w", err)
 	}
@@ -191,7 +199,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	} else {
 		go func() { errc <- hs.Serve(ln) }()
 	}
-	log.Info("registrar serving", "url", scheme+"://"+ln.Addr().String(), "store", target.String(), "data", f.data, "ttl", f.ttl)
+	log.Info("registrar serving", "url", scheme+"://"+ln.Addr().String(), "store", target.String(), "data", f.data, "ttl", f.ttl, "retention", f.retention)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

@@ -15,7 +15,8 @@ const (
 	EventUpdated       EventKind = "updated"
 	EventExpired       EventKind = "expired"
 	EventRemoved       EventKind = "removed"
-	EventFreed         EventKind = "freed" // the administrator released a node ID's binding
+	EventFreed         EventKind = "freed"  // the administrator released a node ID's binding
+	EventPurged        EventKind = "purged" // a lapsed record deleted after the retention (Config.Retention)
 	EventMemberAdded   EventKind = "member_added"
 	EventMemberRevoked EventKind = "member_revoked"
 )

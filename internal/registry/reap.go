@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 // Reap announces every lease that has run out and returns how long to wait
@@ -87,4 +89,66 @@ func (r *Registry) Reap() time.Duration {
 		wait = 50 * time.Millisecond
 	}
 	return wait
+}
+
+// Purge deletes the records whose lease ran out more than the retention
+// ago (issue 24: a node stopped for good kept its lapsed record, and its
+// member's health said "degraded", forever), each with a "purged" event,
+// and returns how many it deleted. Run calls it every minute. A purged
+// node's agent that comes back registers again as a new node. Records
+// removed by their member or the administrator (no lease) are left alone.
+func (r *Registry) Purge(ctx context.Context) int {
+	if r.cfg.Retention <= 0 {
+		return 0
+	}
+	now := r.cfg.Now()
+	if r.holdReap(now) {
+		return 0
+	}
+	cutoff := now.Add(-r.cfg.Retention)
+	due := func(n *node) bool {
+		return n.lapsed && !n.hidden && !n.expires.IsZero() && n.expires.Before(cutoff)
+	}
+	var ids []enode.ID
+	r.mu.RLock()
+	for id, n := range r.nodes {
+		if due(n) {
+			ids = append(ids, id)
+		}
+	}
+	r.mu.RUnlock()
+	purged := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		r.writeMu.Lock()
+		r.mu.RLock()
+		n, ok := r.nodes[id]
+		still := ok && due(n)
+		r.mu.RUnlock()
+		if !still {
+			// Renewed, registered again or removed meanwhile.
+			r.writeMu.Unlock()
+			continue
+		}
+		if err := r.store.DeleteNode(ctx, n.idHex); err != nil {
+			r.writeMu.Unlock()
+			r.log.Warn("purging a lapsed record failed; will retry", "node", n.idHex, "err", err)
+			return purged
+		}
+		r.expect(nodeKey(n.idHex), fpDeleted)
+		r.forgetRenewal(n.idHex)
+		r.mu.Lock()
+		// A lapsed record is in no answer: the index does not move.
+		delete(r.nodes, id)
+		r.event(Event{Kind: EventPurged, Member: n.member, Node: n.idHex, Role: string(n.role)})
+		r.mu.Unlock()
+		r.writeMu.Unlock()
+		purged++
+	}
+	if purged > 0 {
+		r.log.Info("purged lapsed node records past the retention", "count", purged, "retention", r.cfg.Retention)
+	}
+	return purged
 }

@@ -41,6 +41,12 @@ type Config struct {
 	// could not renew, if the registrar was down for less than this.
 	// Default 24 h.
 	RestartGrace time.Duration
+	// Retention is how long a record whose lease ran out is kept (listed,
+	// counted by the dashboard's health) before it is deleted, with a
+	// "purged" event. Default 24 h; negative keeps lapsed records forever.
+	// Records removed by their member or the administrator are not
+	// affected (an administrator's removal keeps the node's seq).
+	Retention time.Duration
 	// AllowLoopbackEndpoints lets a public record carry a loopback address,
 	// for a test network on one host (the devnet). Default false: other
 	// members' nodes would dial their own host (noderecord.CheckPublic).
@@ -65,6 +71,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RestartGrace <= 0 {
 		c.RestartGrace = 24 * time.Hour
+	}
+	if c.Retention == 0 {
+		c.Retention = 24 * time.Hour
 	}
 	if c.Events <= 0 {
 		c.Events = 1000
@@ -313,6 +322,12 @@ func (r *Registry) Run(ctx context.Context) {
 	defer flush.Stop()
 	reap := time.NewTimer(0)
 	defer reap.Stop()
+	var purgeC <-chan time.Time
+	if r.cfg.Retention > 0 {
+		purge := time.NewTicker(min(r.cfg.Retention/4, time.Minute))
+		defer purge.Stop()
+		purgeC = purge.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -322,6 +337,8 @@ func (r *Registry) Run(ctx context.Context) {
 			r.tick(ctx)
 		case <-reap.C:
 			reap.Reset(r.Reap())
+		case <-purgeC:
+			r.Purge(ctx)
 		}
 	}
 }

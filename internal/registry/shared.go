@@ -152,8 +152,9 @@ func (r *Registry) applyNode(sn store.Node, now time.Time) {
 	}
 }
 
-// applyDeletedNode applies the administrator's release of a node ID (Free). Must be
-// called with writeMu held.
+// applyDeletedNode applies the administrator's release of a node ID (Free),
+// or another replica's purge of a lapsed record (Purge). Must be called with
+// writeMu held.
 func (r *Registry) applyDeletedNode(id string, now time.Time) {
 	if r.superseded(nodeKey(id), fpDeleted) {
 		return
@@ -170,7 +171,11 @@ func (r *Registry) applyDeletedNode(id string, now time.Time) {
 		if n.live(now) {
 			r.bump()
 		}
-		r.event(Event{Kind: EventFreed, Member: n.member, Node: n.idHex, Role: string(n.role)})
+		kind := EventFreed
+		if n.lapsed && !n.hidden && !n.expires.IsZero() && n.expires.Before(now.Add(-r.cfg.Retention)) {
+			kind = EventPurged
+		}
+		r.event(Event{Kind: kind, Member: n.member, Node: n.idHex, Role: string(n.role)})
 	}
 	r.mu.Unlock()
 	if ok {
