@@ -199,3 +199,15 @@ func (g *gov) persist() error {
 	}
 	return nil
 }
+
+// MemberNames maps each current validator's address (upper-case hex, as
+// CometBFT shows it) to its member's name, from the committed governance
+// state: a validator the members voted in is named like the first ones.
+func (n *Node) MemberNames() map[string]string {
+	s := n.app.gov.view().state
+	out := make(map[string]string, len(s.Members))
+	for _, m := range s.Members {
+		out[m.PubKey.Address().String()] = m.Name
+	}
+	return out
+}

@@ -235,3 +235,23 @@ func FuzzCheckTx(f *testing.F) {
 		}
 	})
 }
+
+// The dashboard names validators after their members, including one the
+// members voted in after the genesis.
+func TestMemberNames(t *testing.T) {
+	a, f := govApp(t, "")
+	names := (&Node{app: a}).MemberNames()
+	if len(names) != 4 || names[f.keys["b"].PubKey().Address().String()] != "b" {
+		t.Fatalf("names %v", names)
+	}
+	newKey := ed25519.GenPrivKeyFromSecret([]byte("e")).PubKey().(ed25519.PubKey)
+	prop, id := f.propose(t, "a", governance.Action{Kind: governance.ActionAdd, Member: "e", PubKey: newKey, Power: 10})
+	g := governance.Block(a.gov.view().state, [][]byte{prop, f.vote(t, "b", id), f.vote(t, "c", id)}, 2)
+	a.gov.finalized(2, g.State)
+	if err := a.gov.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := (&Node{app: a}).MemberNames(); n[newKey.Address().String()] != "e" || len(n) != 5 {
+		t.Fatalf("names after e was voted in: %v", n)
+	}
+}

@@ -39,7 +39,21 @@ func GenesisNames(home string) map[string]string {
 }
 
 // Report implements agent.ConsensusReporter: nil until the first block.
-func (n Node) Report() *registry.ConsensusStatus { return Status(n.Status(), n.Names) }
+// Validators are named from the members' governance state first (it names
+// those voted in after the genesis), then from Names.
+func (n Node) Report() *registry.ConsensusStatus {
+	names := n.Names
+	if gov := n.MemberNames(); len(gov) > 0 {
+		names = make(map[string]string, len(n.Names)+len(gov))
+		for a, name := range n.Names {
+			names[a] = name
+		}
+		for a, name := range gov {
+			names[a] = name
+		}
+	}
+	return Status(n.Status(), names)
+}
 
 // Status converts a consensus.Status, naming validators by names.
 func Status(s consensus.Status, names map[string]string) *registry.ConsensusStatus {
