@@ -327,6 +327,25 @@ func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 	res.add("one change -> 1,000 blocked watchers, JSON, p99 (3 rounds)", "ms", p99,
 		fmt.Sprintf("p50 %.1f ms, %.0f KB per answer; %s", ms(load.Pct(lat, 50)), float64(bytes)/float64(len(lat))/1e3, note))
 	t.Logf("watchers: p99 %.1f ms; %s", p99, note)
+	// The same with deltas (?delta=1): each watcher holds its answer's
+	// ETag and is told what changed since.
+	lat, bytes = nil, 0
+	m = startMeter(pid)
+	for round, change := range []load.Spec{pop.Changes[3], pop.Boots[0], pop.Boots[1]} {
+		rd, err := tg.WatchRoundQuery(ctx, ws, st, change, "delta=1")
+		if err != nil {
+			t.Fatalf("delta watcher round %d: %v", round+1, err)
+		}
+		for _, a := range rd.Answers {
+			lat = append(lat, a.Done.Sub(rd.PostAt))
+			bytes += a.Bytes
+		}
+	}
+	_, note = m.note(0)
+	p99 = ms(load.Pct(lat, 99))
+	res.add("one change -> 1,000 blocked watchers, delta=1, p99 (3 rounds)", "ms", p99,
+		fmt.Sprintf("p50 %.1f ms, %.0f bytes per answer; %s", ms(load.Pct(lat, 50)), float64(bytes)/float64(len(lat)), note))
+	t.Logf("delta watchers: p99 %.1f ms; %s", p99, note)
 	rss, hwm = load.ProcMem(pid)
 	res.add("RSS after the watcher rounds (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB", hwm))
 

@@ -113,6 +113,9 @@ type WaitQuery struct {
 	HasIndex bool
 	Wait     time.Duration
 	Format   string
+	// Delta (?delta=1, JSON only): answer a caller whose If-None-Match
+	// names an earlier answer with what changed since (docs/api.md).
+	Delta bool
 }
 
 // Formats of a peer set.
@@ -148,9 +151,20 @@ func ParseWaitQuery(q url.Values, maxWait time.Duration) (WaitQuery, error) {
 				d = maxWait
 			}
 			wq.Wait = d
+		case "delta":
+			switch v {
+			case "1", "true":
+				wq.Delta = true
+			case "0", "false":
+			default:
+				return wq, errBadRequest("bad_query", "delta must be 1 or 0")
+			}
 		default:
 			return wq, errBadRequest("bad_query", "unknown query parameter "+strconv.Quote(clip(k)))
 		}
+	}
+	if wq.Delta && wq.Format != "json" {
+		return wq, errBadRequest("bad_query", "delta answers are JSON only: leave out format, or delta")
 	}
 	return wq, nil
 }

@@ -51,7 +51,7 @@ func FuzzDecodeRenew(f *testing.F) {
 }
 
 func FuzzParseWaitQuery(f *testing.F) {
-	for _, s := range []string{"index=1&wait=30s", "format=toml", "wait=-1s", "index=x", "a=b", "index=1&index=2", "wait=1000h"} {
+	for _, s := range []string{"index=1&wait=30s", "format=toml", "wait=-1s", "index=x", "a=b", "index=1&index=2", "wait=1000h", "index=3&delta=1", "delta=1&format=enr", "delta=yes"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -70,6 +70,9 @@ func FuzzParseWaitQuery(f *testing.F) {
 		case "json", "bootnodes", "toml", "enr":
 		default:
 			t.Fatalf("format %q", wq.Format)
+		}
+		if wq.Delta && wq.Format != "json" {
+			t.Fatalf("delta accepted with format %q", wq.Format)
 		}
 	})
 }

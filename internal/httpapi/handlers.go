@@ -235,7 +235,57 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	if wq.Delta && inm != "" && !etagMatch(inm, ps.ETag) {
+		if d, ok := s.reg.Delta(ps, firstTag(inm)); ok {
+			return writeDelta(w, d)
+		}
+	}
 	return s.writePeers(w, r, ps, wq.Format, inm)
+}
+
+// firstTag is the first entity tag of an If-None-Match list, without W/.
+func firstTag(inm string) string {
+	t, _, _ := strings.Cut(inm, ",")
+	return strings.TrimPrefix(strings.TrimSpace(t), "W/")
+}
+
+// writeDelta answers a watcher with what changed since the answer it holds:
+// {"index","node","since","static_add","static_remove","bootnodes_add",
+// "bootnodes_remove","consensus_add","consensus_remove"}, under the ETag of
+// the full answer at index.
+func writeDelta(w http.ResponseWriter, d *registry.PeerDelta) error {
+	b := append([]byte(`{"index":`), strconv.FormatUint(d.Index, 10)...)
+	b = append(b, `,"node":`...)
+	b = appendJSONString(b, d.Node)
+	b = append(b, `,"since":`...)
+	b = strconv.AppendUint(b, d.Since, 10)
+	for _, l := range []struct {
+		name string
+		v    []string
+	}{{"static_add", d.StaticAdd}, {"static_remove", d.StaticRemove}, {"bootnodes_add", d.BootnodesAdd},
+		{"bootnodes_remove", d.BootnodesRemove}, {"consensus_add", d.ConsensusAdd}, {"consensus_remove", d.ConsensusRemove}} {
+		b = append(b, `,"`...)
+		b = append(b, l.name...)
+		b = append(b, `":[`...)
+		for i, e := range l.v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, e)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, "}\n"...)
+	h := w.Header()
+	h.Set("ETag", d.ETag)
+	h.Set("X-Consortium-Index", strconv.FormatUint(d.Index, 10))
+	h.Set("X-Consortium-Delta-Since", strconv.FormatUint(d.Since, 10))
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	return nil
 }
 
 // rolePeers answers ?role=R&format=F: the set a new node of the caller's
@@ -249,7 +299,7 @@ func (s *Server) rolePeers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if wq.HasIndex {
+	if wq.HasIndex || wq.Delta {
 		return errBadRequest("bad_query", "GET /v1/peers does not block; it takes role and format")
 	}
 	ps, err := s.reg.RoleAnswer(p, role)

@@ -139,3 +139,64 @@ func TestDeadWatchersDoNotDelayWriters(t *testing.T) {
 		t.Fatal("live watcher never answered")
 	}
 }
+
+// With ?delta=1 a watcher holding an earlier answer gets what changed since
+// (docs/api.md, "Deltas"), under the ETag of the full answer now; a tag the
+// registrar does not know gets the full answer, and the current tag a 304.
+func TestBlockingQueryAnswersADelta(t *testing.T) {
+	h := newHarness(t, opts{})
+	a, _ := consortium2(t, h)
+	path := "/v1/nodes/" + a.val.id + "/peers"
+	r := h.do("GET", path, a.cred, nil)
+	etag, index := r.hdr.Get("ETag"), r.hdr.Get("X-Consortium-Index")
+	done := make(chan resp, 1)
+	go func() {
+		done <- h.do("GET", path+"?index="+index+"&wait=60s&delta=1", a.cred, nil, "If-None-Match", etag)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	newTx := newNode(t, "tx", "10.1.0.77", "")
+	h.mustRegister(a.cred, newTx)
+	res := <-done
+	h.expect(res, 200, "")
+	dec := map[string]any{}
+	res.json(t, &dec)
+	for _, k := range []string{"index", "node", "since", "static_add", "static_remove", "bootnodes_add", "bootnodes_remove", "consensus_add", "consensus_remove"} {
+		if _, ok := dec[k]; !ok {
+			t.Fatalf("delta %s lacks %q", res.body, k)
+		}
+	}
+	if _, ok := dec["static"]; ok {
+		t.Fatalf("a delta carries the full set: %s", res.body)
+	}
+	raw := struct {
+		Index        uint64   `json:"index"`
+		Since        uint64   `json:"since"`
+		StaticAdd    []string `json:"static_add"`
+		StaticRemove []string `json:"static_remove"`
+	}{}
+	res.json(t, &raw)
+	if len(raw.StaticAdd) != 1 || raw.StaticAdd[0] != enodeOf(t, newTx, newTx.ip) || len(raw.StaticRemove) != 0 {
+		t.Fatalf("delta %s: want the new tx node added, nothing removed", res.body)
+	}
+	if fmt.Sprint(raw.Since) != index || res.hdr.Get("X-Consortium-Delta-Since") != index {
+		t.Fatalf("delta since %d (header %q), want %s", raw.Since, res.hdr.Get("X-Consortium-Delta-Since"), index)
+	}
+	full := h.do("GET", path, a.cred, nil)
+	if res.hdr.Get("ETag") != full.hdr.Get("ETag") || res.hdr.Get("X-Consortium-Index") != full.hdr.Get("X-Consortium-Index") {
+		t.Fatalf("delta tagged %s at %s, full answer %s at %s", res.hdr.Get("ETag"), res.hdr.Get("X-Consortium-Index"), full.hdr.Get("ETag"), full.hdr.Get("X-Consortium-Index"))
+	}
+	if len(res.body) >= len(full.body) {
+		t.Errorf("the delta (%d bytes) is not smaller than the full answer (%d)", len(res.body), len(full.body))
+	}
+	// The current tag: 304. An unknown one: the full answer.
+	h.expect(h.do("GET", path+"?delta=1", a.cred, nil, "If-None-Match", full.hdr.Get("ETag")), 304, "")
+	other := h.do("GET", path+"?delta=1", a.cred, nil, "If-None-Match", `"0123456789abcdef0123456789abcdef"`)
+	h.expect(other, 200, "")
+	if string(other.body) != string(full.body) {
+		t.Fatalf("an unknown tag got %s, want the full answer", other.body)
+	}
+	// Bad uses.
+	h.expect(h.do("GET", path+"?delta=2", a.cred, nil), 400, "bad_query")
+	h.expect(h.do("GET", path+"?delta=1&format=toml", a.cred, nil), 400, "bad_query")
+	h.expect(h.do("GET", "/v1/peers?role=tx&delta=1", a.cred, nil), 400, "bad_query")
+}

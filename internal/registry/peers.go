@@ -170,7 +170,10 @@ func (r *Registry) answer(g *groups, member string, c class) *groupAnswer {
 	if ok {
 		r.stats.PeerCacheHits.Add(1)
 	}
-	ga.once.Do(func() { ga.build(g, member, c) })
+	ga.once.Do(func() {
+		ga.build(g, member, c)
+		r.remember(k, g.index, ga)
+	})
 	return ga
 }
 
@@ -259,6 +262,7 @@ func (r *Registry) PeersForRole(p Principal, role string) (*PeerSet, error) {
 // groupAnswer is what every node of one member and class is offered at one
 // index, its own entry included, and the renderings of its lists.
 type groupAnswer struct {
+	key    answerKey
 	once   sync.Once
 	static []entry // the member's private list; for a public node, then every other member's public list
 	boot   []entry
@@ -270,9 +274,11 @@ type groupAnswer struct {
 
 	mu     sync.Mutex
 	joined map[joinKey]*joined
+	deltas map[[sha256.Size]byte]*groupDelta // from an earlier answer's digest (delta.go)
 }
 
 func (ga *groupAnswer) build(g *groups, member string, c class) {
+	ga.key = answerKey{member, c}
 	ga.boot = g.boot[member]
 	switch c {
 	case classPrivate:
@@ -321,4 +327,5 @@ func (ga *groupAnswer) build(g *groups, member string, c class) {
 	}
 	h.Sum(ga.digest[:0])
 	ga.joined = map[joinKey]*joined{}
+	ga.deltas = map[[sha256.Size]byte]*groupDelta{}
 }

@@ -159,6 +159,10 @@ type Registry struct {
 	groups   atomic.Pointer[groups]
 	groupsMu sync.Mutex
 
+	// past holds the last few answers of each group, for deltas (delta.go).
+	pastMu sync.Mutex
+	past   map[answerKey][]*pastAnswer
+
 	dirtyMu sync.Mutex
 	dirty   map[string]store.Renewal
 
@@ -197,6 +201,7 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 		events:    newRing(cfg.Events),
 		dirty:     map[string]store.Renewal{},
 		echoes:    map[string][]string{},
+		past:      map[answerKey][]*pastAnswer{},
 	}
 	r.watcher, _ = st.(store.Watcher)
 	for _, m := range s.Members {

@@ -50,6 +50,16 @@ type Round struct {
 // collects every answer. st is updated to the answers' ETags and indices
 // for the next round.
 func (t *Target) WatchRound(ctx context.Context, ws []Spec, st []WatchState, change Spec, format string) (Round, error) {
+	extra := ""
+	if format != "" {
+		extra = "format=" + format
+	}
+	return t.WatchRoundQuery(ctx, ws, st, change, extra)
+}
+
+// WatchRoundQuery is WatchRound with extra query parameters (such as
+// "delta=1") added to each blocking query.
+func (t *Target) WatchRoundQuery(ctx context.Context, ws []Spec, st []WatchState, change Spec, extra string) (Round, error) {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	res := Round{Answers: make([]Answer, len(ws))}
@@ -58,8 +68,8 @@ func (t *Target) WatchRound(ctx context.Context, ws []Spec, st []WatchState, cha
 	for j := range ws {
 		wg.Go(func() {
 			q := "index=" + strconv.FormatUint(st[j].Index, 10) + "&wait=60s"
-			if format != "" {
-				q += "&format=" + format
+			if extra != "" {
+				q += "&" + extra
 			}
 			a, err := t.Peers(rctx, t.Home(j), ws[j], q, st[j].ETag, nil)
 			if err == nil && (a.Status != http.StatusOK || a.ETag == st[j].ETag) {
