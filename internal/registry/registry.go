@@ -98,8 +98,8 @@ type node struct {
 	role       noderecord.Role
 	rec        *recInfo // the signed record, as answers need it
 	pub        *recInfo // the public record, public role only
-	enode      string // private endpoint
-	pubEnode   string // public endpoint, public role only
+	enode      string   // private endpoint
+	pubEnode   string   // public endpoint, public role only
 	registered time.Time
 	updated    time.Time
 	expires    time.Time
