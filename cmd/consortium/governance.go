@@ -264,12 +264,21 @@ func governanceState(ctx context.Context, c *rpchttp.HTTP) (*governance.State, u
 	return s, uint64(q.Response.Height), nil
 }
 
-// offlineNow is the members whose validators did not sign the latest
-// commit: the best evidence the chain has of who is down.
+// offlineNow is the members whose validators did not sign the last
+// canonical commit: the best evidence the chain has of who is down.
 func offlineNow(ctx context.Context, c *rpchttp.HTTP, s *governance.State) ([]ed25519.PubKey, error) {
 	cm, err := c.Commit(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("consensus RPC %s: commit: %w", c.Remote(), err)
+	}
+	// The latest height's commit is the one this node saw: the first
+	// 2/3+ precommits, which may leave out a validator that is up. The
+	// height before's is the one the next block carries, with every
+	// precommit that came in during timeout_commit.
+	if h := cm.Height - 1; h >= 1 {
+		if prev, err := c.Commit(ctx, &h); err == nil {
+			cm = prev
+		}
 	}
 	var signers [][]byte
 	for _, sig := range cm.Commit.Signatures {
