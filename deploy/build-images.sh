@@ -93,6 +93,25 @@ touch -d @0 "$ctx/consortium"
 (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$ctx/pause" ./deploy/docker/pause)
 touch -d @0 "$ctx/pause"
 
+# nft: the agent's opt-in firewall (--firewall nftables) runs it to keep
+# strangers off a node's P2P ports; the BFT compose consortium's public
+# nodes use it. Debian's binary (apt-get install nftables) with the
+# libraries ldd names, as for Prometheus below; without it the image has no
+# nft and such an agent logs that its rules were not applied.
+mkdir -p "$ctx/nft"
+nft_bin=$(command -v nft || true)
+if [ -n "$nft_bin" ]; then
+	mkdir -p "$ctx/nft/usr/sbin"
+	cp "$nft_bin" "$ctx/nft/usr/sbin/nft"
+	for lib in $(ldd "$nft_bin" | grep -o '/[^ ]*'); do
+		mkdir -p "$ctx/nft$(dirname "$lib")"
+		cp -L "$lib" "$ctx/nft$lib"
+	done
+else
+	echo "build-images: WARNING: nft is not installed (apt-get install nftables): the consortium image has no nft, and --firewall nftables will fail in it" >&2
+fi
+find "$ctx/nft" -exec touch -h -d @0 {} +
+
 # The image's HEALTHCHECK runs `consortium healthcheck`; a binary without
 # that command gets the liveness-only fallback target instead.
 target=healthcheck

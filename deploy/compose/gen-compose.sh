@@ -30,6 +30,9 @@ NET=$(v NET)
 DIR=$(v CONSORTIUM_DIR)
 
 upper() { tr '[:lower:]' '[:upper:]' <<<"$1"; }
+# The address a health check inside the node asks: loopback when the
+# server listens on every address, else that address.
+health_ip() { if [ "$1" = 0.0.0.0 ]; then echo 127.0.0.1; else echo "$1"; fi; }
 
 # The member's agents and bootnode list the three registrar replicas by
 # their addresses on the member's network (the certificate names them), and
@@ -436,6 +439,11 @@ EOF
 			restrict="$NET.$i.0/24"
 			extra=""
 			agent_extra=""
+			agent_priv=""
+			# Where geth's and the agent's metrics listen: every address,
+			# except on a public node, where only its member's network may
+			# reach them (Prometheus comes that way), not the internet one.
+			mon_ip=0.0.0.0
 			nets="      $m: {ipv4_address: \"$ip\"}"
 			case $role in
 			tx)
@@ -445,7 +453,18 @@ EOF
 			public)
 				pub=$(v "${M}_PUBLIC_IP")
 				restrict="$NET.$i.0/24,$NET.0.0/24"
-				agent_extra=", --public-ip, \"$pub\""
+				# The allow-list (issue 18): the public node's agent keeps an
+				# nftables table in the node's namespace that lets only its
+				# peer set's IPs reach geth's and CometBFT's TCP ports, so a
+				# stranger on the internet network cannot connect at all. nft
+				# needs CAP_NET_ADMIN, which Docker gives a non-root user in
+				# no usable way (no ambient capabilities): this agent, and
+				# its init (which writes the same state files), run as root.
+				agent_extra=", --public-ip, \"$pub\", --firewall, nftables"
+				mon_ip=$ip
+				agent_priv="
+    user: \"0:0\"
+    cap_add: [NET_ADMIN]"
 				nets="$nets
       internet: {ipv4_address: \"$pub\"}"
 				;;
@@ -467,7 +486,7 @@ $nets
 
   $node-agent-init:
     <<: *oneshot
-    network_mode: "service:$node"
+    network_mode: "service:$node"$agent_priv
     command: [agent, init, --role, $role, --nodekey, /keys/nodekey, --state-dir, /data/agent,
       --config-out, /data/config.toml, --nat-ip, "$ip", $(reg_flags "$i")]
     volumes:
@@ -483,7 +502,7 @@ $(client_mounts "$m")
       --port, "30303", --nat, "extip:$ip", --bootnodes, "$(v "${M}_BOOTNODE")",
       --netrestrict, "$restrict", --syncmode, full, --cache, "128", --ipcpath, /data/geth.ipc,
       --authrpc.addr, 127.0.0.1, --authrpc.port, "8551", --authrpc.vhosts, localhost,
-      --authrpc.jwtsecret, /keys/jwtsecret, --metrics, --metrics.addr, 0.0.0.0, --metrics.port, "6060"$extra]
+      --authrpc.jwtsecret, /keys/jwtsecret, --metrics, --metrics.addr, "$mon_ip", --metrics.port, "6060"$extra]
     volumes:
       - $node:/data
       - $DIR/members/$m/$role-1:/keys:ro
@@ -497,14 +516,14 @@ $(client_mounts "$m")
   # cometbft directory; down.sh resets its data with the chain's.
   $node-agent:
     <<: *consortium
-    network_mode: "service:$node"
+    network_mode: "service:$node"$agent_priv
     command: [agent, run, --role, $role, --rpc, /data/geth.ipc, --nodekey, /keys/nodekey,
       --state-dir, /data/agent, --config-out, /data/config.toml, --advertise-ip, "$ip"$agent_extra,
-      --listen, ":9899", --consensus-home, /cometbft, --consensus-p2p, "0.0.0.0:26656",
+      --listen, "$mon_ip:9899", --consensus-home, /cometbft, --consensus-p2p, "0.0.0.0:26656",
       --engine, "http://127.0.0.1:8551", --jwt-secret, /keys/jwtsecret,
       --fee-recipient, "$(v "${M}_FEE_RECIPIENT")", $(reg_flags "$i")]
     healthcheck:
-      test: [CMD, /usr/local/bin/consortium, healthcheck, "http://127.0.0.1:9899/healthz"]
+      test: [CMD, /usr/local/bin/consortium, healthcheck, "http://$(health_ip "$mon_ip"):9899/healthz"]
     volumes:
       - $node:/data
       - $DIR/members/$m/$role-1:/keys:ro

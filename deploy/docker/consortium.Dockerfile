@@ -5,6 +5,9 @@
 #   rootfs/      /etc/passwd, /etc/group, /etc/nsswitch.conf, /data, /home/nonroot, /tmp
 #   consortium   the binary
 #   pause        deploy/docker/pause: waits for SIGTERM, nothing else
+#   nft/         Debian's nft and the libraries it links, under their own
+#                paths (empty without nftables on the host): for the
+#                agent's opt-in firewall, --firewall nftables
 # Nothing is pulled: `scratch` is no image, just "start from nothing".
 #
 # No CA certificates are installed: the registrar's certificate is checked
@@ -18,6 +21,7 @@ COPY --chown=65532:65532 rootfs-data/ /home/nonroot/
 COPY consortium /usr/local/bin/consortium
 # Holds a node's network namespace for its geth and agent (compose).
 COPY pause /usr/local/bin/pause
+COPY nft/ /
 ENV HOME=/home/nonroot
 USER 65532:65532
 WORKDIR /data
