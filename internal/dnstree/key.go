@@ -21,15 +21,12 @@ const KeyFile = "dnstree.key"
 // client's flag goes stale. created reports a new key.
 func LoadOrCreateKey(dataDir string) (key *ecdsa.PrivateKey, created bool, err error) {
 	path := filepath.Join(dataDir, KeyFile)
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("tree key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
-	}
-	key, err = crypto.LoadECDSA(path)
+	key, err = LoadKey(path)
 	if err == nil {
 		return key, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, fmt.Errorf("tree key %s: %v", path, err)
+		return nil, false, err
 	}
 	if key, err = crypto.GenerateKey(); err != nil {
 		return nil, false, err
@@ -37,30 +34,56 @@ func LoadOrCreateKey(dataDir string) (key *ecdsa.PrivateKey, created bool, err e
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, false, err
 	}
-	tmp, err := os.CreateTemp(dataDir, KeyFile+".tmp*")
-	if err != nil {
+	if err := WriteKey(path, key); err != nil {
 		return nil, false, err
+	}
+	return key, true, nil
+}
+
+// LoadKey reads a tree key file (hex, as WriteKey writes it). Replicas of
+// one registrar must sign with one key, or a client's pinned URL matches
+// only some of them: they all load the same file (a shared secret) rather
+// than each creating its own. A file others may read is refused; a missing
+// one is an error that wraps os.ErrNotExist.
+func LoadKey(path string) (*ecdsa.PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("tree key %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("tree key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	key, err := crypto.LoadECDSA(path)
+	if err != nil {
+		return nil, fmt.Errorf("tree key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// WriteKey writes key to path in hex, mode 0600, atomically (a temporary
+// file renamed into place), so a crash never leaves half a key.
+func WriteKey(path string, key *ecdsa.PrivateKey) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return nil, false, err
+		return err
 	}
 	if _, err := fmt.Fprintf(tmp, "%x", crypto.FromECDSA(key)); err != nil {
 		tmp.Close()
-		return nil, false, err
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return nil, false, err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, false, err
+		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, false, err
-	}
-	return key, true, nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // b32 is EIP-1459's base32: standard alphabet, no padding.
@@ -70,6 +93,16 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 // geth's --discovery.dns, for the CLI and the dashboard to print.
 func URL(pub *ecdsa.PublicKey, zone string) string {
 	return "enrtree://" + b32.EncodeToString(crypto.CompressPubkey(pub)) + "@" + strings.TrimSuffix(zone, ".")
+}
+
+// CheckDomain reports whether d can be the consortium's tree domain
+// (Config.Domain): host-name labels, short enough for every name served.
+func CheckDomain(d string) error {
+	d = strings.Trim(strings.ToLower(d), ".")
+	if d == "" || !validDomain(d) {
+		return fmt.Errorf("%w: %q is not a domain name of letters, digits and hyphens", ErrConfig, d)
+	}
+	return nil
 }
 
 // Zone is member's zone under the consortium domain: <member>.nodes.<domain>.

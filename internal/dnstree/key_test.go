@@ -1,6 +1,7 @@
 package dnstree
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,30 @@ func TestURL(t *testing.T) {
 	tree, _ := dnsdisc.MakeTree(1, nil, nil)
 	if signed, _ := tree.Sign(key, zone); signed != u {
 		t.Errorf("URL = %s, Tree.Sign says %s", u, signed)
+	}
+}
+
+func TestLoadKeySharedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "shared.key")
+	if _, err := LoadKey(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: err = %v, want os.ErrNotExist", err)
+	}
+	key, _ := crypto.GenerateKey()
+	if err := WriteKey(path, key); err != nil {
+		t.Fatal(err)
+	}
+	// Two replicas loading the one file sign alike.
+	a, err := LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := LoadKey(path)
+	if !a.Equal(key) || !b.Equal(key) {
+		t.Fatal("LoadKey did not return the key WriteKey wrote")
+	}
+	os.WriteFile(path, []byte("not hex"), 0o600)
+	if _, err := LoadKey(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("garbage key file: err = %v, want one naming the file", err)
 	}
 }
