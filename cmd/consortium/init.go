@@ -22,6 +22,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	period := fs.Uint64("period", consortiuminit.DefaultPeriod, "Clique block period in seconds (--consensus clique only)")
 	prefund := fs.String("prefund", "", "comma-separated addresses funded in the genesis (the fee recipients or signers always are)")
 	nodes := fs.String("nodes", "", `nodes per member, e.g. "bootnode=2,validator,tx,public" (default one of each role)`)
+	dnsDomain := fs.String("dns-domain", consortiuminit.DefaultDNSDomain, "the node trees' domain, as the registrar's --dns-domain: each member's --discovery.dns flag names <member>.nodes.<it>")
 	force := fs.Bool("force", false, "replace what an earlier init wrote in --out (other files are left alone)")
 	show := fs.Bool("show-credentials", false, "also print the administrator's and members' credentials (secrets) on stdout")
 	if err := parse(fs, args); err != nil {
@@ -38,7 +39,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w: --consensus: %v", errUsage, err)
 	}
 	cfg := consortiuminit.Config{
-		Consensus: kind, Members: splitList(*members), Out: *out, ChainID: *chainID, Force: *force,
+		Consensus: kind, Members: splitList(*members), Out: *out, ChainID: *chainID, Force: *force, DNSDomain: *dnsDomain,
 	}
 	switch {
 	case kind == consortiuminit.ConsensusClique:

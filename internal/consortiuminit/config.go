@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/dnstree"
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -40,6 +42,9 @@ const (
 	DefaultConsensus = ConsensusBFT
 	// DefaultOut is the output directory, relative to the working directory.
 	DefaultOut = "consortium"
+	// DefaultDNSDomain is the node trees' domain, as the registrar's
+	// --dns-domain defaults to.
+	DefaultDNSDomain = "consortium"
 	// DefaultPeriod is the Clique block period in seconds (Clique only).
 	DefaultPeriod = 2
 	// DefaultGasLimit is the genesis gas limit (30M, as in the reference genesis).
@@ -110,6 +115,12 @@ type Config struct {
 	// PrefundWei is the balance of each funded account. Default
 	// DefaultPrefundWei().
 	PrefundWei *big.Int
+	// DNSDomain is the domain under which the registrar serves each
+	// member's node tree (its --dns-domain): member M's zone is
+	// M.nodes.<DNSDomain>, and geth finds M's nodes with
+	// --discovery.dns enrtree://<tree key>@M.nodes.<DNSDomain>. Default
+	// DefaultDNSDomain, the registrar's default.
+	DNSDomain string
 	// Force lets Run write into a non-empty Out. What init writes there
 	// (genesis.json, cometbft-genesis.json, consortium.json, members/,
 	// registrar/) is replaced,
@@ -152,6 +163,10 @@ func (c Config) withDefaults() (Config, error) {
 		// As CometBFT writes times (cmttime.Canonical): UTC, no monotonic reading.
 		c.GenesisTime = c.GenesisTime.UTC().Round(0)
 	}
+	if c.DNSDomain == "" {
+		c.DNSDomain = DefaultDNSDomain
+	}
+	c.DNSDomain = strings.Trim(strings.ToLower(c.DNSDomain), ".")
 	if c.GasLimit == 0 {
 		c.GasLimit = DefaultGasLimit
 	}
@@ -198,6 +213,9 @@ func (c Config) validate() error {
 	// twice (slashable equivocation); two keys would give one member two votes.
 	if c.Consensus == ConsensusBFT && r.Validators != 1 {
 		return fmt.Errorf("%w (got %d)", ErrOneValidator, r.Validators)
+	}
+	if err := dnstree.CheckDomain(c.DNSDomain); err != nil {
+		return fmt.Errorf("%w (the DNS domain)", err)
 	}
 	if c.PrefundWei.Sign() <= 0 {
 		return fmt.Errorf("%w (amount %s)", ErrBadPrefund, c.PrefundWei)

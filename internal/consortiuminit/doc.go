@@ -15,7 +15,9 @@
 //	consortium.json                       manifest: public facts only (Manifest)
 //	registrar/seed.json                   credential hashes for `consortium registrar --seed`
 //	registrar/admin.credential            the administrator's credential (secret)
+//	registrar/dnstree.key                 signs every member's node tree: `consortium registrar --dns-key` (secret)
 //	members/<name>/credential             the member's registrar credential (secret)
+//	members/<name>/discovery-dns.flag     geth's --discovery.dns enrtree://... for the member's tree: any client, no agent
 //	members/<name>/<role>-<n>/nodekey     the node's devp2p key, for geth --nodekey (secret)
 //
 // for clique:

@@ -33,13 +33,19 @@ const (
 	RegistrarDir        = "registrar"
 	SeedFile            = "registrar/seed.json"
 	AdminCredentialFile = "registrar/admin.credential"
-	credentialFile      = "credential"
-	nodekeyFile         = "nodekey"
-	keystoreDir         = "keystore"
-	passwordFile        = "password"
-	jwtSecretFile       = "jwtsecret"
-	cometHomeDir        = "cometbft"
-	feeRecipientDir     = "fee-recipient"
+	// DNSKeyFile signs every member's node tree: the registrar's
+	// --dns-key, the same file for every replica.
+	DNSKeyFile = "registrar/dnstree.key"
+	// dnsFlagFile, in each member's directory, is the geth flag that finds
+	// the member's nodes through the registrar's DNS, with no agent.
+	dnsFlagFile     = "discovery-dns.flag"
+	credentialFile  = "credential"
+	nodekeyFile     = "nodekey"
+	keystoreDir     = "keystore"
+	passwordFile    = "password"
+	jwtSecretFile   = "jwtsecret"
+	cometHomeDir    = "cometbft"
+	feeRecipientDir = "fee-recipient"
 )
 
 // owned is everything Run writes at the top of Out, and all that Force replaces.
@@ -65,11 +71,15 @@ type Manifest struct {
 	GenesisHash *common.Hash `json:"genesis_hash,omitempty"`
 	// CometGenesis and CometChainID are BFT's: the CometBFT genesis (the
 	// validator set) and the chain id it names, which every vote signs.
-	CometGenesis string           `json:"cometbft_genesis,omitempty"`
-	CometChainID string           `json:"cometbft_chain_id,omitempty"`
-	Seed         string           `json:"registrar_seed"`
-	Members      []Member         `json:"members"`
-	Prefund      []common.Address `json:"prefund,omitempty"`
+	CometGenesis string `json:"cometbft_genesis,omitempty"`
+	CometChainID string `json:"cometbft_chain_id,omitempty"`
+	Seed         string `json:"registrar_seed"`
+	// DNSDomain and DNSKey are the registrar's --dns-domain and --dns-key:
+	// the node trees' domain and the file of the key that signs them.
+	DNSDomain string           `json:"dns_domain"`
+	DNSKey    string           `json:"dns_key_file"`
+	Members   []Member         `json:"members"`
+	Prefund   []common.Address `json:"prefund,omitempty"`
 }
 
 // UnmarshalJSON reads a manifest, taking a missing consensus as Clique: the
@@ -104,6 +114,13 @@ type Member struct {
 	// and has a funded account to send transactions from.
 	FeeRecipient *Account `json:"fee_recipient,omitempty"`
 	Nodes        []Node   `json:"nodes"`
+	// DiscoveryDNS is the enrtree:// URL of the member's node tree, as the
+	// registrar signs and serves it with --dns-listen: a client with no
+	// agent (any Ethereum client) finds the member's nodes with
+	// --discovery.dns <DiscoveryDNS>. DiscoveryDNSFlag is the file holding
+	// that flag, in the member's directory.
+	DiscoveryDNS     string `json:"discovery_dns"`
+	DiscoveryDNSFlag string `json:"discovery_dns_flag_file"`
 }
 
 // Validator is a member's entry in the CometBFT validator set.
@@ -205,6 +222,7 @@ func (r *Result) String() string {
 				fee = ", fee recipient " + m.FeeRecipient.Address.Hex()
 			}
 			fmt.Fprintf(&b, "  member %s: %d nodes in %s, validator %s%s\n", m.Name, len(m.Nodes), dir, m.Validator.Address, fee)
+			m.writeDNS(&b)
 			continue
 		}
 		var signers []string
@@ -215,7 +233,18 @@ func (r *Result) String() string {
 		}
 		fmt.Fprintf(&b, "  member %s: %d nodes in %s, signers %s\n",
 			m.Name, len(m.Nodes), dir, strings.Join(signers, ", "))
+		m.writeDNS(&b)
+	}
+	if r.DNSKey != "" {
+		fmt.Fprintf(&b, "  node trees' key (secret): %s (registrar --dns-listen :53 --dns-domain %s --dns-key <it>, the same file on every replica)\n", r.Path(r.DNSKey), r.DNSDomain)
 	}
 	b.WriteString("  hand each member only its own members/<name>/ directory: it holds that member's secrets\n")
 	return b.String()
+}
+
+// writeDNS prints the member's agent-less discovery flag.
+func (m Member) writeDNS(b *strings.Builder) {
+	if m.DiscoveryDNS != "" {
+		fmt.Fprintf(b, "    any client, no agent: --discovery.dns %s\n", m.DiscoveryDNS)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/dnstree"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -161,9 +162,24 @@ func generate(cfg Config, w *writer) (*Manifest, error) {
 	if err := w.mkdir(MembersDir); err != nil {
 		return nil, err
 	}
+	treeKey, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	m.DNSDomain, m.DNSKey = cfg.DNSDomain, DNSKeyFile
+	if err := w.file(DNSKeyFile, []byte(hex.EncodeToString(crypto.FromECDSA(treeKey))), secretMode); err != nil {
+		return nil, err
+	}
 	for _, name := range cfg.Members {
 		member, hash, err := generateMember(name, cfg, w)
 		if err != nil {
+			return nil, err
+		}
+		// What the registrar will serve, known now: the URL is the tree
+		// key's public half and the member's zone, not the tree's content.
+		member.DiscoveryDNS = dnstree.URL(&treeKey.PublicKey, dnstree.Zone(name, cfg.DNSDomain))
+		member.DiscoveryDNSFlag = path.Join(MembersDir, name, dnsFlagFile)
+		if err := w.file(member.DiscoveryDNSFlag, []byte("--discovery.dns "+member.DiscoveryDNS+"\n"), publicMode); err != nil {
 			return nil, err
 		}
 		seed.Members = append(seed.Members, seedMember{Name: name, Hash: hash})

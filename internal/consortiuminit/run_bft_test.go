@@ -29,6 +29,7 @@ import (
 var bftMemberLayout = []string{
 	"bootnode-1/nodekey",
 	"credential",
+	"discovery-dns.flag",
 	"fee-recipient/keystore/KEY",
 	"fee-recipient/password",
 	"public-1/cometbft/config/genesis.json",

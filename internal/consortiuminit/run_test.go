@@ -14,10 +14,12 @@ import (
 	"testing"
 
 	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/dnstree"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -27,7 +29,8 @@ var publicFiles = []string{GenesisFile, CometGenesisFile, ManifestFile, SeedFile
 
 // isPublic reports whether rel, a slash path under Out, may be world-readable.
 func isPublic(rel string) bool {
-	return slices.Contains(publicFiles, rel) || strings.HasSuffix(rel, "/"+cometHomeDir+"/"+CometGenesisCopy)
+	return slices.Contains(publicFiles, rel) || strings.HasSuffix(rel, "/"+cometHomeDir+"/"+CometGenesisCopy) ||
+		strings.HasPrefix(rel, MembersDir+"/") && strings.HasSuffix(rel, "/"+dnsFlagFile)
 }
 
 // checkModes walks out and checks every mode: 0700 directories, 0600 files
@@ -421,4 +424,54 @@ func mustReadKeystore(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Every member gets the --discovery.dns flag of its node tree: in the
+// summary init prints, in the manifest and in a file of its directory; the
+// URL names the member's zone under the DNS domain and the public half of
+// registrar/dnstree.key, the key the registrar signs the trees with.
+func TestRunDiscoveryDNS(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "net")
+	res, err := Run(Config{Consensus: ConsensusClique, Members: []string{"acme", "globex"}, Out: out, DNSDomain: "Corp.Example."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := dnstree.LoadKey(res.Path(res.DNSKey))
+	if err != nil {
+		t.Fatalf("the tree key init wrote: %v", err)
+	}
+	if res.DNSDomain != "corp.example" || res.DNSKey != DNSKeyFile {
+		t.Errorf("manifest dns_domain %q, dns_key_file %q", res.DNSDomain, res.DNSKey)
+	}
+	summary := res.String()
+	for _, m := range res.Members {
+		domain, pub, err := dnsdisc.ParseURL(m.DiscoveryDNS)
+		if err != nil {
+			t.Fatalf("member %s: %q: %v", m.Name, m.DiscoveryDNS, err)
+		}
+		if domain != m.Name+".nodes.corp.example" || !pub.Equal(&key.PublicKey) {
+			t.Errorf("member %s: URL %s names %s and another key", m.Name, m.DiscoveryDNS, domain)
+		}
+		flag := "--discovery.dns " + m.DiscoveryDNS
+		if !strings.Contains(summary, flag) {
+			t.Errorf("the summary does not give member %s's %q:\n%s", m.Name, flag, summary)
+		}
+		b, err := os.ReadFile(res.Path(m.DiscoveryDNSFlag))
+		if err != nil || string(b) != flag+"\n" {
+			t.Errorf("member %s's flag file %s: %q %v", m.Name, m.DiscoveryDNSFlag, b, err)
+		}
+	}
+	if !strings.Contains(summary, res.Path(DNSKeyFile)) || !strings.Contains(summary, "--dns-domain corp.example") {
+		t.Errorf("the summary does not tell the registrar's DNS flags:\n%s", summary)
+	}
+	var m Manifest
+	b, _ := os.ReadFile(res.Path(ManifestFile))
+	if err := json.Unmarshal(b, &m); err != nil || m.Members[0].DiscoveryDNS != res.Members[0].DiscoveryDNS {
+		t.Errorf("consortium.json's discovery_dns: %v %+v", err, m.Members)
+	}
+
+	if _, err := Run(Config{Members: []string{"acme"}, Out: filepath.Join(t.TempDir(), "x"), DNSDomain: "bad_domain"}); !errors.Is(err, dnstree.ErrConfig) {
+		t.Errorf("DNSDomain bad_domain: %v, want a refusal", err)
+	}
 }
