@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # deploy/compose/up.sh: start a reference consortium in docker, from
-# nothing: the legacy Clique one (three members, geth v1.13.15;
-# docker-compose.yml) by default, or with CONSENSUS=bft the BFT one (four
-# members, geth v1.17.10 driven by CometBFT, Prometheus;
-# docker-compose.bft.yml):
+# nothing: the BFT one (four members, geth v1.17.10 driven by CometBFT,
+# Prometheus; docker-compose.bft.yml) by default, or with CONSENSUS=clique
+# the legacy Clique one (three members, geth v1.13.15; docker-compose.yml):
 #
 #   1. builds the images (deploy/build-images.sh; cached, no registry);
 #   2. if $CONSORTIUM_DIR (default deploy/compose/.consortium) holds no
@@ -23,7 +22,7 @@
 #   REGISTRAR_PORT        the registrar's port on the host's loopback (default 19898)
 #   TTL                   lease of a node record (default 30s)
 #   PERIOD                Clique block period in seconds for a new consortium (default 2)
-#   CONSENSUS             clique (default) or bft
+#   CONSENSUS             bft (default) or clique
 #   PROMETHEUS_PORT       bft: Prometheus on the host's loopback (default 19090)
 #   A_PUBLIC_IP ...       a public node's address on the internet network
 #                         (default $NET.0.11, .12, .13)
@@ -39,7 +38,7 @@ NET=${NET:-10.201}
 REGISTRAR_PORT=${REGISTRAR_PORT:-19898}
 TTL=${TTL:-30s}
 PERIOD=${PERIOD:-2}
-CONSENSUS=${CONSENSUS:-clique}
+CONSENSUS=${CONSENSUS:-bft}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090}
 case $CONSENSUS in
 clique)

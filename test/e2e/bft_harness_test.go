@@ -74,43 +74,12 @@ type bftNode struct {
 
 // bftConsortium is a running BFT compose consortium.
 type bftConsortium struct {
-	root, dir string
-	compose   []string
-	man       bftManifest
-	nodes     []*bftNode // the twelve geth nodes, sorted by name
-	byID      map[string]*bftNode
-	fee       map[string]string // lower-case fee recipient -> member
-	prom      string
-
-	mu      sync.Mutex
-	figures []figure
-}
-
-func (c *bftConsortium) record(t *testing.T, name string, d time.Duration, note string) {
-	t.Helper()
-	c.mu.Lock()
-	c.figures = append(c.figures, figure{name, d, note})
-	c.mu.Unlock()
-	fmt.Printf("E2E FIGURE %-48s %8.1f s  %s\n", name, d.Seconds(), note)
-	t.Logf("%s: %.1f s %s", name, d.Seconds(), note)
-}
-
-func (c *bftConsortium) summary() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var b strings.Builder
-	fmt.Fprintf(&b, "| measurement (BFT) | seconds | note |\n|---|---:|---|\n")
-	for _, f := range c.figures {
-		fmt.Fprintf(&b, "| %s | %.1f | %s |\n", f.name, f.value.Seconds(), f.note)
-	}
-	return b.String()
-}
-
-func (c *bftConsortium) env() []string {
-	return []string{
-		"CONSENSUS=bft", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject, "NET=" + bftNetPrefix,
-		"REGISTRAR_PORT=" + bftRegistrarPt, "PROMETHEUS_PORT=" + bftPromPt, "TTL=" + ttl.String(),
-	}
+	*suite
+	man   bftManifest
+	nodes []*bftNode // the twelve geth nodes, sorted by name
+	byID  map[string]*bftNode
+	fee   map[string]string // lower-case fee recipient -> member
+	prom  string
 }
 
 // startBFT builds the images, brings the BFT consortium up with up.sh and
@@ -121,44 +90,15 @@ func startBFT(t *testing.T) (*bftConsortium, time.Time) {
 			t.Fatalf("%s is needed: %v", tool, err)
 		}
 	}
-	root := repoRoot(t)
-	c := &bftConsortium{root: root, dir: t.TempDir(), compose: composeCommand(), prom: "http://127.0.0.1:" + bftPromPt}
-	c.down(t)
-	t.Cleanup(func() {
-		if keepOnFinish {
-			t.Logf("E2E_KEEP=1: leaving project %s up; remove it with CONSORTIUM_DIR=%s COMPOSE_PROJECT_NAME=%s deploy/compose/down.sh", bftProject, c.dir, bftProject)
-			return
-		}
-		if t.Failed() {
-			c.dumpLogs(t)
-		}
-		if d := os.Getenv("E2E_LOG_DIR"); d != "" {
-			saveProjectLogs(t, bftProject, filepath.Join(d, "bft"))
-		}
-		c.down(t)
-	})
-	t0 := time.Now()
-	if out, err := run(context.Background(), nil, filepath.Join(root, "deploy", "build-images.sh")); err != nil {
-		t.Fatal(err)
-	} else {
-		t.Logf("images built in %.1f s:\n%s", time.Since(t0).Seconds(), lastLines(out, 4))
+	c := &bftConsortium{suite: &suite{root: repoRoot(t), dir: t.TempDir(), compose: composeCommand(), project: bftProject, title: "measurement (BFT)"},
+		prom: "http://127.0.0.1:" + bftPromPt}
+	c.env = []string{
+		"CONSENSUS=bft", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject, "NET=" + bftNetPrefix,
+		"REGISTRAR_PORT=" + bftRegistrarPt, "PROMETHEUS_PORT=" + bftPromPt, "TTL=" + ttl.String(),
 	}
-	up := time.Now()
-	if _, err := run(context.Background(), append(c.env(), "SKIP_BUILD=1"), filepath.Join(root, "deploy", "compose", "up.sh")); err != nil {
-		t.Fatal(err)
-	}
-	c.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), "four members, 71 services")
+	up := c.bringUp(t, c.dumpLogs, "bft", "four members, 71 services")
 	c.load(t)
 	return c, up
-}
-
-func (c *bftConsortium) down(t *testing.T) {
-	env := []string{"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject}
-	if out, err := run(context.Background(), env, filepath.Join(c.root, "deploy", "compose", "down.sh")); err != nil {
-		t.Errorf("down.sh: %v", err)
-	} else if s := strings.TrimSpace(out); s != "" {
-		t.Log(s)
-	}
 }
 
 func (c *bftConsortium) load(t *testing.T) {
@@ -252,25 +192,6 @@ func docker(t *testing.T, args ...string) {
 	}
 }
 
-// saveProjectLogs writes every container's whole log of a project to dir.
-func saveProjectLogs(t *testing.T, project, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Errorf("E2E_LOG_DIR: %v", err)
-		return
-	}
-	out, err := run(context.Background(), nil, "docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}")
-	if err != nil {
-		return
-	}
-	for _, name := range strings.Fields(out) {
-		logs, _ := run(context.Background(), nil, "docker", "logs", "--timestamps", name)
-		os.WriteFile(filepath.Join(dir, name+".log"), []byte(logs), 0o644)
-	}
-	t.Logf("container logs saved in %s", dir)
-}
-
-// js evaluates a JavaScript expression in a node's geth console (IPC,
-// inside its geth container) and decodes its JSON into v.
 func (c *bftConsortium) js(node, expr string, v any) error {
 	id, err := projectContainer(bftProject, node+"-geth")
 	if err != nil {

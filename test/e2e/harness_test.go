@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // Knobs, from the environment, with the defaults the suite is timed with.
@@ -93,11 +99,23 @@ type node struct {
 	password     string
 }
 
-// consortium is a running compose consortium.
-type consortium struct {
+// suite is what the two compose suites share: the project, the init
+// output's directory, the figures measured, and bringing the consortium up
+// and down (the legacy Clique one, consortium; the BFT one, bftConsortium).
+type suite struct {
 	root, dir string
 	compose   []string
-	env       []string // extra environment for compose commands
+	project   string
+	env       []string // up.sh's environment, and that of compose commands
+	title     string   // the summary table's first column
+
+	figMu   sync.Mutex
+	figures []figure
+}
+
+// consortium is a running compose consortium.
+type consortium struct {
+	*suite
 	man       manifest
 	nodes     map[string]*node // by service
 	byID      map[string]*node
@@ -107,8 +125,7 @@ type consortium struct {
 	admin     string
 	creds     map[string]string // member -> credential
 
-	mu      sync.Mutex
-	figures []figure
+	mu sync.Mutex
 }
 
 // figure is one measured time, for the summary and docs/deploy.md.
@@ -118,24 +135,86 @@ type figure struct {
 	note  string
 }
 
-func (c *consortium) record(t *testing.T, name string, d time.Duration, note string) {
+func (s *suite) record(t *testing.T, name string, d time.Duration, note string) {
 	t.Helper()
-	c.mu.Lock()
-	c.figures = append(c.figures, figure{name, d, note})
-	c.mu.Unlock()
+	s.figMu.Lock()
+	s.figures = append(s.figures, figure{name, d, note})
+	s.figMu.Unlock()
 	fmt.Printf("E2E FIGURE %-48s %8.1f s  %s\n", name, d.Seconds(), note)
 	t.Logf("%s: %.1f s %s", name, d.Seconds(), note)
 }
 
-func (c *consortium) summary() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *suite) summary() string {
+	s.figMu.Lock()
+	defer s.figMu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "| measurement | seconds | note |\n|---|---:|---|\n")
-	for _, f := range c.figures {
+	fmt.Fprintf(&b, "| %s | seconds | note |\n|---|---:|---|\n", s.title)
+	for _, f := range s.figures {
 		fmt.Fprintf(&b, "| %s | %.1f | %s |\n", f.name, f.value.Seconds(), f.note)
 	}
 	return b.String()
+}
+
+// bringUp clears what an earlier run killed before its cleanup left,
+// registers the teardown (the logs of a failed run, E2E_LOG_DIR, down.sh,
+// or nothing with E2E_KEEP=1), builds the images and runs up.sh. It
+// returns when up.sh started.
+func (s *suite) bringUp(t *testing.T, dumpLogs func(*testing.T), logSubdir, upNote string) time.Time {
+	s.down(t)
+	t.Cleanup(func() {
+		if keepOnFinish {
+			t.Logf("E2E_KEEP=1: leaving project %s up; remove it with CONSORTIUM_DIR=%s COMPOSE_PROJECT_NAME=%s deploy/compose/down.sh", s.project, s.dir, s.project)
+			return
+		}
+		if t.Failed() {
+			dumpLogs(t)
+		}
+		if d := os.Getenv("E2E_LOG_DIR"); d != "" {
+			s.saveLogs(t, filepath.Join(d, logSubdir))
+		}
+		s.down(t)
+	})
+	t0 := time.Now()
+	if out, err := run(context.Background(), nil, filepath.Join(s.root, "deploy", "build-images.sh")); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("images built in %.1f s:\n%s", time.Since(t0).Seconds(), lastLines(out, 4))
+	}
+	up := time.Now()
+	if _, err := run(context.Background(), append(s.env, "SKIP_BUILD=1"), filepath.Join(s.root, "deploy", "compose", "up.sh")); err != nil {
+		t.Fatal(err)
+	}
+	s.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), upNote)
+	return up
+}
+
+// down removes everything of the project, by docker's labels.
+func (s *suite) down(t *testing.T) {
+	env := []string{"CONSORTIUM_DIR=" + s.dir, "COMPOSE_PROJECT_NAME=" + s.project}
+	if out, err := run(context.Background(), env, filepath.Join(s.root, "deploy", "compose", "down.sh")); err != nil {
+		t.Errorf("down.sh: %v", err)
+	} else if s := strings.TrimSpace(out); s != "" {
+		t.Log(s)
+	}
+}
+
+// saveLogs writes every container's whole log (with timestamps) to dir, one
+// file per container, for diagnosing a run after its containers are gone.
+func (s *suite) saveLogs(t *testing.T, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("E2E_LOG_DIR: %v", err)
+		return
+	}
+	out, err := run(context.Background(), nil, "docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+s.project, "--format", "{{.Names}}")
+	if err != nil {
+		t.Errorf("listing containers: %v", err)
+		return
+	}
+	for _, name := range strings.Fields(out) {
+		logs, _ := run(context.Background(), nil, "docker", "logs", "--timestamps", name)
+		os.WriteFile(filepath.Join(dir, name+".log"), []byte(logs), 0o644)
+	}
+	t.Logf("container logs saved in %s", dir)
 }
 
 func repoRoot(t *testing.T) string {
@@ -233,55 +312,15 @@ func start(t *testing.T) (*consortium, time.Time) {
 			t.Fatalf("%s is needed: %v", tool, err)
 		}
 	}
-	root := repoRoot(t)
 	pickNetwork(t)
-	c := &consortium{root: root, dir: t.TempDir(), compose: composeCommand()}
+	c := &consortium{suite: &suite{root: repoRoot(t), dir: t.TempDir(), compose: composeCommand(), project: project, title: "measurement"}}
 	c.env = []string{
-		"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
+		"CONSENSUS=clique", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
 		"REGISTRAR_PORT=" + registrarPt, "TTL=" + ttl.String(),
 	}
-	ctx := context.Background()
-
-	// A run killed before its cleanup leaves its containers: clear them.
-	c.down(t)
-	t.Cleanup(func() {
-		if keepOnFinish {
-			t.Logf("E2E_KEEP=1: leaving project %s up; remove it with CONSORTIUM_DIR=%s COMPOSE_PROJECT_NAME=%s deploy/compose/down.sh", project, c.dir, project)
-			return
-		}
-		if t.Failed() {
-			c.dumpLogs(t)
-		}
-		if d := os.Getenv("E2E_LOG_DIR"); d != "" {
-			c.saveLogs(t, d)
-		}
-		c.down(t)
-	})
-
-	t0 := time.Now()
-	if out, err := run(ctx, nil, filepath.Join(root, "deploy", "build-images.sh")); err != nil {
-		t.Fatal(err)
-	} else {
-		t.Logf("images built in %.1f s:\n%s", time.Since(t0).Seconds(), lastLines(out, 2))
-	}
-
-	up := time.Now()
-	if _, err := run(ctx, append(c.env, "SKIP_BUILD=1"), filepath.Join(root, "deploy", "compose", "up.sh")); err != nil {
-		t.Fatal(err)
-	}
-	c.record(t, "up.sh (init, TLS, compose up -d) returned", time.Since(up), "58 containers created")
+	up := c.bringUp(t, c.dumpLogs, "", "58 containers created")
 	c.load(t)
 	return c, up
-}
-
-// down removes everything of the project, by docker's labels.
-func (c *consortium) down(t *testing.T) {
-	env := []string{"CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project}
-	if out, err := run(context.Background(), env, filepath.Join(c.root, "deploy", "compose", "down.sh")); err != nil {
-		t.Errorf("down.sh: %v", err)
-	} else if s := strings.TrimSpace(out); s != "" {
-		t.Log(s)
-	}
 }
 
 func (c *consortium) dumpLogs(t *testing.T) {
@@ -308,25 +347,6 @@ func (c *consortium) dumpLogs(t *testing.T) {
 		out, _ := run(context.Background(), nil, "docker", "logs", "--tail", "40", id)
 		t.Logf("--- last log lines of %s:\n%s", svc, out)
 	}
-}
-
-// saveLogs writes every container's whole log (with timestamps) to dir, one
-// file per container, for diagnosing a run after its containers are gone.
-func (c *consortium) saveLogs(t *testing.T, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Errorf("E2E_LOG_DIR: %v", err)
-		return
-	}
-	out, err := run(context.Background(), nil, "docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}")
-	if err != nil {
-		t.Errorf("listing containers: %v", err)
-		return
-	}
-	for _, name := range strings.Fields(out) {
-		logs, _ := run(context.Background(), nil, "docker", "logs", "--timestamps", name)
-		os.WriteFile(filepath.Join(dir, name+".log"), []byte(logs), 0o644)
-	}
-	t.Logf("container logs saved in %s", dir)
 }
 
 // load reads the init output up.sh made.
@@ -569,4 +589,42 @@ func waitFor(t *testing.T, what string, timeout, interval time.Duration, cond fu
 		}
 		time.Sleep(interval)
 	}
+}
+
+// signTransfer signs a transfer of 1,000,000,007 wei to a fresh address
+// with the only key in keystoreDir, at the pending nonce and twice the gas
+// price that js (a geth console of the sending node) reports.
+func signTransfer(t *testing.T, keystoreDir, passwordFile string, chainID uint64, js func(expr string, v any) error) (tx *types.Transaction, raw []byte, to common.Address, value *big.Int) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(keystoreDir, "*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("keystore %s: %v %v", keystoreDir, files, err)
+	}
+	kj, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keystore.DecryptKey(kj, readTrim(t, passwordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := crypto.PubkeyToAddress(key.PrivateKey.PublicKey)
+	var nonce uint64
+	if err := js(fmt.Sprintf(`eth.getTransactionCount(%q, "pending")`, from.Hex()), &nonce); err != nil {
+		t.Fatal(err)
+	}
+	var gp string
+	if err := js(`eth.gasPrice.toString(10)`, &gp); err != nil {
+		t.Fatal(err)
+	}
+	price, _ := new(big.Int).SetString(gp, 10)
+	to = common.BytesToAddress(crypto.Keccak256([]byte(time.Now().String()))[:20])
+	value = big.NewInt(1_000_000_007)
+	tx, err = types.SignTx(types.NewTx(&types.LegacyTx{Nonce: nonce, GasPrice: new(big.Int).Mul(price, big.NewInt(2)), Gas: 21000, To: &to, Value: value}),
+		types.NewEIP155Signer(new(big.Int).SetUint64(chainID)), key.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = tx.MarshalBinary()
+	return tx, raw, to, value
 }
