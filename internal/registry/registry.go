@@ -144,6 +144,12 @@ type Registry struct {
 
 	writeMu sync.Mutex // serialises writers so store order equals memory order
 
+	// Registrations waiting for a batch, and whether one is running
+	// (group commit, nodes.go).
+	regMu    sync.Mutex
+	regQueue []*regJob
+	regBusy  bool
+
 	mu        sync.RWMutex
 	adminHash string
 	members   map[string]*member

@@ -5,6 +5,7 @@ import "sync/atomic"
 // Stats are the registry's counters, read by the metrics collector.
 type Stats struct {
 	Registrations        atomic.Uint64
+	RegistrationBatches  atomic.Uint64 // store transactions registrations were written in
 	RegistrationsRefused atomic.Uint64
 	Renewals             atomic.Uint64
 	Expiries             atomic.Uint64

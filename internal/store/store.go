@@ -80,6 +80,12 @@ type Heartbeat interface {
 	SetAlive(ctx context.Context, t time.Time) error
 }
 
+// NodeBatcher is a Store that writes several node records in one
+// transaction: all or none (the registry's group commit).
+type NodeBatcher interface {
+	PutNodes(ctx context.Context, ns []Node) error
+}
+
 // Store is the durable copy of the registry. Methods return once the change
 // is durable (survives kill -9 of the process).
 type Store interface {

@@ -235,6 +235,24 @@ func (s *Store) PutNode(ctx context.Context, n store.Node) error {
 	return wrap(err)
 }
 
+// PutNodes writes ns in one transaction (store.NodeBatcher).
+func (s *Store) PutNodes(ctx context.Context, ns []store.Node) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	defer tx.Rollback()
+	put := tx.StmtContext(ctx, s.putNode)
+	defer put.Close()
+	for _, n := range ns {
+		if _, err := put.ExecContext(ctx, n.ID, n.Member, n.Role, n.ENR, n.PublicENR, store.Millis(n.Registered), store.Millis(n.Updated), store.Millis(n.Expires), n.Status,
+			int64(n.PublicSeq), n.AdminRemoved); err != nil {
+			return wrap(err)
+		}
+	}
+	return wrap(tx.Commit())
+}
+
 func (s *Store) Renew(ctx context.Context, rs []store.Renewal) error {
 	if len(rs) == 0 {
 		return nil
