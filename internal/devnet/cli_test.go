@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 // These tests run the consortium binary itself, as a person would: its
@@ -249,6 +250,10 @@ func interrupt(t *testing.T, bin string, mode Consensus, geth, port, made, rpcPo
 		for _, n := range st.Nodes {
 			if n.PID != 0 {
 				pids = append(pids, n.PID)
+			}
+			// Every node's address, geth's included (issue 24: it was "").
+			if en, err := enode.ParseV4(n.Enode); err != nil || en.ID().String() != n.ID {
+				t.Errorf("devnet.json: %s/%s has enode %q (%v), want its own (ID %s)", n.Member, n.Name, n.Enode, err, n.ID)
 			}
 		}
 		if len(pids) != 2 {

@@ -28,6 +28,26 @@ const reorgWindow = 16
 type shownBlock struct {
 	hash   common.Hash
 	member string
+	inTurn bool
+}
+
+// replaceNote is what a block line adds when its block took the place of
+// old, one printed before at its height. Three or more Clique signers race:
+// a signer out of turn seals after a short random delay, and the in-turn
+// signer's block (difficulty 2) wins wherever both arrive, so an
+// out-of-turn sibling replaced by an in-turn block is Clique working as
+// designed, seen at about every third block. That is said once, with the
+// reason (explained reports whether it was), then marked briefly; anything
+// else (an in-turn block replaced) is a reorg proper.
+func replaceNote(old shownBlock, inTurn, explained bool) string {
+	switch {
+	case !old.inTurn && inTurn && !explained:
+		return fmt.Sprintf("  (replaces %s's out-of-turn sibling %s: normal under Clique, where the in-turn block wins a race; later ones say \"replaces a sibling\")",
+			old.member, old.hash.Hex()[:14])
+	case !old.inTurn && inTurn:
+		return "  (replaces a sibling)"
+	}
+	return fmt.Sprintf("  (a reorg: replaces %s of %s)", old.hash.Hex()[:14], old.member)
 }
 
 // blockInfo is the part of eth_getBlockByNumber a block line needs.
@@ -118,16 +138,19 @@ func (m *monitor) block(ctx context.Context, c *rpc.Client, src *gethNode, v vie
 	if label == "" {
 		member, label = "?", "unknown signer"
 	}
+	inTurn := blk.Diff != nil && blk.Diff.ToInt().Int64() == 2
 	turn := "out of turn"
-	if blk.Diff != nil && blk.Diff.ToInt().Int64() == 2 {
+	if inTurn {
 		turn = "in turn"
 	}
 	note := ""
 	if replacing != (common.Hash{}) {
-		note = fmt.Sprintf("  (a reorg: replaces %s of %s)", replacing.Hex()[:14], m.shown[n].member)
+		old := m.shown[n]
+		note = replaceNote(old, inTurn, m.siblingSaid)
+		m.siblingSaid = m.siblingSaid || (!old.inTurn && inTurn)
 	}
 	m.d.out.printf("block %-5d sealed by %-6s (%s, %s)  %d txs  %s%s", n, member, label, turn, len(blk.Txs), blk.Hash.Hex()[:14], note)
-	m.shown[n] = shownBlock{hash: blk.Hash, member: member}
+	m.shown[n] = shownBlock{hash: blk.Hash, member: member, inTurn: inTurn}
 	m.firstBlock(member, "sealed")
 	return true
 }

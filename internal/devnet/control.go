@@ -27,7 +27,7 @@ func (d *Devnet) Nodes() []Node {
 		pid, up := n.running()
 		out = append(out, Node{
 			Member: n.spec.Member, Name: n.spec.Name, Role: string(n.spec.Role), ID: n.spec.ID,
-			RPC: n.RPCURL(), IPC: n.ipcPath, Signer: n.spec.Signer, PID: pid, Running: up, Log: n.logPath,
+			RPC: n.RPCURL(), IPC: n.ipcPath, Enode: n.Enode(), Signer: n.spec.Signer, PID: pid, Running: up, Log: n.logPath,
 		})
 	}
 	return out
@@ -107,7 +107,7 @@ func (d *Devnet) saveState() error {
 		if n.Role == string(consortiuminit.RoleBootnode) {
 			continue
 		}
-		ns := NodeState{Member: n.Member, Name: n.Name, Role: n.Role, ID: n.ID, RPC: n.RPC, IPC: n.IPC, PID: n.PID, Log: n.Log}
+		ns := NodeState{Member: n.Member, Name: n.Name, Role: n.Role, ID: n.ID, Enode: n.Enode, RPC: n.RPC, IPC: n.IPC, PID: n.PID, Log: n.Log}
 		if n.Signer != nil {
 			ns.Signer = n.Signer.Hex()
 		}

@@ -56,10 +56,13 @@ type Node struct {
 	Member, Name, Role, ID string
 	// RPC is the HTTP JSON-RPC URL and IPC the socket (geth nodes only).
 	RPC, IPC string
-	Signer   *common.Address
-	PID      int // geth's process (and process group) ID while it runs
-	Running  bool
-	Log      string
+	// Enode is the geth node's devp2p address (its key and 127.0.0.1
+	// listen port); empty for a bootnode, whose address is its own.
+	Enode   string
+	Signer  *common.Address
+	PID     int // geth's process (and process group) ID while it runs
+	Running bool
+	Log     string
 }
 
 // Label is member/name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,13 @@ type monitor struct {
 	// shown is what the block lines said of the latest heights (run
 	// goroutine only).
 	shown map[uint64]shownBlock
-	after uint64 // the last registrar event printed
+	// siblingSaid: a block line has explained an out-of-turn sibling's
+	// replacement (run goroutine only).
+	siblingSaid bool
+	after       uint64 // the last registrar event printed
+	// registered holds the nodes a "registered" line named in this run
+	// (run goroutine only).
+	registered map[string]bool
 
 	// BFT: when each height was first decided here (under mu, from
 	// watchDecided).
@@ -73,7 +80,7 @@ func startMonitor(d *Devnet) *monitor {
 		d: d, cancel: cancel, done: make(chan struct{}),
 		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
 		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
-		shown: map[uint64]shownBlock{}, hashes: newHashBook(), decided: map[uint64]time.Time{}, decidedDone: make(chan struct{}),
+		shown: map[uint64]shownBlock{}, registered: map[string]bool{}, hashes: newHashBook(), decided: map[uint64]time.Time{}, decidedDone: make(chan struct{}),
 		last: map[*gethNode]obs{},
 	}
 	go m.run(ctx)
@@ -181,7 +188,7 @@ func (m *monitor) tick(ctx context.Context) {
 		for _, id := range o.peers {
 			name, ok := v.names[id]
 			if !ok {
-				name = "unknown node " + id[:min(12, len(id))]
+				name = outsidePrefix + id // named when printed: it may register meanwhile
 			}
 			up[pairOf(o.n.spec.Label(), name)] = true
 		}
@@ -229,15 +236,20 @@ func (m *monitor) tick(ctx context.Context) {
 	m.mu.Unlock()
 	sortPairs(newLinks)
 	sortPairs(lost)
-	for _, p := range newLinks {
-		note := ""
-		if !expected[p] {
-			note = "  (outside the peer policy)"
+	var regs map[string]registry.NodeView
+	if len(newLinks)+len(lost) > 0 {
+		regs = map[string]registry.NodeView{}
+		for _, r := range m.d.reg.reg.Nodes(admin) {
+			regs[r.ID] = r
 		}
-		m.d.out.printf("peer       %s <-> %s  [%d/%d links]%s", p[0], p[1], have, len(expected), note)
+	}
+	for _, p := range newLinks {
+		a, b, note := linkLine(v, regs, p, expected[p])
+		m.d.out.printf("peer       %s <-> %s  [%d/%d links]%s", a, b, have, len(expected), note)
 	}
 	for _, p := range lost {
-		m.d.out.printf("peer lost  %s <-> %s  [%d/%d links]", p[0], p[1], have, len(expected))
+		a, b, _ := linkLine(v, regs, p, expected[p])
+		m.d.out.printf("peer lost  %s <-> %s  [%d/%d links]", a, b, have, len(expected))
 	}
 	// The mesh is complete when every intended link is up, so every
 	// node runs. A stopped node makes it incomplete; the running ones may
@@ -386,6 +398,65 @@ func (m *monitor) maybeSeal(ctx context.Context, n *gethNode, mesh bool, peers i
 	m.d.out.printf("sealing    %-16s signs blocks now (miner_start: %s)", n.spec.Label(), why)
 }
 
+// outsidePrefix marks, in a link, a node the devnet did not start.
+const outsidePrefix = "outside:"
+
+// linkLine names a link's two ends and says what the policy makes of it.
+// A devnet node goes by its label; a node the devnet did not start by its
+// registration (member/id, as its "registered" line names it), judged by
+// the policy like any other: a node registered outside the devnet is one
+// of the consortium's, not a stranger. Only a node the registrar does not
+// know is unknown. intended is the policy's verdict between devnet nodes.
+func linkLine(v view, regs map[string]registry.NodeView, p [2]string, intended bool) (a, b, note string) {
+	type end struct {
+		name, member, role string
+		known              bool
+	}
+	resolve := func(k string) end {
+		id, outside := strings.CutPrefix(k, outsidePrefix)
+		if !outside {
+			member, _, _ := strings.Cut(k, "/")
+			return end{name: k, member: member, known: true}
+		}
+		short := id[:min(12, len(id))]
+		if r, ok := regs[id]; ok {
+			return end{name: r.Member + "/" + short, member: r.Member, role: r.Role, known: true}
+		}
+		return end{name: "unknown node " + short}
+	}
+	x, y := resolve(p[0]), resolve(p[1])
+	switch {
+	case !x.known || !y.known:
+		note = "  (a node the registrar does not know: outside the peer policy)"
+	case strings.HasPrefix(p[0], outsidePrefix) || strings.HasPrefix(p[1], outsidePrefix):
+		// One end registered outside the devnet: the same member, or two
+		// public nodes, as intended() says for the devnet's own.
+		if x.role == "" {
+			x.role = v.roles[idOf(v, p[0])]
+		}
+		if y.role == "" {
+			y.role = v.roles[idOf(v, p[1])]
+		}
+		pub := string(consortiuminit.RolePublic)
+		if x.member != y.member && (x.role != pub || y.role != pub) {
+			note = "  (outside the peer policy)"
+		}
+	case !intended:
+		note = "  (outside the peer policy)"
+	}
+	return x.name, y.name, note
+}
+
+// idOf is the node ID of a devnet node's label in v.
+func idOf(v view, label string) string {
+	for id, l := range v.names {
+		if l == label {
+			return id
+		}
+	}
+	return ""
+}
+
 // intended says whether the peer policy links two geth nodes: the same
 // member, or two public nodes.
 func intended(a, b nodeSpec) bool {
@@ -403,6 +474,22 @@ func sortPairs(ps [][2]string) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i][0]+" "+ps[i][1] < ps[j][0]+" "+ps[j][1] })
 }
 
+// registeredLine is the line for a node's registration. update: the
+// registrar held a record of the node already, now replaced by one with a
+// higher sequence number; said: this run printed a registration of it
+// before. On a rerun every node's first registration updates the record
+// its last run left, which is no news: only a record replaced during the
+// run (geth restarted with a new record) is called a new one.
+func registeredLine(name, role string, update, said bool) string {
+	switch {
+	case update && said:
+		return fmt.Sprintf("registered %-16s %s (a new record)", name, role)
+	case update:
+		return fmt.Sprintf("registered %-16s %s (again: the registrar kept its record from an earlier run)", name, role)
+	}
+	return fmt.Sprintf("registered %-16s %s", name, role)
+}
+
 // events prints the registrar's new events.
 func (m *monitor) events(v view) {
 	for _, e := range m.d.reg.reg.Events(admin, m.after) {
@@ -412,10 +499,9 @@ func (m *monitor) events(v view) {
 			name = e.Member + "/" + e.Node[:min(12, len(e.Node))]
 		}
 		switch e.Kind {
-		case registry.EventRegistered:
-			m.d.out.printf("registered %-16s %s", name, e.Role)
-		case registry.EventUpdated:
-			m.d.out.printf("registered %-16s %s (a new record)", name, e.Role)
+		case registry.EventRegistered, registry.EventUpdated:
+			m.d.out.printf("%s", registeredLine(name, e.Role, e.Kind == registry.EventUpdated, m.registered[e.Node]))
+			m.registered[e.Node] = true
 		case registry.EventExpired:
 			m.d.out.printf("lease out  %-16s %s (no renewal: it left every peer set)", name, e.Role)
 		case registry.EventRemoved:

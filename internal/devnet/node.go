@@ -118,6 +118,12 @@ func newGethNode(e *env, s nodeSpec, rc *registrarclient.Client) *gethNode {
 	return n
 }
 
+// Enode is the node's devp2p address: its key and its 127.0.0.1 listen
+// port, both fixed for the devnet's life.
+func (n *gethNode) Enode() string {
+	return "enode://" + n.spec.Pubkey + "@127.0.0.1:" + strconv.Itoa(n.p2p)
+}
+
 // RPCURL is the node's HTTP JSON-RPC endpoint.
 func (n *gethNode) RPCURL() string { return "http://127.0.0.1:" + strconv.Itoa(n.http) }
 
