@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/consortium/consortium/internal/dnstree"
@@ -19,6 +23,7 @@ import (
 type dnsFlags struct {
 	listen, domain string
 	allow          string
+	key            string
 	allowAll       bool
 }
 
@@ -26,6 +31,7 @@ func addDNSFlags(fs *flag.FlagSet, f *dnsFlags) {
 	fs.StringVar(&f.listen, "dns-listen", "", "serve each member's signed EIP-1459 node tree over DNS (UDP and TCP) on this address, e.g. :53 (default: off)")
 	fs.StringVar(&f.domain, "dns-domain", "consortium", "the trees' domain: member acme's zone is acme.nodes.<domain>")
 	fs.StringVar(&f.allow, "dns-allow", "", "who may read a member's zone (it holds the member's private endpoints): member=CIDR pairs, comma-separated, e.g. acme=10.1.0.0/16,bank=10.2.0.0/16 (default: loopback only)")
+	fs.StringVar(&f.key, "dns-key", "", "the trees' signing key file (hex, mode 0600), e.g. registrar/dnstree.key from 'consortium init'; give every replica the same file, or each signs with its own key and clients' enrtree:// URLs match only one (default: <data>/dnstree.key, created on first use)")
 	fs.BoolVar(&f.allowAll, "dns-allow-all", false, "let any address read every zone (test networks only: zones hold private endpoints)")
 }
 
@@ -76,12 +82,9 @@ func startDNS(ctx context.Context, log *slog.Logger, reg *registry.Registry, dat
 		}
 		access = dnstree.AllowNets(nets)
 	}
-	key, created, err := dnstree.LoadOrCreateKey(dataDir)
+	key, err := treeKey(log, dataDir, f.key)
 	if err != nil {
-		return nil, fmt.Errorf("the node trees' key: %w", err)
-	}
-	if created {
-		log.Info("created the node trees' signing key", "dir", dataDir)
+		return nil, err
 	}
 	trees, err := dnstree.New(dnstree.NewRegistrySource(reg), dnstree.Config{Domain: f.domain, Key: key, Logger: log})
 	if err != nil {
@@ -96,4 +99,28 @@ func startDNS(ctx context.Context, log *slog.Logger, reg *registry.Registry, dat
 	go srv.Serve(ctx, pc, l)
 	log.Info("serving node trees over DNS", "listen", f.listen, "example", trees.URL("<member>"))
 	return dnsTrees{trees}, nil
+}
+
+// treeKey is the key every tree is signed with: the --dns-key file, which
+// must exist (replicas share it; one replica creating its own would split
+// clients), or else <data>/dnstree.key, created on first use.
+func treeKey(log *slog.Logger, dataDir, file string) (*ecdsa.PrivateKey, error) {
+	if file != "" {
+		key, err := dnstree.LoadKey(file)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: --dns-key %s does not exist: 'consortium init' writes one (registrar/dnstree.key); give every replica that same file", errUsage, file)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the node trees' key: %w", err)
+		}
+		return key, nil
+	}
+	key, created, err := dnstree.LoadOrCreateKey(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("the node trees' key: %w", err)
+	}
+	if created {
+		log.Info("created the node trees' signing key; replicas need this same file (--dns-key)", "file", filepath.Join(dataDir, dnstree.KeyFile))
+	}
+	return key, nil
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,8 @@ import (
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/testutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
 	"github.com/miekg/dns"
 )
 
@@ -111,5 +117,105 @@ func TestDNSAllowFlag(t *testing.T) {
 		if _, err := parseDNSAllow(bad); !errors.Is(err, errUsage) {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// `consortium init` prints each member's --discovery.dns flag, and a
+// registrar given init's tree key (--dns-key) serves that very URL: the
+// flag works before any node exists.
+func TestInitPrintsTheFlagTheRegistrarServes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "net")
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	if err := run(context.Background(), e, []string{"init", "--members", "acme,globex", "--consensus", "clique", "--out", out, "--dns-domain", "example"}); err != nil {
+		t.Fatalf("init: %v\n%s", err, stderr.String())
+	}
+	flags := map[string]string{}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if _, u, ok := strings.Cut(line, "--discovery.dns "); ok {
+			_, pub, err := dnsdisc.ParseURL(u)
+			if err != nil || pub == nil {
+				t.Fatalf("init printed %q: %v", line, err)
+			}
+			flags[u[strings.Index(u, "@")+1:]] = u
+		}
+	}
+	if len(flags) != 2 || flags["acme.nodes.example"] == "" || flags["globex.nodes.example"] == "" {
+		t.Fatalf("init printed these --discovery.dns flags: %v\n%s", flags, stdout.String())
+	}
+
+	dir := t.TempDir()
+	addr, dnsAddr := freePort(t), freePort(t)
+	startProc(t, "registrar", "--listen", addr, "--data", dir, "--seed", filepath.Join(out, "registrar", "seed.json"),
+		"--dns-listen", dnsAddr, "--dns-domain", "example", "--dns-key", filepath.Join(out, "registrar", "dnstree.key"))
+	waitReady(t, "http://"+addr, nil)
+	cred, err := os.ReadFile(filepath.Join(out, "members", "acme", "credential"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/members/acme/tree", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(cred)))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v dnstree.TreeView
+		json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			if v.URL != flags["acme.nodes.example"] {
+				t.Fatalf("the registrar signs acme's tree as %s; init printed %s", v.URL, flags["acme.nodes.example"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acme's tree: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A --dns-key that does not exist is refused, not replaced by a new key.
+	var errb bytes.Buffer
+	e = &env{stdout: io.Discard, stderr: &errb, getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = run(ctx, e, []string{"registrar", "--listen", freePort(t), "--data", t.TempDir(), "--dns-listen", freePort(t), "--dns-key", filepath.Join(dir, "nope.key")})
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "nope.key") {
+		t.Errorf("a missing --dns-key: %v", err)
+	}
+}
+
+// --dns-key names a key every replica shares: it is loaded, never made; a
+// missing one is a usage error naming the file. Without it the data
+// directory's key is made once and kept.
+func TestTreeKeyFlag(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "shared.key")
+	if _, err := treeKey(log, t.TempDir(), file); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), file) {
+		t.Fatalf("missing --dns-key: %v", err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("a missing --dns-key was created: replicas would each sign with their own")
+	}
+	want, _ := crypto.GenerateKey()
+	if err := dnstree.WriteKey(file, want); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // two replicas, two data directories
+		got, err := treeKey(log, t.TempDir(), file)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+	data := t.TempDir()
+	a, err := treeKey(log, data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := treeKey(log, data, ""); err != nil || !a.Equal(b) {
+		t.Fatalf("the data directory's key changed: %v", err)
 	}
 }
