@@ -30,7 +30,7 @@ promtool-test:
 	deploy/prometheus/test.sh
 
 # The BFT compose consortium across real Docker networks (needs the Docker
-# engine): about 13 minutes. E2E_CLIQUE=1 adds the legacy Clique one's suite
+# engine): 12-30 minutes by the load. E2E_CLIQUE=1 adds the legacy Clique suite
 # (about 6 more); E2E_BFT=0 leaves the BFT one out.
 e2e:
 	deploy/build-images.sh

@@ -1,6 +1,6 @@
-// Package e2e drives the reference consortia of deploy/compose (the
-// legacy Clique one: three members; the BFT one: four members, with
-// E2E_BFT=1), each member on its own Docker network, with an "internet"
+// Package e2e drives the reference consortia of deploy/compose (the BFT
+// one: four members, what make e2e runs; the legacy Clique one: three
+// members, with E2E_CLIQUE=1), each member on its own Docker network, with an "internet"
 // network that only the public nodes and the registrar join, and shows,
 // with measured times, that they peer as intended and recover from the
 // failures a consortium meets. The tests are behind the build tag e2e:
