@@ -1,0 +1,194 @@
+package bfttest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/cometbft/cometbft/privval"
+
+	"github.com/consortium/consortium/internal/consortiuminit"
+)
+
+// TestGovernanceAddsValidator is issue 21's first bar on real processes:
+// four members, each a validator and a public node; a fifth node (a's tx
+// node, given a validator key of its own) runs as a full node. A proposal
+// to make it validator "e" signed by a alone, then with b's vote (2 of 4),
+// changes nothing; c's vote (3 of 4, more than 2/3 of the power) does, on
+// every node at the same height, and e's validator signs commits. All of
+// it through the `consortium member` CLI against each member's own
+// consensus RPC.
+func TestGovernanceAddsValidator(t *testing.T) {
+	c := newCluster(t, members...)
+	vals := map[string]*node{}
+	for _, m := range members {
+		vals[m] = c.start(m, consortiuminit.RoleValidator)
+		c.start(m, consortiuminit.RolePublic)
+	}
+
+	// The fifth node: a full node with a validator key no genesis knows.
+	fifth := c.nodeSpec("a", consortiuminit.RoleTx)
+	keyFile := filepath.Join(c.path(fifth.CometHome), "config", "priv_validator_key.json")
+	stateFile := filepath.Join(c.path(fifth.CometHome), "data", "priv_validator_state.json")
+	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pv := privval.NewFilePV(ed25519.GenPrivKey(), keyFile, stateFile)
+	pv.Save()
+	newKey := pv.Key.PubKey.(ed25519.PubKey)
+	newAddr := strings.ToUpper(fmt.Sprintf("%x", newKey.Address()))
+	e := c.start("a", consortiuminit.RoleTx)
+	c.waitHeight(c.running(), 3, 3*time.Minute)
+
+	// a proposes; alone it changes nothing.
+	out := c.memberCLI(t, "a", vals["a"], "propose", "add", "e", "--pubkey", base64.StdEncoding.EncodeToString(newKey))
+	id := regexp.MustCompile(`id ([0-9a-f]{64})`).FindStringSubmatch(out)
+	if id == nil {
+		t.Fatalf("no proposal id in:\n%s", out)
+	}
+	if !strings.Contains(out, "fault tolerance: 4 validators, tolerates 1") || !strings.Contains(out, "→ 5 validators, tolerates 1") {
+		t.Errorf("propose did not preview the fault tolerance:\n%s", out)
+	}
+	// A second vote from a is refused by the CLI before it is sent.
+	if _, err := c.memberCLIErr("a", vals["a"], "vote", id[1][:8]); err == nil {
+		t.Error("a voted twice for its own proposal")
+	}
+	// b votes: 2 of 4 (power 20 of the 27 needed).
+	c.memberCLI(t, "b", vals["b"], "vote", id[1][:8])
+	list := c.memberCLI(t, "c", vals["c"], "proposals")
+	if !strings.Contains(list, "signed: a, b") || !strings.Contains(list, "missing: c, d") {
+		t.Errorf("proposals after 2 votes:\n%s", list)
+	}
+	time.Sleep(3 * time.Second) // more than the two heights a change takes
+	for _, n := range c.running() {
+		if k, err := n.validatorCount(0); err != nil || k != 4 {
+			t.Fatalf("%s: %d validators (%v) with 2 votes of 4; want 4", n.name, k, err)
+		}
+	}
+	if err := c.signedRecently(vals["a"], newAddr); err == nil {
+		t.Fatal("e signs commits with 2 votes of 4")
+	}
+
+	// c's vote passes it.
+	out = c.memberCLI(t, "c", vals["c"], "vote", id[1][:8])
+	decided := time.Now()
+	if !strings.Contains(out, "passed") {
+		t.Errorf("third vote:\n%s", out)
+	}
+	c.eventually(60*time.Second, "e's validator signing", func() error {
+		return c.signedRecently(vals["a"], newAddr)
+	})
+	signing := time.Since(decided)
+	t.Logf("FIGURE the third vote of four to e's first signature in a commit: %v (load %s)", signing.Round(time.Millisecond), loadavg())
+	if signing > 30*time.Second {
+		t.Errorf("e signed %v after the change was decided", signing)
+	}
+
+	// Every node has the same set at the same heights: 4 validators up to
+	// the change, 5 from two heights after it.
+	top, _ := minHead(c.running())
+	first := uint64(0)
+	for h := uint64(2); h <= top; h++ {
+		k, err := vals["a"].validatorCount(int64(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 5 {
+			first = h
+			break
+		}
+	}
+	if first == 0 {
+		t.Fatalf("no height up to %d with 5 validators", top)
+	}
+	for _, n := range c.running() {
+		for _, h := range []uint64{first - 1, first} {
+			k, err := n.validatorCount(int64(h))
+			want := 4
+			if h == first {
+				want = 5
+			}
+			if err != nil || k != want {
+				t.Errorf("%s: %d validators at height %d (%v); want %d", n.name, k, h, err, want)
+			}
+		}
+	}
+	c.sameChain(c.running(), 1, top)
+	t.Logf("e (a's former full node %s) is a validator from height %d; chain the same on all %d nodes up to %d", e.name, first, len(c.running()), top)
+}
+
+// nodeSpec is member's node of role in the manifest.
+func (c *cluster) nodeSpec(member string, role consortiuminit.Role) consortiuminit.Node {
+	for _, n := range c.member(member).Nodes {
+		if n.Role == role {
+			return n
+		}
+	}
+	c.t.Fatalf("member %s has no %s node", member, role)
+	return consortiuminit.Node{}
+}
+
+// memberCLI runs `consortium member ARGS` as member, signing with its
+// validator's key and talking to its validator's consensus RPC; it fails
+// the test when the command fails.
+func (c *cluster) memberCLI(t *testing.T, member string, val *node, args ...string) string {
+	t.Helper()
+	out, err := c.memberCLIErr(member, val, args...)
+	if err != nil {
+		t.Fatalf("consortium member %s (as %s): %v\n%s", strings.Join(args, " "), member, err, out)
+	}
+	t.Logf("consortium member %s (as %s):\n%s", strings.Join(args, " "), member, out)
+	return out
+}
+
+func (c *cluster) memberCLIErr(member string, val *node, args ...string) (string, error) {
+	key := filepath.Join(c.path(val.spec.CometHome), "config", "priv_validator_key.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	all := append([]string{"member"}, args...)
+	all = append(all, "--consensus-rpc", "127.0.0.1:"+strconv.Itoa(val.cmtRPC))
+	if args[0] != "proposals" {
+		all = append(all, "--validator-key", key)
+	}
+	b, err := exec.CommandContext(ctx, bin, all...).CombinedOutput()
+	return string(b), err
+}
+
+// validatorCount is the size of the validator set n's CometBFT has for
+// height (0: the latest).
+func (n *node) validatorCount(height int64) (int, error) {
+	url := "http://127.0.0.1:" + strconv.Itoa(n.cmtRPC) + "/validators?per_page=100"
+	if height > 0 {
+		url += "&height=" + strconv.FormatInt(height, 10)
+	}
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result *struct {
+			Total string `json:"total"`
+		} `json:"result"`
+		Error any `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, err
+	}
+	if out.Result == nil {
+		return 0, fmt.Errorf("%s: %v", url, out.Error)
+	}
+	return strconv.Atoi(out.Result.Total)
+}
