@@ -16,46 +16,18 @@ import (
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/ethclient"
-	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// registrarFlagsFor adds the flags every registrar client shares.
-type clientFlags struct {
-	url, credFile, ca *string
-	insecure          *bool
-}
-
-func addClientFlags(e *env, fs interface {
-	String(string, string, string) *string
-	Bool(string, bool, string) *bool
-}, defCred string) clientFlags {
-	return clientFlags{
-		url:      fs.String("registrar", envOr(e, "CONSORTIUM_REGISTRAR", "http://127.0.0.1:9898"), "registrar URL, or several comma-separated URLs of replicas of one registrar (tried in turn on failure)"),
-		credFile: fs.String("credential-file", envOr(e, "CONSORTIUM_CREDENTIAL_FILE", defCred), "file holding the member credential (or set CONSORTIUM_CREDENTIAL)"),
-		ca:       fs.String("ca", "", "PEM CA file for an https registrar"),
-		insecure: fs.Bool("allow-insecure", false, "allow sending the credential over plain http to a non-loopback host"),
-	}
-}
-
-func (c clientFlags) client(e *env) (*registrarclient.Client, error) {
-	cred := e.getenv("CONSORTIUM_CREDENTIAL")
-	if cred == "" {
-		b, err := os.ReadFile(*c.credFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the credential: %v (pass --credential-file, or set CONSORTIUM_CREDENTIAL)", err)
-		}
-		cred = strings.TrimSpace(string(b))
-	}
-	return registrarclient.New(registrarclient.Config{URL: *c.url, Credential: cred, CAFile: *c.ca, AllowInsecure: *c.insecure})
-}
-
 func runAgent(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: consortium agent init|run [flags]", errUsage)
+	}
+	if isHelp(args[0]) {
+		return subHelp(e, "consortium agent init|run [flags]", "consortium agent run -h")
 	}
 	switch args[0] {
 	case "init":
@@ -68,7 +40,7 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 
 func runAgentInit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "agent init")
-	cf := addClientFlags(e, fs, "credential")
+	cf := addClientFlags(e, fs, "credential", "member")
 	role := fs.String("role", "", "bootnode, validator, tx or public")
 	key := fs.String("nodekey", "nodekey", "node key file (created 0600 if missing)")
 	state := fs.String("state-dir", "agent-state", "where the last peer set is kept")
@@ -77,7 +49,7 @@ func runAgentInit(ctx context.Context, e *env, args []string) error {
 	nat := fs.String("nat-ip", "", "IP for geth --nat extip:IP (default --nat none)")
 	deadline := fs.Duration("deadline", 60*time.Second, "how long to wait for the registrar")
 	logFormat := fs.String("log-format", "text", "text or json")
-	keystoreDir := fs.String("keystore", "", "geth's keystore directory: a relay account is created there for `agent run --keystore` (geth 1.13 Clique)")
+	keystoreDir := fs.String("keystore", "", "geth's keystore directory: a relay account is created there for agent run --keystore (geth 1.13 Clique)")
 	signerKeys := fs.String("signer-keystore", "", "copy the key files of this directory into --keystore, so geth runs with one keystore")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -116,20 +88,32 @@ func runAgentInit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "registrar unreachable: wrote the LAST SAVED peer set")
 	}
 	log.Info("cold-start config written", "config", *out, "node", res.NodeID, "static", len(res.Static), "bootnodes", len(res.Bootnodes), "source", res.Source)
-	q := make([]string, len(res.Flags))
-	for i, f := range res.Flags {
-		if f == "" || strings.ContainsAny(f, " ,") {
-			f = "'" + f + "'"
+	lines, quoted := gethFlagLines(res.Flags)
+	fmt.Fprintln(e.stdout, strings.Join(quoted, " "))
+	return os.WriteFile(filepath.Join(filepath.Dir(*out), "geth.flags"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// gethFlagLines turns agent.Init's flag/value pairs into --flag=value
+// words: one a line for geth.flags, which `geth $(cat geth.flags)` splits
+// on white space, and shell-quoted where needed for the line printed. An
+// empty value (--bootnodes with no bootnode registered yet) stays with its
+// flag: as two words it vanished in the split and the flag took the next
+// one ("--nat") as its value.
+func gethFlagLines(flags []string) (lines, quoted []string) {
+	for i := 0; i+1 < len(flags); i += 2 {
+		l := flags[i] + "=" + flags[i+1]
+		lines = append(lines, l)
+		if strings.ContainsAny(flags[i+1], " '\"$`\\") {
+			l = "'" + strings.ReplaceAll(l, "'", `'\''`) + "'"
 		}
-		q[i] = f
+		quoted = append(quoted, l)
 	}
-	fmt.Fprintln(e.stdout, strings.Join(q, " "))
-	return os.WriteFile(filepath.Join(filepath.Dir(*out), "geth.flags"), []byte(strings.Join(res.Flags, "\n")+"\n"), 0o644)
+	return lines, quoted
 }
 
 func runAgentRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "agent run")
-	cf := addClientFlags(e, fs, "credential")
+	cf := addClientFlags(e, fs, "credential", "member")
 	rpcEP := fs.String("rpc", "", "the client's IPC socket path or http(s)/ws URL (admin API)")
 	role := fs.String("role", "", "bootnode, validator, tx or public")
 	key := fs.String("nodekey", "nodekey", "the client's node key file")
@@ -142,7 +126,7 @@ func runAgentRun(ctx context.Context, e *env, args []string) error {
 	httpAddr := fs.String("listen", "127.0.0.1:9899", "address for /healthz and /metrics (empty: off)")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	keystoreDir := fs.String("keystore", "", "geth's keystore holding the relay account of `agent init --keystore`: the agent marks geth 1.13 synced at each start (Clique chains)")
+	keystoreDir := fs.String("keystore", "", "geth's keystore holding the relay account of agent init --keystore: the agent marks geth 1.13 synced at each start (Clique chains)")
 	seal := fs.String("seal", "", "Clique signer address of a validator whose geth runs WITHOUT --mine: the agent starts sealing once the node is peered and at the head")
 	firewall := fs.String("firewall", "", "nftables: keep an nftables table that lets only the node's peers reach its P2P TCP port (needs nft and CAP_NET_ADMIN; default off)")
 	fwTable := fs.String("firewall-table", agent.DefaultNFTTable, "the nftables table (inet family) the agent owns and rewrites")

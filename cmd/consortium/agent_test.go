@@ -100,3 +100,15 @@ func TestConsensusFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestGethFlagLines: an empty --bootnodes stays one word with its flag, so
+// `geth $(cat geth.flags)` does not hand the next flag to it as its value.
+func TestGethFlagLines(t *testing.T) {
+	lines, quoted := gethFlagLines([]string{"--config", "config.toml", "--bootnodes", "", "--nat", "extip:10.0.0.5", "--nodekey", "my key"})
+	if want := "--config=config.toml --bootnodes= --nat=extip:10.0.0.5 --nodekey=my key"; strings.Join(lines, " ") != want {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+	if want := "--config=config.toml --bootnodes= --nat=extip:10.0.0.5 '--nodekey=my key'"; strings.Join(quoted, " ") != want {
+		t.Errorf("quoted %q, want %q", quoted, want)
+	}
+}

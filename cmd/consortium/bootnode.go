@@ -16,7 +16,7 @@ import (
 
 func runBootnode(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "bootnode")
-	cf := addClientFlags(e, fs, "credential")
+	cf := addClientFlags(e, fs, "credential", "member")
 	listen := fs.String("listen", bootnode.DefaultListenAddr, "UDP address for discv4 and discv5")
 	data := fs.String("data", "bootnode", "data directory (nodekey, node database)")
 	keyFile := fs.String("nodekey", "", "node key file (default DATA/nodekey; created 0600 if missing)")

@@ -35,10 +35,11 @@ func commands() map[string]command {
 	return map[string]command{
 		"registrar":   {"run the registrar (the consortium's node directory)", runRegistrar},
 		"member":      {"add, list or revoke members (registrar); propose, vote, proposals (validator set, on chain)", runMemberCommand},
+		"node":        {"list node records, or remove one (a member its own, the administrator any)", runNode},
 		"etcd":        {"run one member of an etcd cluster for highly available registrars (etcd, embedded)", runEtcd},
 		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
 		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},
-		"init":        {"create a consortium: genesis, signer accounts, node keys, credentials", runInit},
+		"init":        {"create a consortium: genesis, validator and node keys, credentials, the registrar's seed", runInit},
 		"devnet":      {"run a whole consortium on this machine (builds geth once); add-member NAME", runDevnet},
 		"healthcheck": {"exit 0 when a health URL answers 200 (for container HEALTHCHECKs)", runHealthcheck},
 		"version":     {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
@@ -58,7 +59,11 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "consortium:", err)
 		}
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			// Help was asked for and printed: not a failure.
+			os.Exit(0)
+		case errors.Is(err, errUsage):
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -95,20 +100,56 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun 'consortium COMMAND -h' for a command's flags.")
 }
 
+// isHelp reports whether a command's first argument asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// subHelp prints a command's usage line for a command that has
+// subcommands (each with its own flags), and returns flag.ErrHelp: main
+// exits 0 and prints nothing more.
+func subHelp(e *env, use, example string) error {
+	fmt.Fprintf(e.stderr, "usage: %s\n\nRun '%s' for a subcommand's flags.\n", use, example)
+	return flag.ErrHelp
+}
+
 func newFlags(e *env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("consortium "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	return fs
 }
 
+// parse parses flags wherever they are among the arguments, so
+// `member add acme --registrar URL` means what it says; the standard flag
+// package alone stops at the first positional argument. After "--" every
+// argument is positional. fs.Args() returns the positional arguments.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Parsing "--" and the positional arguments sets no flag, and leaves
+	// them as fs.Args().
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

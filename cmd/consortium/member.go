@@ -3,37 +3,37 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/consortium/consortium/internal/registrarclient"
 )
 
+const memberUse = "consortium member add NAME | member list | member revoke NAME  [flags]"
+
 func runMember(ctx context.Context, e *env, args []string) error {
-	const use = "member add NAME | member list | member revoke NAME"
 	if len(args) == 0 {
-		return fmt.Errorf("%w: consortium %s", errUsage, use)
+		return fmt.Errorf("%w: %s", errUsage, memberUse)
 	}
 	sub := args[0]
+	if isHelp(sub) {
+		return subHelp(e, memberUse, "consortium member add -h")
+	}
 	fs := newFlags(e, "member "+sub)
-	url := fs.String("registrar", envOr(e, "CONSORTIUM_REGISTRAR", "http://127.0.0.1:9898"), "registrar URL")
-	credFile := fs.String("credential-file", envOr(e, "CONSORTIUM_CREDENTIAL_FILE", "data/"+AdminCredentialFile), "file holding the administrator credential")
-	ca := fs.String("ca", "", "PEM CA file for an https registrar")
-	insecure := fs.Bool("allow-insecure", false, "allow sending the credential over plain http to a non-loopback host")
+	cf := addClientFlags(e, fs, "data/"+AdminCredentialFile, "administrator")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cred := e.getenv("CONSORTIUM_CREDENTIAL")
-	if cred == "" {
-		b, err := os.ReadFile(*credFile)
-		if err != nil {
-			return fmt.Errorf("reading the administrator credential: %v (pass --credential-file, or set CONSORTIUM_CREDENTIAL)", err)
-		}
-		cred = strings.TrimSpace(string(b))
+	var want int
+	switch sub {
+	case "add", "revoke":
+		want = 1
+	case "list":
+	default:
+		return fmt.Errorf("%w: unknown subcommand %q: %s", errUsage, sub, memberUse)
 	}
-	c, err := registrarclient.New(registrarclient.Config{URL: *url, Credential: cred, CAFile: *ca, AllowInsecure: *insecure})
+	if fs.NArg() != want {
+		return fmt.Errorf("%w: %s", errUsage, memberUse)
+	}
+	c, err := cf.client(e)
 	if err != nil {
 		return err
 	}
@@ -41,9 +41,6 @@ func runMember(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	switch sub {
 	case "add":
-		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: consortium member add NAME", errUsage)
-		}
 		m, err := c.AddMember(ctx, fs.Arg(0))
 		if err != nil {
 			return err
@@ -51,9 +48,6 @@ func runMember(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "member %s created; its credential is shown once, below. Give it to the member over a secure channel.\n", m.Name)
 		fmt.Fprintln(e.stdout, m.Credential)
 	case "list":
-		if fs.NArg() != 0 {
-			return fmt.Errorf("%w: consortium member list", errUsage)
-		}
 		ms, err := c.Members(ctx)
 		if err != nil {
 			return err
@@ -69,16 +63,11 @@ func runMember(ctx context.Context, e *env, args []string) error {
 		}
 		tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: consortium member revoke NAME", errUsage)
-		}
 		m, err := c.RevokeMember(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "member %s revoked; its nodes left every peer set\n", m.Name)
-	default:
-		return fmt.Errorf("%w: consortium %s", errUsage, use)
 	}
 	return nil
 }
