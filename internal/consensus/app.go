@@ -56,6 +56,9 @@ type app struct {
 	peers  atomic.Pointer[peerSet]
 	status statusTracker
 
+	// handshaken is set once Info has answered CometBFT's handshake.
+	handshaken atomic.Bool
+
 	// gov is the validator set by the members' vote: its transactions
 	// follow the payload in a block, and its state is part of the app
 	// hash.
@@ -128,7 +131,25 @@ func (a *app) syncHead(ctx context.Context) (Parent, error) {
 // store; so it does for heights the journal lacks (a journal lost or
 // written one block behind geth), replaying from 0 when there is no
 // journal at all.
+//
+// Only the first call (the handshake) looks at geth and the journal: a
+// later one (the RPC's abci_info) answers from the last commit and
+// changes nothing, since rewinding a running app would undo blocks it has
+// finalized.
 func (a *app) Info(ctx context.Context, _ *abci.InfoRequest) (*abci.InfoResponse, error) {
+	if a.handshaken.Load() {
+		v := a.gov.view()
+		return &abci.InfoResponse{Data: "consortium", Version: "1", AppVersion: 1,
+			LastBlockHeight: int64(v.height), LastBlockAppHash: v.appHash}, nil
+	}
+	res, err := a.handshakeInfo(ctx)
+	if err == nil {
+		a.handshaken.Store(true)
+	}
+	return res, err
+}
+
+func (a *app) handshakeInfo(ctx context.Context) (*abci.InfoResponse, error) {
 	p, err := a.syncHead(ctx)
 	if err != nil {
 		return nil, err
@@ -150,13 +171,13 @@ func (a *app) Info(ctx context.Context, _ *abci.InfoRequest) (*abci.InfoResponse
 		p = Parent{Number: last, Hash: h.Hash(), Time: h.Time}
 		a.setLastFinal(p)
 	}
-	s, err := a.gov.rewind(p.Number)
+	s, err := a.gov.rewind(p.Number, p.Hash.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("%w: governance state at geth's head %d: %v", ErrConfig, p.Number, err)
 	}
 	a.log.Info("consensus handshake: geth head", "number", p.Number, "hash", p.Hash, "governance_members", len(s.Members))
 	res.LastBlockHeight = int64(p.Number)
-	res.LastBlockAppHash = governance.AppHash(p.Hash.Bytes(), s)
+	res.LastBlockAppHash = a.gov.view().appHash
 	return res, nil
 }
 
@@ -173,7 +194,7 @@ func (a *app) InitChain(ctx context.Context, req *abci.InitChainRequest) (*abci.
 		return nil, fmt.Errorf("%w: genesis header: %v", ErrEngine, err)
 	}
 	a.setLastFinal(Parent{Number: 0, Hash: p.Hash(), Time: p.Time})
-	s, err := a.gov.initChain()
+	s, err := a.gov.initChain(p.Hash().Bytes())
 	if err != nil {
 		return nil, err
 	}

@@ -223,13 +223,25 @@ func TestInfoReportsGethHead(t *testing.T) {
 	}
 	s := a.gov.view().state
 	for height := uint64(1); height <= 9; height++ {
-		a.gov.finalized(height, s)
+		a.gov.finalized(height, s, []byte{byte(height)})
 		if err := a.gov.commit(); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	// The journal is ahead of geth (geth lost blocks 8 and 9): geth's head.
+	// Once the handshake is done, Info answers from the last commit and
+	// neither asks geth nor rewinds (the RPC's abci_info on a running node).
+	res, err = a.Info(ctx, &abci.InfoRequest{})
+	if err != nil || res.LastBlockHeight != 9 || !bytes.Equal(res.LastBlockAppHash, []byte{9}) {
+		t.Fatalf("Info after the handshake = %v, %v; want the last commit, height 9", res, err)
+	}
+	if last, _ := a.gov.recordedUpTo(); last != 9 {
+		t.Fatalf("journal at %d after a later Info; want 9", last)
+	}
+
+	// A restart: the journal is ahead of geth (geth lost blocks 8 and 9):
+	// geth's head.
+	a.handshaken.Store(false)
 	res, err = a.Info(ctx, &abci.InfoRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +255,8 @@ func TestInfoReportsGethHead(t *testing.T) {
 
 	// geth is ahead of the journal: the journal's height, with geth's
 	// block at that height.
-	a.gov.rewind(5)
+	a.gov.rewind(5, nil)
+	a.handshaken.Store(false)
 	res, err = a.Info(ctx, &abci.InfoRequest{})
 	if err != nil {
 		t.Fatal(err)

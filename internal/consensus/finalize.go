@@ -46,7 +46,8 @@ func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 
 	height := uint64(req.Height)
 	g := governance.Block(a.gov.view().state, req.Txs[1:], height)
-	a.gov.finalized(height, g.State)
+	appHash := governance.AppHash(p.Hash().Bytes(), g.State)
+	a.gov.finalized(height, g.State, appHash)
 	events := make([]abci.Event, 0, len(g.Events))
 	for _, e := range g.Events {
 		events = append(events, e.ABCI())
@@ -66,7 +67,7 @@ func (a *app) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		TxResults:        append([]*abci.ExecTxResult{{Code: 0}}, g.TxResults...),
 		ValidatorUpdates: g.Updates,
 		Events:           events,
-		AppHash:          governance.AppHash(p.Hash().Bytes(), g.State),
+		AppHash:          appHash,
 	}, nil
 }
 

@@ -23,10 +23,12 @@ const QueryGovernanceState = "/governance/state"
 // directory, beside CometBFT's own databases.
 const journalFile = "governance.journal"
 
-// govView is a governance state and the height it is the state after.
+// govView is a governance state, the height it is the state after and
+// that height's app hash (nil at genesis before InitChain answers).
 type govView struct {
-	state  *governance.State
-	height uint64
+	state   *governance.State
+	height  uint64
+	appHash []byte
 }
 
 // gov is the app's governance: the validator set decided by the members'
@@ -93,7 +95,7 @@ func (g *gov) genesisState() (*governance.State, error) {
 }
 
 // initChain starts the journal at the genesis state.
-func (g *gov) initChain() (*governance.State, error) {
+func (g *gov) initChain(elGenesis []byte) (*governance.State, error) {
 	s, err := g.genesisState()
 	if err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func (g *gov) initChain() (*governance.State, error) {
 	defer g.mu.Unlock()
 	g.journal = governance.NewJournal(s, 0)
 	g.next = nil
-	g.committed.Store(&govView{state: s})
+	g.committed.Store(&govView{state: s, appHash: governance.AppHash(elGenesis, s)})
 	return s, g.persist()
 }
 
@@ -119,7 +121,9 @@ func (g *gov) recordedUpTo() (uint64, bool) {
 
 // rewind makes the state after height the committed one and forgets every
 // later height: the handshake is about to replay them.
-func (g *gov) rewind(height uint64) (*governance.State, error) {
+//
+// elHash is the EL block hash at height, for the view's app hash.
+func (g *gov) rewind(height uint64, elHash []byte) (*governance.State, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, err := g.journal.At(height)
@@ -128,7 +132,7 @@ func (g *gov) rewind(height uint64) (*governance.State, error) {
 	}
 	g.journal.Truncate(height)
 	g.next = nil
-	g.committed.Store(&govView{state: s, height: height})
+	g.committed.Store(&govView{state: s, height: height, appHash: governance.AppHash(elHash, s)})
 	return s, nil
 }
 
@@ -145,10 +149,10 @@ func (g *gov) view() *govView {
 	return &govView{state: s}
 }
 
-// finalized holds FinalizeBlock's state until Commit.
-func (g *gov) finalized(height uint64, s *governance.State) {
+// finalized holds FinalizeBlock's state and app hash until Commit.
+func (g *gov) finalized(height uint64, s *governance.State, appHash []byte) {
 	g.mu.Lock()
-	g.next = &govView{state: s, height: height}
+	g.next = &govView{state: s, height: height, appHash: appHash}
 	g.mu.Unlock()
 }
 

@@ -177,7 +177,7 @@ func TestGovernanceTransactionsChangeTheValidatorSet(t *testing.T) {
 	if last, ok := g2.recordedUpTo(); !ok || last != 42 {
 		t.Fatalf("journal after restart: last %d, %v", last, ok)
 	}
-	s2, err := g2.rewind(42)
+	s2, err := g2.rewind(42, p.Hash().Bytes())
 	if err != nil || !bytes.Equal(s2.Marshal(), s.Marshal()) {
 		t.Fatalf("state after restart differs: %v", err)
 	}
@@ -247,7 +247,7 @@ func TestMemberNames(t *testing.T) {
 	newKey := ed25519.GenPrivKeyFromSecret([]byte("e")).PubKey().(ed25519.PubKey)
 	prop, id := f.propose(t, "a", governance.Action{Kind: governance.ActionAdd, Member: "e", PubKey: newKey, Power: 10})
 	g := governance.Block(a.gov.view().state, [][]byte{prop, f.vote(t, "b", id), f.vote(t, "c", id)}, 2)
-	a.gov.finalized(2, g.State)
+	a.gov.finalized(2, g.State, nil)
 	if err := a.gov.commit(); err != nil {
 		t.Fatal(err)
 	}
