@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/store/sqlite"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -70,7 +73,9 @@ func refreshWait(t *testing.T) time.Duration {
 // TestGethDiscoveryDNS: a real geth v1.17.10 with nothing but
 // --discovery.dns enrtree://KEY@acme.nodes.example (no static peers, no
 // bootnodes) connects to acme's nodes, having read acme's tree through the
-// system resolver, as any operator's geth would.
+// system resolver, as any operator's geth would. The tree follows a real
+// registry (SQLite) in which acme's geth nodes are registered with their
+// own records, as the registrar's --dns-listen serves it.
 //
 // geth asks the resolver in /etc/resolv.conf, on port 53. So the test runs
 // its second half in a network namespace of its own (only a loopback
@@ -165,13 +170,41 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	}
 }
 
-// gethInNamespace is the half that runs inside the namespace.
+// gethInNamespace is the half that runs inside the namespace. The trees
+// follow a real registry on a real SQLite file (what `consortium registrar
+// --dns-listen` runs), and acme's nodes enter it as any agent registers
+// them: with the signed record geth itself made.
 func gethInNamespace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// acme's nodes: plain geth, knowing nobody.
-	src := newFakeSource()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	wait := refreshWait(t)
+	// Leases outlast the run: nothing here renews them.
+	reg, err := registry.Open(ctx, st, registry.Config{Logger: quiet, TTL: time.Hour + wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := registry.Principal{Admin: true}
+	for _, m := range []string{"acme", "globex"} {
+		if _, err := reg.AddMember(ctx, admin, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A globex node: another zone, never asked for.
+	gk := testutil.Key(t)
+	if _, _, err := reg.Register(ctx, registry.Principal{Name: "globex"}, registry.Registration{Role: "tx", ENR: testutil.ENR(t, gk, 1, "127.0.0.1", 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTrees(t, NewRegistrySource(reg))
+	go tr.Run(ctx)
+
+	// acme's nodes: plain geth, knowing nobody, registered with geth's own
+	// record.
 	var acme []*enode.Node
 	addMember := func() {
 		n := gethtest.Start(t, gethtest.Config{})
@@ -185,16 +218,23 @@ func gethInNamespace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, _, err := reg.Register(ctx, registry.Principal{Name: "acme"}, registry.Registration{Role: "tx", ENR: info.ENR}); err != nil {
+			t.Fatalf("registering acme's geth: %v", err)
+		}
 		acme = append(acme, rec)
-		src.set("acme", slices.Clone(acme))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if v, err := tr.Tree("acme"); err == nil && v.Nodes == len(acme) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("acme's tree never held its %d registered nodes", len(acme))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	addMember()
 	addMember()
-	src.set("globex", []*enode.Node{node(t, "127.0.0.1", 1, 0)}) // another zone, never asked for
-	tr := newTrees(t, src)
-	if err := tr.Update(); err != nil {
-		t.Fatal(err)
-	}
 	pc, l, err := Listen("127.0.0.1:53")
 	if err != nil {
 		t.Fatalf("listening on port 53 inside the namespace: %v", err)
@@ -214,18 +254,14 @@ func gethInNamespace(t *testing.T) {
 	t.Logf("geth with only --discovery.dns peered with both of acme's nodes %v after its start (start took %v); DNS stats %+v",
 		took, started, srv.Stats())
 
-	wait := refreshWait(t)
 	if wait == 0 {
 		return
 	}
 	addMember()
-	if err := tr.Update(); err != nil {
-		t.Fatal(err)
-	}
 	v, _ = tr.Tree("acme")
-	t.Logf("a third acme node added to the tree (seq %d); waiting up to %v for geth's next root check", v.Seq, wait)
+	t.Logf("a third acme node registered and in the tree (seq %d); waiting up to %v for geth's next root check", v.Seq, wait)
 	took = waitPeers(t, g, ids(acme), wait, srv)
-	t.Logf("geth peered with the node added later %v after it entered the tree (geth started %v before it); DNS stats %+v",
+	t.Logf("geth peered with the node registered later %v after it entered the tree (geth started %v before it); DNS stats %+v",
 		took, time.Since(start)-took, srv.Stats())
 }
 
