@@ -73,6 +73,21 @@ registrar_services() {
     networks: [registrar-backend]
 EOF
 	done
+	# bft: each replica also serves every member's signed node tree over
+	# DNS (issue 23), with the one key consortium init made, to that
+	# member's network only.
+	local dns="" dns_mount="" allow=""
+	if [ "$mode" = bft ]; then
+		i=0
+		for m in "$@"; do
+			i=$((i + 1))
+			allow="$allow${allow:+,}$m=$NET.$i.0/24"
+		done
+		dns=",
+      --dns-listen, \":53\", --dns-key, /consortium/dnstree.key, --dns-allow, \"$allow\""
+		dns_mount="
+      - $DIR/registrar/dnstree.key:/consortium/dnstree.key:ro"
+	fi
 	for r in 1 2 3; do
 		svc=registrar
 		[ "$r" = 1 ] || svc=registrar-$r
@@ -81,7 +96,7 @@ EOF
     <<: *consortium
     command: [registrar, --listen, ":9898", --data, /data, --seed, /consortium/seed.json,
       --store, "etcd://etcd-1:2379,etcd-2:2379,etcd-3:2379",
-      --tls-cert, /tls/registrar.pem, --tls-key, /tls/registrar-key.pem, --ttl, "$(v TTL)"]
+      --tls-cert, /tls/registrar.pem, --tls-key, /tls/registrar-key.pem, --ttl, "$(v TTL)"$dns]
     environment:
       # Go reads the trusted CAs from here: the health check (and nothing
       # else the registrar does) verifies the registrar's own certificate.
@@ -95,7 +110,7 @@ EOF
       - $DIR/registrar/seed.json:/consortium/seed.json:ro
       - $DIR/tls/ca.pem:/tls/ca.pem:ro
       - $DIR/tls/registrar.pem:/tls/registrar.pem:ro
-      - $DIR/tls/registrar-key.pem:/tls/registrar-key.pem:ro
+      - $DIR/tls/registrar-key.pem:/tls/registrar-key.pem:ro$dns_mount
     depends_on: [etcd-1, etcd-2, etcd-3]
 EOF
 		if [ "$r" = 1 ]; then
@@ -469,6 +484,16 @@ EOF
       internet: {ipv4_address: \"$pub\"}"
 				;;
 			esac
+			# Crash-safe state (--state.scheme hash --gcmode archive: every
+			# block's state written as it is imported). geth's default, the
+			# path scheme, keeps recent state in memory and writes it only
+			# when a 64 MB buffer fills or at a clean stop: a geth killed
+			# with SIGKILL came back at genesis, and its consensus process
+			# had to replay the whole chain through the Engine API before
+			# it could take part again (the "validator killed" scenario:
+			# 600 heights, over a minute on the loaded machine). A block of
+			# this chain changes a few storage slots, so keeping every
+			# state costs little.
 			cat <<EOF
 
   # $node: one node, three containers in one network namespace.
@@ -479,7 +504,7 @@ $nets
 
   $node-init:
     <<: *geth-init
-    command: [--datadir, /data, init, /consortium/genesis.json]
+    command: [--datadir, /data, --state.scheme, hash, init, /consortium/genesis.json]
     volumes:
       - $node:/data
       - $DIR/genesis.json:/consortium/genesis.json:ro
@@ -502,7 +527,8 @@ $(client_mounts "$m")
       --port, "30303", --nat, "extip:$ip", --bootnodes, "$(v "${M}_BOOTNODE")",
       --netrestrict, "$restrict", --syncmode, full, --cache, "128", --ipcpath, /data/geth.ipc,
       --authrpc.addr, 127.0.0.1, --authrpc.port, "8551", --authrpc.vhosts, localhost,
-      --authrpc.jwtsecret, /keys/jwtsecret, --metrics, --metrics.addr, "$mon_ip", --metrics.port, "6060"$extra]
+      --authrpc.jwtsecret, /keys/jwtsecret, --metrics, --metrics.addr, "$mon_ip", --metrics.port, "6060",
+      --state.scheme, hash, --gcmode, archive$extra]
     volumes:
       - $node:/data
       - $DIR/members/$m/$role-1:/keys:ro
@@ -532,6 +558,38 @@ $(client_mounts "$m")
     depends_on: [$node-geth]
 EOF
 		done
+		# A node with no agent (issue 23): plain geth v1.17 whose only
+		# peering flag is the member's --discovery.dns enrtree:// URL from
+		# consortium init. Its resolver is the registrars (dns:, on the
+		# member's network; docker's own DNS forwards the query from the
+		# container's address, which --dns-allow admits for this member's
+		# zone only), so it finds its member's nodes in the signed tree the
+		# registrar serves. Nothing else tells it of any node.
+		ip=$NET.$i.14
+		cat <<EOF
+
+  # $m-plain: plain geth, no agent, finds its peers through DNS only.
+  $m-plain-init:
+    <<: *geth-init
+    command: [--datadir, /data, init, /consortium/genesis.json]
+    volumes:
+      - $m-plain:/data
+      - $DIR/genesis.json:/consortium/genesis.json:ro
+
+  $m-plain:
+    <<: *geth
+    command: [--datadir, /data, --port, "30303", --nat, "extip:$ip", --netrestrict, "$NET.$i.0/24",
+      --syncmode, full, --cache, "128", --ipcpath, /data/geth.ipc,
+      --discovery.dns, "$(v "${M}_DISCOVERY_DNS")"]
+    dns: ["$NET.$i.2", "$NET.$i.3", "$NET.$i.4"]
+    volumes:
+      - $m-plain:/data
+    networks:
+      $m: {ipv4_address: "$ip"}
+    depends_on:
+      $m-plain-init: {condition: service_completed_successfully}
+      registrar: {condition: service_started}
+EOF
 	done
 
 	cat <<EOF
@@ -575,6 +633,7 @@ EOF
 		for rp in "${roles[@]}"; do
 			echo "  $m-${rp%%:*}:"
 		done
+		echo "  $m-plain:"
 	done
 } >docker-compose.bft.yml
 

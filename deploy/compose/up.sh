@@ -169,6 +169,10 @@ env=$CONSORTIUM_DIR/compose.env
 			fee=$(jq -r --arg m "$m" '.members[] | select(.name == $m) | .fee_recipient.address // empty' "$manifest")
 			[ -n "$fee" ] || die "$manifest: member $m has no fee recipient"
 			echo "${M}_FEE_RECIPIENT=$fee"
+			# The member's node tree, for its plain geth (no agent).
+			tree=$(jq -r --arg m "$m" '.members[] | select(.name == $m) | .discovery_dns // empty' "$manifest")
+			[ -n "$tree" ] || die "$manifest: member $m has no discovery_dns (an init without DNS trees: rebuild the image from a tree that has them)"
+			echo "${M}_DISCOVERY_DNS=$tree"
 		else
 			signer=$(node "$m" validator signer)
 			[ -n "$signer" ] || die "$manifest: member $m has no signer"

@@ -96,7 +96,7 @@ func startBFT(t *testing.T) (*bftConsortium, time.Time) {
 		"CONSENSUS=bft", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject, "NET=" + bftNetPrefix,
 		"REGISTRAR_PORT=" + bftRegistrarPt, "PROMETHEUS_PORT=" + bftPromPt, "TTL=" + ttl.String(),
 	}
-	up := c.bringUp(t, c.dumpLogs, "bft", "four members, 71 services")
+	up := c.bringUp(t, c.dumpLogs, "bft", "four members, 79 services")
 	c.load(t)
 	return c, up
 }
@@ -209,6 +209,11 @@ func (c *bftConsortium) jsWithin(node, expr string, v any, bound time.Duration) 
 	if err != nil {
 		return err
 	}
+	return decodeConsole(node, out, v)
+}
+
+// decodeConsole decodes what a geth console printed for JSON.stringify(x).
+func decodeConsole(node, out string, v any) error {
 	out = strings.TrimSpace(out)
 	var s string
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
