@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	cmttypes "github.com/cometbft/cometbft/types"
 
+	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/consensus"
 	"github.com/consortium/consortium/internal/governance"
 )
@@ -25,9 +28,10 @@ import (
 // member's own consensus process (the agent's --consensus-rpc, on
 // loopback), sign with the member's validator key, and never touch the
 // registrar.
-const governanceUse = `consortium member propose add NAME --pubkey KEY [--power N] | propose remove NAME | propose rotate NAME --pubkey KEY
+const governanceUse = `consortium member propose add NAME --pubkey KEY [--power N] [--credential-file FILE | --credential-hash HEX] | propose remove NAME | propose rotate NAME --pubkey KEY
        consortium member vote ID
        consortium member proposals
+       consortium member new-credential NAME --out FILE
   (flags: --consensus-rpc HOST:PORT, --validator-key FILE for propose and vote, --force, --wait DURATION)`
 
 // runMemberCommand is `consortium member`: the vote on the validator set
@@ -38,6 +42,8 @@ func runMemberCommand(ctx context.Context, e *env, args []string) error {
 		switch args[0] {
 		case "propose", "vote", "proposals":
 			return runGovernance(ctx, e, args[0], args[1:])
+		case "new-credential":
+			return runNewCredential(e, args[1:])
 		}
 		switch args[0] {
 		case "-h", "-help", "--help", "help":
@@ -48,10 +54,11 @@ func runMemberCommand(ctx context.Context, e *env, args []string) error {
 }
 
 type governanceFlags struct {
-	rpc, key, pubkey *string
-	power            *int64
-	force, keyOnline *bool
-	wait             *time.Duration
+	rpc, key, pubkey   *string
+	credFile, credHash *string
+	power              *int64
+	force, keyOnline   *bool
+	wait               *time.Duration
 }
 
 func runGovernance(ctx context.Context, e *env, sub string, args []string) error {
@@ -64,6 +71,8 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 		force:     fs.Bool("force", false, "propose or vote even when the change would halt the chain given the validators offline now"),
 		keyOnline: fs.Bool("new-key-online", false, "propose add/rotate: the new key's node is already running (counts it online in the fault-tolerance preview)"),
 		wait:      fs.Duration("wait", 60*time.Second, "wait this long for the transaction to be in a block (0: do not wait)"),
+		credFile:  fs.String("credential-file", "", "propose add: the new member's registrar credential FILE (from 'consortium member new-credential'); only its SHA-256 goes on chain, and the registrar following the chain admits the member with it"),
+		credHash:  fs.String("credential-hash", "", "propose add: the SHA-256 (64 hex digits) of the new member's credential secret, as 'consortium member new-credential' prints it"),
 	}
 	if err := parse(fs, args); err != nil {
 		return err
@@ -179,14 +188,25 @@ func (f governanceFlags) action(s *governance.State, kind, name string) (governa
 				}
 			}
 		}
+		h, err := f.credentialHash(name)
+		if err != nil {
+			return a, err
+		}
+		a.CredHash = h
 	case "remove":
 		a.Kind = governance.ActionRemove
+		if *f.credFile != "" || *f.credHash != "" {
+			return a, fmt.Errorf("%w: only propose add carries a credential", errUsage)
+		}
 		if *f.pubkey != "" || *f.power != 0 {
 			return a, fmt.Errorf("%w: propose remove takes no --pubkey and no --power", errUsage)
 		}
 		return a, nil
 	case "rotate":
 		a.Kind = governance.ActionRotate
+		if *f.credFile != "" || *f.credHash != "" {
+			return a, fmt.Errorf("%w: only propose add carries a credential", errUsage)
+		}
 		if *f.power != 0 {
 			return a, fmt.Errorf("%w: propose rotate keeps the member's power; no --power", errUsage)
 		}
@@ -199,6 +219,75 @@ func (f governanceFlags) action(s *governance.State, kind, name string) (governa
 	}
 	a.PubKey = k
 	return a, nil
+}
+
+// credentialHash is the credential hash an add proposal carries for member
+// name: from --credential-file (whose principal must be name) or
+// --credential-hash; nil when neither is given (the registrar must then
+// know the member already).
+func (f governanceFlags) credentialHash(name string) ([]byte, error) {
+	switch {
+	case *f.credFile != "" && *f.credHash != "":
+		return nil, fmt.Errorf("%w: give --credential-file or --credential-hash, not both", errUsage)
+	case *f.credFile != "":
+		b, err := os.ReadFile(*f.credFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --credential-file: %v", errUsage, err)
+		}
+		c, err := auth.Parse(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%w: --credential-file %s: %v", errUsage, *f.credFile, err)
+		}
+		if c.Principal != name {
+			return nil, fmt.Errorf("%w: --credential-file %s is member %q's credential, not %q's", errUsage, *f.credFile, c.Principal, name)
+		}
+		h, _ := hex.DecodeString(auth.Hash(c.Secret))
+		return h, nil
+	case *f.credHash != "":
+		h, err := hex.DecodeString(*f.credHash)
+		if err != nil || len(h) != sha256.Size {
+			return nil, fmt.Errorf("%w: --credential-hash %q is not 64 hex digits (a SHA-256)", errUsage, *f.credHash)
+		}
+		return h, nil
+	}
+	return nil, nil
+}
+
+// runNewCredential is `consortium member new-credential NAME --out FILE`:
+// a future member makes its own registrar credential, keeps the file and
+// hands the printed hash (or the file, to a member proposing it, which
+// reads only the hash from it) to the add proposal. The secret never
+// leaves the file.
+func runNewCredential(e *env, args []string) error {
+	fs := newFlags(e, "member new-credential")
+	out := fs.String("out", "", "file to write the credential to (mode 0600; refused if it exists)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *out == "" {
+		return fmt.Errorf("%w: consortium member new-credential NAME --out FILE", errUsage)
+	}
+	name := fs.Arg(0)
+	if err := auth.ValidName(name); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	c, err := auth.New(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(f, c.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "credential of %s written to %s\ncredential hash (for `member propose add %s --credential-hash`): %s\n", name, *out, name, auth.Hash(c.Secret))
+	return nil
 }
 
 // parsePubKey reads an ed25519 public key as CometBFT shows it (base64,

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cometbft/cometbft/crypto/ed25519"
 
+	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/governance"
 )
 
@@ -62,7 +65,7 @@ func TestGovernanceActionFlags(t *testing.T) {
 	}
 	str := func(v string) *string { return &v }
 	i64 := func(v int64) *int64 { return &v }
-	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0)}
+	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0), credFile: str(""), credHash: str("")}
 	a, err := f.action(s, "add", "e")
 	if err != nil || a.Kind != governance.ActionAdd || a.Power != 7 || !bytes.Equal(a.PubKey, k) {
 		t.Fatalf("add with the default power: %+v, %v; want power 7 (the members')", a, err)
@@ -76,5 +79,61 @@ func TestGovernanceActionFlags(t *testing.T) {
 	f.pubkey = str("")
 	if a, err := f.action(s, "remove", "a"); err != nil || a.Kind != governance.ActionRemove {
 		t.Errorf("remove: %+v, %v", a, err)
+	}
+}
+
+// An add proposal carries the new member's credential hash, read from the
+// credential file `member new-credential` wrote (whose principal must be
+// the member proposed) or given as hex; never the secret.
+func TestGovernanceCredentialFlags(t *testing.T) {
+	k := ed25519.GenPrivKey().PubKey().(ed25519.PubKey)
+	s, err := governance.NewState("c", []governance.Member{{Name: "a", PubKey: ed25519.GenPrivKey().PubKey().(ed25519.PubKey), Power: 7}}, governance.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "e.credential")
+	var out bytes.Buffer
+	e := &env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	if err := runNewCredential(e, []string{"e", "--out", file}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := auth.Parse(string(b))
+	if err != nil || cred.Principal != "e" {
+		t.Fatalf("new-credential wrote %q: %v", b, err)
+	}
+	hash := auth.Hash(cred.Secret)
+	if !strings.Contains(out.String(), hash) || strings.Contains(out.String(), cred.Secret) {
+		t.Fatalf("new-credential printed:\n%s\nwant the hash and never the secret", out.String())
+	}
+	if err := runNewCredential(e, []string{"e", "--out", file}); err == nil {
+		t.Fatal("new-credential overwrote an existing file")
+	}
+
+	str := func(v string) *string { return &v }
+	i64 := func(v int64) *int64 { return &v }
+	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0), credFile: str(file), credHash: str("")}
+	a, err := f.action(s, "add", "e")
+	if err != nil || hex.EncodeToString(a.CredHash) != hash {
+		t.Fatalf("add --credential-file: %x, %v; want %s", a.CredHash, err, hash)
+	}
+	if _, err := f.action(s, "add", "f"); !errors.Is(err, errUsage) {
+		t.Errorf("e's credential for member f: %v; want a usage error", err)
+	}
+	f.credFile, f.credHash = str(""), str(hash)
+	if a, err := f.action(s, "add", "e"); err != nil || hex.EncodeToString(a.CredHash) != hash {
+		t.Fatalf("add --credential-hash: %x, %v", a.CredHash, err)
+	}
+	f.credHash = str("abc")
+	if _, err := f.action(s, "add", "e"); !errors.Is(err, errUsage) {
+		t.Errorf("short --credential-hash: %v; want a usage error", err)
+	}
+	f.credHash, f.pubkey = str(hash), str("")
+	if _, err := f.action(s, "remove", "a"); !errors.Is(err, errUsage) {
+		t.Errorf("remove with a credential: %v; want a usage error", err)
 	}
 }

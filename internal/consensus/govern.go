@@ -41,6 +41,7 @@ type gov struct {
 	chainID string
 	genesis []governance.Member
 	path    string // the journal file; empty keeps it in memory only (tests)
+	damaged error  // set by load when it moved a damaged journal aside, for the log
 
 	mu        sync.Mutex // journal, next
 	journal   *governance.Journal
@@ -69,6 +70,13 @@ func newGov(genesisFile, dataDir string) (*gov, error) {
 	return g, nil
 }
 
+// load reads the journal. A damaged one (torn by a machine crash, or
+// corrupted on disk: its checksum does not match) is moved aside to
+// governance.journal.damaged and the node starts as if it had none: the
+// journal only spares a replay, and the handshake replays every height
+// from CometBFT's block store when it is missing, which rebuilds the same
+// states. Any other error (unreadable, a journal of another version)
+// stops the start, so nothing is thrown away that an operator may need.
 func (g *gov) load() error {
 	b, err := os.ReadFile(g.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -78,6 +86,14 @@ func (g *gov) load() error {
 		return fmt.Errorf("%w: governance journal: %v", ErrConfig, err)
 	}
 	j, err := governance.UnmarshalJournal(b)
+	if errors.Is(err, governance.ErrJournalDamaged) {
+		aside := g.path + ".damaged"
+		if rerr := os.Rename(g.path, aside); rerr != nil {
+			return fmt.Errorf("%w: governance journal %s: %v; and it cannot be moved aside: %v", ErrConfig, g.path, err, rerr)
+		}
+		g.damaged = fmt.Errorf("governance journal %s: %v; moved to %s, replaying from height 1", g.path, err, aside)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%w: governance journal %s: %v", ErrConfig, g.path, err)
 	}
@@ -177,31 +193,53 @@ func (g *gov) commit() error {
 	return g.persist()
 }
 
-// persist writes the journal atomically (a new file renamed over the old),
-// so a crash leaves the old journal or the new one, never half of one. It
-// is not fsynced at every block: a process killed still leaves the file in
-// the page cache, and after a machine crash an older journal only means
-// Info reports an older height and CometBFT replays more blocks.
+// persist writes the journal atomically and durably: a new file, fsynced,
+// renamed over the old, then the directory fsynced. A crash of the process
+// or of the machine leaves the old journal or the new one, never half of
+// one and never a name pointing at data the disk did not keep (ext4 and
+// xfs may otherwise persist the rename before the file's blocks). The
+// checksum Marshal appends catches what is left: a disk that lies.
 func (g *gov) persist() error {
 	if g.path == "" || g.journal == nil {
 		return nil
 	}
-	tmp := g.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := writeDurably(g.path, g.journal.Marshal()); err != nil {
 		return fmt.Errorf("governance journal: %w", err)
 	}
-	_, err = f.Write(g.journal.Marshal())
+	return nil
+}
+
+// writeDurably replaces path with b: tmp file, fsync, rename, fsync of
+// the directory.
+func writeDurably(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, g.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		return fmt.Errorf("governance journal: %w", err)
+		os.Remove(tmp)
+		return err
 	}
-	return nil
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // MemberNames maps each current validator's address (upper-case hex, as

@@ -3,7 +3,10 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -253,5 +256,63 @@ func TestMemberNames(t *testing.T) {
 	}
 	if n := (&Node{app: a}).MemberNames(); n[newKey.Address().String()] != "e" || len(n) != 5 {
 		t.Fatalf("names after e was voted in: %v", n)
+	}
+}
+
+// A journal torn by a machine crash (cut short) or damaged on disk is
+// moved aside and the node starts as if it had none, so the handshake
+// replays from height 1; a journal whose checksum holds but whose content
+// is no journal of ours stops the start.
+func TestGovJournalDamagedIsSetAside(t *testing.T) {
+	data := t.TempDir()
+	_, f := govApp(t, data)
+	s := f.g.view().state
+	for h := uint64(1); h <= 3; h++ {
+		f.g.finalized(h, s, []byte{byte(h)})
+		if err := f.g.commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(data, journalFile)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a temporary file is left beside the journal: %v", err)
+	}
+	genesis := filepath.Join(f.dir, "genesis.json")
+	if g, err := newGov(genesis, data); err != nil || g.damaged != nil {
+		t.Fatalf("intact journal: %v, %v", err, g.damaged)
+	} else if last, ok := g.recordedUpTo(); !ok || last != 3 {
+		t.Fatalf("intact journal: last %d, %v", last, ok)
+	}
+
+	if err := os.WriteFile(path, good[:len(good)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGov(genesis, data)
+	if err != nil {
+		t.Fatalf("torn journal stopped the start: %v", err)
+	}
+	if _, ok := g.recordedUpTo(); ok || g.damaged == nil {
+		t.Fatalf("torn journal was read (damaged %v)", g.damaged)
+	}
+	if aside, err := os.ReadFile(path + ".damaged"); err != nil || !bytes.Equal(aside, good[:len(good)/2]) {
+		t.Fatalf("torn journal not kept aside: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("torn journal still in place: %v", err)
+	}
+
+	// Valid checksum, not a journal: refused, left in place.
+	junk := append([]byte{0xc0}, make([]byte, 32)...)
+	sum := sha256.Sum256(append([]byte("consortium governance journal v1\n"), 0xc0))
+	copy(junk[1:], sum[:])
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newGov(genesis, data); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a journal that is not one: %v, want ErrConfig", err)
 	}
 }

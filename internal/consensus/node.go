@@ -76,6 +76,9 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.damaged != nil {
+		cfg.Logger.Error("consensus: damaged governance journal set aside", "err", g.damaged)
+	}
 	eng, err := DialEngine(context.Background(), cfg.EngineURL, cfg.JWTSecret)
 	if err != nil {
 		return nil, err

@@ -207,7 +207,7 @@ func (n *State) applyAction(a Action) {
 	switch a.Kind {
 	case ActionAdd:
 		i, _ := slices.BinarySearchFunc(n.Members, a.Member, func(m Member, s string) int { return strings.Compare(m.Name, s) })
-		n.Members = slices.Insert(n.Members, i, Member{Name: a.Member, PubKey: bytes.Clone(a.PubKey), Power: a.Power})
+		n.Members = slices.Insert(n.Members, i, Member{Name: a.Member, PubKey: bytes.Clone(a.PubKey), Power: a.Power, CredHash: bytes.Clone(a.CredHash)})
 	case ActionRemove:
 		n.Members = slices.DeleteFunc(n.Members, func(m Member) bool { return m.Name == a.Member })
 		for i := range n.Pending {

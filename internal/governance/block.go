@@ -18,6 +18,7 @@ var codes = []error{
 	ErrUnknownProposal, ErrExpired, ErrFutureAnchor, ErrClosed, ErrDuplicate,
 	ErrTooManyPending, ErrMemberExists, ErrKeyInUse, ErrUnknownMember,
 	ErrLastMember, ErrSameKey, ErrBadPower, ErrBadName, ErrBadKey, ErrTooManyMembers,
+	ErrBadCredHash,
 }
 
 // codeOther is for an error outside the table (none today).

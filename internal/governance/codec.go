@@ -34,9 +34,10 @@ type wireState struct {
 }
 
 type wireMember struct {
-	Name   string
-	PubKey []byte
-	Power  uint64
+	Name     string
+	PubKey   []byte
+	Power    uint64
+	CredHash []byte `rlp:"optional"` // absent for members without one: old states keep their bytes
 }
 
 type wirePending struct {
@@ -60,7 +61,7 @@ func (s *State) Marshal() []byte {
 		MaxPendingPerMember: s.MaxPendingPerMember,
 		Members:             []wireMember{}, Pending: []wirePending{}, Closed: []wireClosed{}}
 	for _, m := range s.Members {
-		w.Members = append(w.Members, wireMember{Name: m.Name, PubKey: []byte(m.PubKey), Power: uint64(m.Power)})
+		w.Members = append(w.Members, wireMember{Name: m.Name, PubKey: []byte(m.PubKey), Power: uint64(m.Power), CredHash: m.CredHash})
 	}
 	for _, p := range s.Pending {
 		votes := p.Votes
@@ -102,7 +103,11 @@ func Unmarshal(b []byte) (*State, error) {
 		if m.Power > uint64(MaxPower) {
 			return nil, fmt.Errorf("%w: member %q power %d", ErrState, m.Name, m.Power)
 		}
-		s.Members = append(s.Members, Member{Name: m.Name, PubKey: ed25519.PubKey(bytes.Clone(m.PubKey)), Power: int64(m.Power)})
+		mem := Member{Name: m.Name, PubKey: ed25519.PubKey(bytes.Clone(m.PubKey)), Power: int64(m.Power)}
+		if len(m.CredHash) > 0 {
+			mem.CredHash = bytes.Clone(m.CredHash)
+		}
+		s.Members = append(s.Members, mem)
 	}
 	if err := s.checkMembers(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrState, err)

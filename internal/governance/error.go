@@ -49,11 +49,16 @@ var (
 	ErrBadPower       = errors.New("governance: power out of range")
 	ErrBadName        = errors.New("governance: bad member name")
 	ErrBadKey         = errors.New("governance: bad ed25519 public key")
+	ErrBadCredHash    = errors.New("governance: bad credential hash")
 	ErrTooManyMembers = errors.New("governance: too many members")
 
 	// ErrState: a persisted state that does not decode or breaks an
 	// invariant; the app must not run on it.
 	ErrState = errors.New("governance: bad state")
+	// ErrJournalDamaged: a journal file whose checksum does not match its
+	// bytes (a torn write after a machine crash, a damaged disk) or that
+	// is too short to hold one. It also matches ErrState.
+	ErrJournalDamaged = fmt.Errorf("%w: journal damaged (torn or corrupted)", ErrState)
 	// ErrGenesis: the genesis validators cannot seed a state.
 	ErrGenesis = errors.New("governance: bad genesis")
 	// ErrAmbiguous: an ID prefix matches more than one pending proposal.

@@ -6,6 +6,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/ethereum/go-ethereum/rlp"
 )
 
 const testChain = "consortium-test"
@@ -102,4 +103,13 @@ func names(s *State) []string {
 		out = append(out, m.Name)
 	}
 	return out
+}
+
+func mustRLP(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := rlp.EncodeToBytes(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

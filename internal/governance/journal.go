@@ -2,6 +2,7 @@ package governance
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"sort"
 
@@ -15,6 +16,17 @@ import (
 const DefaultKeep = 10000
 
 const journalVersion = 1
+
+// journalDomain keys the checksum that ends an encoded journal.
+const journalDomain = "consortium governance journal v1\n"
+
+// maxJournalBytes bounds UnmarshalJournal: DefaultKeep heights of states
+// that change rarely stay far below it.
+const maxJournalBytes = 1 << 30
+
+func journalSum(payload []byte) [sha256.Size]byte {
+	return sha256.Sum256(append([]byte(journalDomain), payload...))
+}
 
 // Journal is the governance state as of every recent height, for the
 // app's restart. The app hash of a height folds in the governance state
@@ -110,20 +122,35 @@ type wireJournal struct {
 	Entries []journalEntry
 }
 
-// Marshal is what the app writes (atomically) at every Commit.
+// Marshal is what the app writes (atomically) at every Commit: the RLP
+// encoding followed by its SHA-256 checksum, so that a file cut short or
+// damaged on disk is told apart from a valid journal at start.
 func (j *Journal) Marshal() []byte {
 	enc, err := rlp.EncodeToBytes(&wireJournal{Version: journalVersion, Keep: j.keep, Last: j.last, Entries: j.entries})
 	if err != nil {
 		panic(err)
 	}
-	return enc
+	sum := journalSum(enc)
+	return append(enc, sum[:]...)
 }
 
 // UnmarshalJournal reads what Marshal wrote; every state in it must
 // Unmarshal, so a damaged file is found at start, not at the next crash.
+// Bytes whose checksum does not match (a torn or corrupted write) are
+// ErrJournalDamaged; a checksum over bytes that are no journal is ErrState.
 func UnmarshalJournal(b []byte) (*Journal, error) {
+	if len(b) <= sha256.Size {
+		return nil, fmt.Errorf("%w: %d bytes, too short for a checksum", ErrJournalDamaged, len(b))
+	}
+	if len(b) > maxJournalBytes {
+		return nil, fmt.Errorf("%w: journal of %d bytes", ErrState, len(b))
+	}
+	payload, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if want := journalSum(payload); !bytes.Equal(sum, want[:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch over %d bytes", ErrJournalDamaged, len(b))
+	}
 	var w wireJournal
-	if err := rlp.DecodeBytes(b, &w); err != nil {
+	if err := rlp.DecodeBytes(payload, &w); err != nil {
 		return nil, fmt.Errorf("%w: journal: %v", ErrState, err)
 	}
 	if w.Version != journalVersion || w.Keep == 0 || len(w.Entries) == 0 {

@@ -99,3 +99,28 @@ func TestUnmarshalJournalRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmarshalJournalTorn: a write cut short at any byte, or one byte
+// damaged anywhere, is told apart as ErrJournalDamaged, never read as an
+// older or different journal.
+func TestUnmarshalJournalTorn(t *testing.T) {
+	genesis := members(t, "a", "b", "c", "d")
+	j := NewJournal(genesis, 0)
+	journalRun(t, j, genesis, 1, 20)
+	good := j.Marshal()
+	if _, err := UnmarshalJournal(good); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(good); n++ {
+		if _, err := UnmarshalJournal(good[:n]); !errors.Is(err, ErrJournalDamaged) {
+			t.Fatalf("cut at %d of %d bytes: %v, want ErrJournalDamaged", n, len(good), err)
+		}
+	}
+	for i := 0; i < len(good); i++ {
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x10
+		if _, err := UnmarshalJournal(bad); !errors.Is(err, ErrJournalDamaged) {
+			t.Fatalf("byte %d flipped: %v, want ErrJournalDamaged", i, err)
+		}
+	}
+}

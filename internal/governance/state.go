@@ -37,11 +37,15 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Member is one organisation and its validator.
+// Member is one organisation and its validator. CredHash is the hash of
+// its registrar credential when the add proposal that made it a member
+// carried one (Action.CredHash); genesis members have none, the registrar
+// knows them from `consortium init`'s seed.
 type Member struct {
-	Name   string
-	PubKey ed25519.PubKey
-	Power  int64
+	Name     string
+	PubKey   ed25519.PubKey
+	Power    int64
+	CredHash []byte
 }
 
 // Pending is an open proposal and who has signed it so far.
@@ -88,7 +92,7 @@ func NewState(chainID string, members []Member, cfg Config) (*State, error) {
 	}
 	s := &State{ChainID: chainID, ProposalTTL: cfg.ProposalTTL, MaxPendingPerMember: cfg.MaxPendingPerMember}
 	for _, m := range members {
-		s.Members = append(s.Members, Member{Name: m.Name, PubKey: bytes.Clone(m.PubKey), Power: m.Power})
+		s.Members = append(s.Members, Member{Name: m.Name, PubKey: bytes.Clone(m.PubKey), Power: m.Power, CredHash: bytes.Clone(m.CredHash)})
 	}
 	slices.SortFunc(s.Members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	if err := s.checkMembers(); err != nil {
@@ -105,7 +109,7 @@ func (s *State) checkMembers() error {
 	}
 	keys := map[string]bool{}
 	for i, m := range s.Members {
-		a := Action{Kind: ActionAdd, Member: m.Name, PubKey: m.PubKey, Power: m.Power}
+		a := Action{Kind: ActionAdd, Member: m.Name, PubKey: m.PubKey, Power: m.Power, CredHash: m.CredHash}
 		if err := a.check(); err != nil {
 			return fmt.Errorf("member %q: %w", m.Name, err)
 		}

@@ -84,7 +84,7 @@ func TestPreview(t *testing.T) {
 		})
 	}
 	// Unequal powers are worded in power.
-	s, _ := NewState(testChain, []Member{{"a", pub("a"), 30}, {"b", pub("b"), 10}}, Config{})
+	s, _ := NewState(testChain, []Member{{Name: "a", PubKey: pub("a"), Power: 30}, {Name: "b", PubKey: pub("b"), Power: 10}}, Config{})
 	_, _, err := Preview(s, prop(add("c"), 1), []ed25519.PubKey{pub("a")})
 	var he *HaltError
 	if !errors.As(err, &he) || he.Need != 34 || he.Online != 20 {

@@ -87,18 +87,28 @@ func (k ActionKind) String() string {
 }
 
 // Action is one change to the validator set. PubKey is set for add and
-// rotate (the new key), Power only for add; the other fields must be zero,
-// so every change has exactly one encoding.
+// rotate (the new key), Power and CredHash only for add; the other fields
+// must be zero, so every change has exactly one encoding.
+//
+// CredHash is the SHA-256 of the new member's registrar credential secret
+// (auth.Hash, 32 bytes), or empty: the registrar following the chain admits
+// the member with it once the add passes. Only the hash travels: the
+// secret is 32 random bytes the member keeps, so the hash on chain tells
+// nobody anything they can authenticate with.
 type Action struct {
-	Kind   ActionKind
-	Member string
-	PubKey ed25519.PubKey
-	Power  int64
+	Kind     ActionKind
+	Member   string
+	PubKey   ed25519.PubKey
+	Power    int64
+	CredHash []byte
 }
 
 func (a Action) String() string {
 	switch a.Kind {
 	case ActionAdd:
+		if len(a.CredHash) > 0 {
+			return fmt.Sprintf("add member %s (validator %s, power %d, credential %x…)", a.Member, shortKey(a.PubKey), a.Power, a.CredHash[:4])
+		}
 		return fmt.Sprintf("add member %s (validator %s, power %d)", a.Member, shortKey(a.PubKey), a.Power)
 	case ActionRemove:
 		return fmt.Sprintf("remove member %s", a.Member)
@@ -120,7 +130,8 @@ func (a Action) gerund() string {
 }
 
 func (a Action) equal(b Action) bool {
-	return a.Kind == b.Kind && a.Member == b.Member && bytes.Equal(a.PubKey, b.PubKey) && a.Power == b.Power
+	return a.Kind == b.Kind && a.Member == b.Member && bytes.Equal(a.PubKey, b.PubKey) && a.Power == b.Power &&
+		bytes.Equal(a.CredHash, b.CredHash)
 }
 
 // check is the shape of an action, independent of any state.
@@ -128,10 +139,16 @@ func (a Action) check() error {
 	if err := auth.ValidName(a.Member); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadName, err)
 	}
+	if a.Kind != ActionAdd && len(a.CredHash) != 0 {
+		return fmt.Errorf("%w: only an add carries a credential hash", ErrDecode)
+	}
 	switch a.Kind {
 	case ActionAdd:
 		if a.Power < 1 || a.Power > MaxPower {
 			return fmt.Errorf("%w: %d, want 1..%d", ErrBadPower, a.Power, MaxPower)
+		}
+		if len(a.CredHash) != 0 && len(a.CredHash) != sha256.Size {
+			return fmt.Errorf("%w: %d bytes, want %d (SHA-256)", ErrBadCredHash, len(a.CredHash), sha256.Size)
 		}
 	case ActionRemove:
 		if len(a.PubKey) != 0 || a.Power != 0 {
@@ -169,17 +186,24 @@ type wireProposal struct {
 	Member  string
 	PubKey  []byte
 	Power   uint64
+	// CredHash is optional so that a proposal without one encodes (and
+	// hashes to an ID) exactly as before the field existed.
+	CredHash []byte `rlp:"optional"`
 }
 
 func (p Proposal) wire() *wireProposal {
 	return &wireProposal{ChainID: p.ChainID, Anchor: p.Anchor, Kind: uint8(p.Action.Kind),
-		Member: p.Action.Member, PubKey: []byte(p.Action.PubKey), Power: uint64(p.Action.Power)}
+		Member: p.Action.Member, PubKey: []byte(p.Action.PubKey), Power: uint64(p.Action.Power),
+		CredHash: p.Action.CredHash}
 }
 
 func (w *wireProposal) proposal() *Proposal {
 	p := &Proposal{ChainID: w.ChainID, Anchor: w.Anchor, Action: Action{Kind: ActionKind(w.Kind), Member: w.Member}}
 	if len(w.PubKey) > 0 {
 		p.Action.PubKey = ed25519.PubKey(bytes.Clone(w.PubKey))
+	}
+	if len(w.CredHash) > 0 {
+		p.Action.CredHash = bytes.Clone(w.CredHash)
 	}
 	if w.Power <= uint64(MaxPower) {
 		p.Action.Power = int64(w.Power)
