@@ -36,10 +36,14 @@ e2e:
 	deploy/build-images.sh
 	$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
 
+# gofmt, vet, and the layering guard: the clients (agent, registrarclient,
+# bootnode) never link the server (registry, httpapi), and internal/api, the
+# wire contract they share, imports nothing of the repo.
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -run '^TestClientsImportNoServer$$|^TestAPIImportsNothingOfTheRepo$$' ./internal/api/
 
 # Everything but the HA suite, under the race detector.
 unit:

@@ -38,6 +38,9 @@ type registrarFlags struct {
 	maxWait                                                  time.Duration
 	maxConns, maxConnsPerIP, maxConnsPerMember, maxWatches   int
 	dns                                                      dnsFlags
+	pprofListen                                              string
+	memoryLimit                                              string
+	chainURLs                                                []string // --chain-rpc, parsed; nil: off
 }
 
 // etcdFlags are the etcd client options, named as etcdctl names them.
@@ -75,11 +78,19 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.maxConnsPerMember, "max-conns-per-member", httpapi.DefaultMaxConnsPerMember, "most open connections authenticated with one credential; past it the oldest idle one is closed")
 	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "most blocking queries one credential may hold open at once")
 	addDNSFlags(fs, &f.dns)
+	fs.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default: it exposes the process's memory, so keep it on loopback")
+	fs.StringVar(&f.memoryLimit, "memory-limit", "auto", "soft memory limit of the Go runtime: a size in MiB, off, or auto (56 MiB + 48 KiB per --max-conns); the collector works harder near it, nothing fails; GOMEMLIMIT overrides it")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	chainRPC := fs.String("chain-rpc", envOr(e, "CONSORTIUM_CHAIN_RPC", ""), "BFT consortium: CometBFT RPC endpoints (host:port or http(s) URLs, comma-separated) whose governance state decides the members; a majority must agree. Off: the administrator adds and revokes members (Clique)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	chainURLs, err := parseChainRPC(*chainRPC)
+	if err != nil {
+		return err
+	}
+	f.chainURLs = chainURLs
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
@@ -96,15 +107,21 @@ func runRegistrar(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	limit, err := memoryLimit(f.memoryLimit, f.maxConns)
+	if err != nil {
+		return err
+	}
 	if e.getenv("GOMEMLIMIT") == "" {
-		// A soft limit keeps the heap (and RSS) near the live set instead of
-		// doubling it between collections; GOMEMLIMIT overrides it. It
-		// grows with --max-conns: each open connection holds some 40 KB,
-		// and a limit below the live heap makes the collector run without
-		// pause (at 56 MiB flat, a flood at the connection cap cost the
-		// registrar both cores and answers came seconds late; docs/ha.md
-		// saw the same with 700 blocking queries).
-		debug.SetMemoryLimit(56<<20 + int64(max(f.maxConns, 0))*48<<10)
+		// A soft limit keeps the heap (and RSS) near the live set instead
+		// of doubling it between collections; GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(limit)
+	}
+	if f.pprofListen != "" {
+		stop, err := servePprof(log, f.pprofListen)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -155,6 +172,9 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		}
 		log.Info("created the administrator credential", "file", path)
 	}
+	if f.chainURLs != nil {
+		reg.GovernByChain()
+	}
 	if f.tlsCert == "" && !loopbackAddr(ln.Addr()) {
 		log.Warn("serving plain http beyond loopback: member credentials would travel in clear text; pass --tls-cert and --tls-key, or put a TLS proxy in front")
 	}
@@ -186,7 +206,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	// Shutdown would otherwise wait for the dashboard's open streams.
 	hs.RegisterOnShutdown(dash.Close)
 	done := make(chan struct{})
-	go func() { defer close(done); reg.Run(runCtx) }()
+	go func() { defer close(done); runRegistry(runCtx, log, reg, f.chainURLs) }()
 	dashDone := make(chan struct{})
 	go func() { defer close(dashDone); dash.Run(runCtx) }()
 

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registrarclient"
 )
 
@@ -32,8 +32,8 @@ func Announce(ctx context.Context, rc *registrarclient.Client, role string, reco
 		// announcements for good.
 		cctx, cancel := context.WithTimeout(ctx, announceCallTimeout)
 		if rec != registered {
-			var resp httpapi.RegisterResponse
-			resp, err = rc.Register(cctx, httpapi.RegisterRequest{Role: role, ENR: rec})
+			var resp api.RegisterResponse
+			resp, err = rc.Register(cctx, api.RegisterRequest{Role: role, ENR: rec})
 			if err == nil {
 				registered, id = rec, resp.ID
 				interval = max(time.Duration(resp.TTLSeconds*float64(time.Second))/3, 500*time.Millisecond)

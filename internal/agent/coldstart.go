@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -110,7 +111,7 @@ func Init(ctx context.Context, cfg InitConfig) (*InitResult, error) {
 		res.Source, res.Static, res.Bootnodes = "saved", st.Static, st.Bootnodes
 		break
 	}
-	if err := WriteGethConfig(cfg.ConfigPath, GethConfig{ListenAddr: cfg.ListenAddr, Static: res.Static, Bootnodes: res.Bootnodes}); err != nil {
+	if err := WriteGethConfig(cfg.ConfigPath, api.PeerConfig(cfg.ListenAddr, res.Static, res.Bootnodes)); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", cfg.ConfigPath, err)
 	}
 	nat := "none"

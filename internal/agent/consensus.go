@@ -3,8 +3,8 @@ package agent
 import (
 	"slices"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/noderecord"
-	"github.com/consortium/consortium/internal/registry"
 )
 
 // Consensus is the node's consensus process as the agent drives it:
@@ -19,7 +19,7 @@ type Consensus interface {
 // ConsensusReporter is a Consensus that also tells where the chain stands;
 // the agent sends that with each renewal, for the dashboard.
 type ConsensusReporter interface {
-	Report() *registry.ConsensusStatus
+	Report() *api.ConsensusStatus
 }
 
 // consensusEntry is the "cmt" entry of the record at port, or nil without

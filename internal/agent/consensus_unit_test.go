@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -97,7 +97,7 @@ func TestConsensusFollowsTheAnswer(t *testing.T) {
 	fc := &fakeConsensus{id: cmtID}
 	a := newUnitAgent(t, &fakeClient{}, Config{Consensus: fc, ConsensusPort: 26656})
 	answer := func(cmt ...string) {
-		a.applySet(&registrarclient.Peers{PeerSet: registry.PeerSet{Index: 1, Consensus: cmt}})
+		a.applySet(&registrarclient.Peers{PeerSet: api.PeerSet{Index: 1, Consensus: cmt}})
 	}
 	a.consensusStep()
 	if len(fc.sets) != 0 {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 )
@@ -31,8 +31,6 @@ const (
 	// proofPause is how long proofs are left out after the registrar
 	// refused a status for them.
 	proofPause = 10 * time.Minute
-	// maxHeaderHex is the registrar's bound on status.head_header.
-	maxHeaderHex = 4096
 )
 
 // proofState is what the agent knows about its proofs. Only the main loop
@@ -48,7 +46,7 @@ type proofState struct {
 // addProofs adds to st (HeadSigner and Coinbase already filled in) the
 // proofs the client can give. st.HeadSigner is set only on a Clique chain,
 // so no header is sent where it could not prove anything.
-func (a *Agent) addProofs(ctx context.Context, st *registry.Status) {
+func (a *Agent) addProofs(ctx context.Context, st *api.Status) {
 	p, ok := a.cfg.Client.(ethclient.Prover)
 	ps := &a.proofs
 	now := a.now()
@@ -61,7 +59,7 @@ func (a *Agent) addProofs(ctx context.Context, st *registry.Status) {
 		case errors.Is(err, ethclient.ErrMethodNotFound):
 			a.log.Info("the client does not serve debug_getRawHeader (over HTTP: --http.api debug); the head is reported without its proof", "err", err)
 			ps.noHeader = true
-		case err == nil && 2+2*len(b) <= maxHeaderHex:
+		case err == nil && 2+2*len(b) <= api.MaxHeaderHex:
 			st.HeadHeader = hexutil.Encode(b)
 		}
 	}
@@ -74,7 +72,7 @@ func (a *Agent) addProofs(ctx context.Context, st *registry.Status) {
 	}
 	if cb != ps.sigFor || (ps.sig == "" && now.Sub(ps.sigFailedAt) >= proofRetry) {
 		ps.sigFor, ps.sig = cb, ""
-		sig, err := p.SignText(ctx, cb, registry.CoinbaseMessage(a.id.String()))
+		sig, err := p.SignText(ctx, cb, api.CoinbaseMessage(a.id.String()))
 		if err != nil || len(sig) != 65 {
 			ps.sigFailedAt = now
 			a.log.Debug("the coinbase key does not sign; its coinbase is reported without proof", "coinbase", st.Coinbase, "err", err)
@@ -86,14 +84,14 @@ func (a *Agent) addProofs(ctx context.Context, st *registry.Status) {
 }
 
 // hasProofs reports whether st carries a proof.
-func hasProofs(st *registry.Status) bool {
+func hasProofs(st *api.Status) bool {
 	return st != nil && (st.HeadHeader != "" || st.CoinbaseSig != "")
 }
 
 // withoutProofs sends st with send and, when the registrar refuses it
 // (400) while it carries proofs, sends it again without them; when that
 // one is taken the proofs were the cause, and are left out for proofPause.
-func (a *Agent) withoutProofs(st *registry.Status, send func(*registry.Status) error) error {
+func (a *Agent) withoutProofs(st *api.Status, send func(*api.Status) error) error {
 	err := send(st)
 	if err == nil || !hasProofs(st) || !registrarclient.IsStatus(err, 400) {
 		return err

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -58,25 +58,25 @@ func TestAddProofs(t *testing.T) {
 	a, pc, clock := proofAgent(t, common.HexToAddress(relayHex))
 
 	// No head signer (not Clique, or the genesis block): no header.
-	st := &registry.Status{Head: 0}
+	st := &api.Status{Head: 0}
 	a.addProofs(ctx, st)
 	if st.HeadHeader != "" || pc.headers != 0 {
 		t.Fatalf("header sent without a head signer: %+v", st)
 	}
 	// A Clique head and a signing coinbase: both proofs.
-	st = &registry.Status{Head: 7, HeadSigner: signerHex, Coinbase: signerHex}
+	st = &api.Status{Head: 7, HeadSigner: signerHex, Coinbase: signerHex}
 	a.addProofs(ctx, st)
 	if st.HeadHeader != "0xc0" || len(st.CoinbaseSig) != 2+130 {
 		t.Fatalf("proofs = %q, %q", st.HeadHeader, st.CoinbaseSig)
 	}
 	// The signature is made once per coinbase.
-	st = &registry.Status{Head: 8, HeadSigner: signerHex, Coinbase: signerHex}
+	st = &api.Status{Head: 8, HeadSigner: signerHex, Coinbase: signerHex}
 	a.addProofs(ctx, st)
 	if pc.signs != 1 || st.CoinbaseSig == "" {
 		t.Fatalf("signed %d times; sig %q", pc.signs, st.CoinbaseSig)
 	}
 	// The relay account proves nothing: never signed for.
-	st = &registry.Status{Coinbase: relayHex}
+	st = &api.Status{Coinbase: relayHex}
 	a.addProofs(ctx, st)
 	if st.CoinbaseSig != "" || pc.signs != 1 {
 		t.Fatalf("relay coinbase signed: %+v (%d signs)", st, pc.signs)
@@ -85,7 +85,7 @@ func TestAddProofs(t *testing.T) {
 	pc.signErr = errors.New("authentication needed: password or unlock")
 	other := "0x00000000000000000000000000000000000000cc"
 	for i := range 3 {
-		st = &registry.Status{Coinbase: other}
+		st = &api.Status{Coinbase: other}
 		a.addProofs(ctx, st)
 		if st.CoinbaseSig != "" {
 			t.Fatalf("round %d: a signature from a failing key", i)
@@ -97,15 +97,15 @@ func TestAddProofs(t *testing.T) {
 	}
 	clock.t = clock.t.Add(proofRetry)
 	pc.signErr = nil
-	st = &registry.Status{Coinbase: other}
+	st = &api.Status{Coinbase: other}
 	a.addProofs(ctx, st)
 	if st.CoinbaseSig == "" || pc.signs != 3 {
 		t.Fatalf("an unlocked key not asked again after proofRetry (%d signs)", pc.signs)
 	}
 	// Oversized headers are not sent; a client without the debug API is
 	// not asked again.
-	pc.header = make([]byte, maxHeaderHex)
-	st = &registry.Status{Head: 9, HeadSigner: signerHex}
+	pc.header = make([]byte, api.MaxHeaderHex)
+	st = &api.Status{Head: 9, HeadSigner: signerHex}
 	a.addProofs(ctx, st)
 	if st.HeadHeader != "" {
 		t.Fatal("an oversized header was sent")
@@ -113,7 +113,7 @@ func TestAddProofs(t *testing.T) {
 	pc.headerErr = &ethclient.Error{Method: "debug_getRawHeader", Kind: ethclient.ErrMethodNotFound}
 	n := pc.headers
 	for range 2 {
-		a.addProofs(ctx, &registry.Status{Head: 9, HeadSigner: signerHex})
+		a.addProofs(ctx, &api.Status{Head: 9, HeadSigner: signerHex})
 	}
 	if pc.headers != n+1 {
 		t.Fatalf("debug_getRawHeader asked %d times after method-not-found", pc.headers-n)
@@ -127,15 +127,15 @@ func TestWithoutProofs(t *testing.T) {
 	ctx := context.Background()
 	a, _, clock := proofAgent(t, common.Address{})
 	refuse := &registrarclient.APIError{Status: 400, Code: "invalid", Message: "status.head_header: no Clique seal"}
-	var sent []registry.Status
-	send := func(st *registry.Status) error {
+	var sent []api.Status
+	send := func(st *api.Status) error {
 		sent = append(sent, *st)
 		if hasProofs(st) {
 			return refuse
 		}
 		return nil
 	}
-	st := &registry.Status{Head: 7, HeadSigner: signerHex, Coinbase: signerHex}
+	st := &api.Status{Head: 7, HeadSigner: signerHex, Coinbase: signerHex}
 	a.addProofs(ctx, st)
 	if err := a.withoutProofs(st, send); err != nil {
 		t.Fatalf("renewal failed for its proofs: %v", err)
@@ -143,7 +143,7 @@ func TestWithoutProofs(t *testing.T) {
 	if len(sent) != 2 || hasProofs(&sent[1]) || sent[1].Head != 7 {
 		t.Fatalf("sent %+v", sent)
 	}
-	st = &registry.Status{Head: 8, HeadSigner: signerHex, Coinbase: signerHex}
+	st = &api.Status{Head: 8, HeadSigner: signerHex, Coinbase: signerHex}
 	a.addProofs(ctx, st)
 	if hasProofs(st) {
 		t.Fatal("proofs sent again during the pause")
@@ -156,7 +156,7 @@ func TestWithoutProofs(t *testing.T) {
 
 	// Refused without proofs too: the error is the caller's.
 	sent = nil
-	if err := a.withoutProofs(st, func(st *registry.Status) error { sent = append(sent, *st); return refuse }); !errors.Is(err, refuse) || len(sent) != 2 {
+	if err := a.withoutProofs(st, func(st *api.Status) error { sent = append(sent, *st); return refuse }); !errors.Is(err, refuse) || len(sent) != 2 {
 		t.Fatalf("err %v after %d sends", err, len(sent))
 	}
 	if a.now().Before(a.proofs.pausedUntil) {

@@ -7,10 +7,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
-	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 )
 
 func (a *Agent) isRegistered() bool {
@@ -66,7 +65,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	if err != nil {
 		return err
 	}
-	req := httpapi.RegisterRequest{Role: a.cfg.Role, ENR: rec}
+	req := api.RegisterRequest{Role: a.cfg.Role, ENR: rec}
 	if a.cfg.Role == "public" {
 		port := a.cfg.PublicPort
 		if port == 0 {
@@ -78,8 +77,8 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 		}
 		req.PublicENR = pub
 	}
-	var resp httpapi.RegisterResponse
-	err = a.withoutProofs(a.status(ctx, info), func(st *registry.Status) error {
+	var resp api.RegisterResponse
+	err = a.withoutProofs(a.status(ctx, info), func(st *api.Status) error {
 		req.Status = st
 		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 		defer cancel()
@@ -105,8 +104,8 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 
 func (a *Agent) renew(ctx context.Context) error {
 	info, _ := a.cfg.Client.NodeInfo(ctx)
-	var resp httpapi.RenewResponse
-	err := a.withoutProofs(a.status(ctx, info), func(st *registry.Status) error {
+	var resp api.RenewResponse
+	err := a.withoutProofs(a.status(ctx, info), func(st *api.Status) error {
 		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 		defer cancel()
 		var err error
@@ -138,8 +137,8 @@ func (a *Agent) renew(ctx context.Context) error {
 }
 
 // status gathers what the agent reports with each renewal.
-func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.Status {
-	st := &registry.Status{Client: info.Name}
+func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *api.Status {
+	st := &api.Status{Client: info.Name}
 	if len(st.Client) > 200 {
 		st.Client = st.Client[:200]
 	}
@@ -175,7 +174,7 @@ func (a *Agent) status(ctx context.Context, info ethclient.NodeInfo) *registry.S
 	if peers, err := a.cfg.Client.Peers(ctx); err == nil {
 		st.Peers = len(peers)
 		for _, p := range peers {
-			if len(st.PeerIDs) < registry.MaxPeerIDs {
+			if len(st.PeerIDs) < api.MaxPeerIDs {
 				st.PeerIDs = append(st.PeerIDs, p.ID.String())
 			}
 		}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -57,7 +57,7 @@ type sealGate struct {
 	Syncing   bool
 	// Nodes is GET /v1/nodes with the member's credential: its own nodes in
 	// full, other members' live public nodes by their public side.
-	Nodes []registry.NodeView
+	Nodes []api.NodeView
 }
 
 // ready reports whether the gate is open and, when it is not, why.
@@ -69,7 +69,7 @@ func (g sealGate) ready() (bool, string) {
 		return false, "syncing"
 	}
 	var best uint64
-	var own, foreign []registry.NodeView
+	var own, foreign []api.NodeView
 	for _, n := range g.Nodes {
 		if !n.Live {
 			continue

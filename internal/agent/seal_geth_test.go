@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/agent"
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
@@ -166,7 +167,7 @@ func TestStatusProofsWithGeth113(t *testing.T) {
 	tx := s.startNodeWith(m, "tx", "tx", gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", tks}}, func(c *agent.Config) {
 		c.Relay = trelay
 	})
-	status := func(n *tnode) *registry.Status {
+	status := func(n *tnode) *api.Status {
 		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, n.geth.ID().String())
 		if err != nil {
 			return nil
@@ -174,7 +175,7 @@ func TestStatusProofsWithGeth113(t *testing.T) {
 		return view.Status
 	}
 	want := strings.ToLower(signer.Hex())
-	var last *registry.Status
+	var last *api.Status
 	waitFor(t, 90*time.Second, "the validator's head and coinbase checked by the registrar", func() bool {
 		last = status(v)
 		return last != nil && last.Head > 0 && last.SealChecked && last.CoinbaseChecked &&

@@ -9,22 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 func TestSealGateReady(t *testing.T) {
-	own := func(id string, head uint64, peers ...string) registry.NodeView {
-		return registry.NodeView{ID: id, Member: "a", Role: "public", Enode: "enode://" + id, Live: true, Status: &registry.Status{Head: head, PeerIDs: peers}}
+	own := func(id string, head uint64, peers ...string) api.NodeView {
+		return api.NodeView{ID: id, Member: "a", Role: "public", Enode: "enode://" + id, Live: true, Status: &api.Status{Head: head, PeerIDs: peers}}
 	}
-	foreign := func(id, member string, head uint64) registry.NodeView {
-		return registry.NodeView{ID: id, Member: member, Role: "public", PublicEnode: "enode://" + id, Live: true, Status: &registry.Status{Head: head}}
+	foreign := func(id, member string, head uint64) api.NodeView {
+		return api.NodeView{ID: id, Member: member, Role: "public", PublicEnode: "enode://" + id, Live: true, Status: &api.Status{Head: head}}
 	}
-	validator := registry.NodeView{ID: "v", Member: "a", Role: "validator", Enode: "enode://v", Live: true, Status: &registry.Status{Head: 0}}
+	validator := api.NodeView{ID: "v", Member: "a", Role: "validator", Enode: "enode://v", Live: true, Status: &api.Status{Head: 0}}
 	cases := []struct {
 		name string
 		g    sealGate
@@ -32,14 +32,14 @@ func TestSealGateReady(t *testing.T) {
 	}{
 		{"no local mesh", sealGate{LocalMesh: false}, "not every peer"},
 		{"syncing", sealGate{LocalMesh: true, Syncing: true}, "syncing"},
-		{"alone in the consortium", sealGate{LocalMesh: true, Nodes: []registry.NodeView{validator}}, ""},
-		{"public peered with all", sealGate{LocalMesh: true, Nodes: []registry.NodeView{validator, own("p", 0, "q", "r"), foreign("q", "b", 0), foreign("r", "c", 0)}}, ""},
-		{"public missing one member", sealGate{LocalMesh: true, Nodes: []registry.NodeView{own("p", 0, "q"), foreign("q", "b", 0), foreign("r", "c", 0)}}, "c's public node"},
-		{"public without status", sealGate{LocalMesh: true, Nodes: []registry.NodeView{{ID: "p", Role: "public", Enode: "e", Live: true}, foreign("q", "b", 0)}}, "not yet peered"},
-		{"lapsed foreign public ignored", sealGate{LocalMesh: true, Nodes: []registry.NodeView{own("p", 0), func() registry.NodeView { n := foreign("q", "b", 0); n.Live = false; return n }()}}, ""},
-		{"behind", sealGate{LocalMesh: true, Head: 5, Nodes: []registry.NodeView{own("p", 7, "q"), foreign("q", "b", 9)}}, "behind the best reported head 9"},
-		{"at the head", sealGate{LocalMesh: true, Head: 9, Nodes: []registry.NodeView{own("p", 7, "q"), foreign("q", "b", 9)}}, ""},
-		{"lapsed node's head ignored", sealGate{LocalMesh: true, Head: 3, Nodes: []registry.NodeView{{ID: "x", Role: "tx", Enode: "e", Status: &registry.Status{Head: 100}}}}, ""},
+		{"alone in the consortium", sealGate{LocalMesh: true, Nodes: []api.NodeView{validator}}, ""},
+		{"public peered with all", sealGate{LocalMesh: true, Nodes: []api.NodeView{validator, own("p", 0, "q", "r"), foreign("q", "b", 0), foreign("r", "c", 0)}}, ""},
+		{"public missing one member", sealGate{LocalMesh: true, Nodes: []api.NodeView{own("p", 0, "q"), foreign("q", "b", 0), foreign("r", "c", 0)}}, "c's public node"},
+		{"public without status", sealGate{LocalMesh: true, Nodes: []api.NodeView{{ID: "p", Role: "public", Enode: "e", Live: true}, foreign("q", "b", 0)}}, "not yet peered"},
+		{"lapsed foreign public ignored", sealGate{LocalMesh: true, Nodes: []api.NodeView{own("p", 0), func() api.NodeView { n := foreign("q", "b", 0); n.Live = false; return n }()}}, ""},
+		{"behind", sealGate{LocalMesh: true, Head: 5, Nodes: []api.NodeView{own("p", 7, "q"), foreign("q", "b", 9)}}, "behind the best reported head 9"},
+		{"at the head", sealGate{LocalMesh: true, Head: 9, Nodes: []api.NodeView{own("p", 7, "q"), foreign("q", "b", 9)}}, ""},
+		{"lapsed node's head ignored", sealGate{LocalMesh: true, Head: 3, Nodes: []api.NodeView{{ID: "x", Role: "tx", Enode: "e", Status: &api.Status{Head: 100}}}}, ""},
 	}
 	for _, c := range cases {
 		ok, why := c.g.ready()
@@ -65,20 +65,20 @@ func TestAheadPeer(t *testing.T) {
 	}
 	p1, p2, other := mk(1), mk(2), mk(3)
 	want := map[enode.ID]*enode.Node{p1.ID(): p1, p2.ID(): p2}
-	view := func(n *enode.Node, head uint64, live bool) registry.NodeView {
-		return registry.NodeView{ID: n.ID().String(), Live: live, Status: &registry.Status{Head: head}}
+	view := func(n *enode.Node, head uint64, live bool) api.NodeView {
+		return api.NodeView{ID: n.ID().String(), Live: live, Status: &api.Status{Head: head}}
 	}
 	cases := []struct {
 		name string
-		view []registry.NodeView
+		view []api.NodeView
 		head uint64
 		want *enode.Node
 	}{
-		{"nobody ahead", []registry.NodeView{view(p1, 27, true), view(p2, 20, true)}, 27, nil},
-		{"the highest of the set", []registry.NodeView{view(p1, 28, true), view(p2, 29, true)}, 27, p2},
-		{"a node outside the set is ignored", []registry.NodeView{view(other, 90, true), view(p1, 28, true)}, 27, p1},
-		{"a lapsed node is ignored", []registry.NodeView{view(p2, 90, false)}, 27, nil},
-		{"no status", []registry.NodeView{{ID: p1.ID().String(), Live: true}}, 27, nil},
+		{"nobody ahead", []api.NodeView{view(p1, 27, true), view(p2, 20, true)}, 27, nil},
+		{"the highest of the set", []api.NodeView{view(p1, 28, true), view(p2, 29, true)}, 27, p2},
+		{"a node outside the set is ignored", []api.NodeView{view(other, 90, true), view(p1, 28, true)}, 27, p1},
+		{"a lapsed node is ignored", []api.NodeView{view(p2, 90, false)}, 27, nil},
+		{"no status", []api.NodeView{{ID: p1.ID().String(), Live: true}}, 27, nil},
 	}
 	for _, c := range cases {
 		got, _ := aheadPeer(c.view, want, c.head)

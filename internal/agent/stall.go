@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -67,7 +67,7 @@ func (a *Agent) stallAfter(info ethclient.NodeInfo) time.Duration {
 
 // aheadPeer returns the peer of want that reports the highest head above
 // head, among the live nodes in view.
-func aheadPeer(view []registry.NodeView, want map[enode.ID]*enode.Node, head uint64) (*enode.Node, uint64) {
+func aheadPeer(view []api.NodeView, want map[enode.ID]*enode.Node, head uint64) (*enode.Node, uint64) {
 	var best *enode.Node
 	var bestHead uint64
 	for _, v := range view {

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/registrarclient"
-	"github.com/consortium/consortium/internal/registry"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -76,11 +76,9 @@ func TestStallStep(t *testing.T) {
 		looks.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
-		var out struct {
-			Nodes []registry.NodeView `json:"nodes"`
-		}
+		var out api.NodeList
 		for n, h := range heads {
-			out.Nodes = append(out.Nodes, registry.NodeView{ID: n.ID().String(), Live: true, Status: &registry.Status{Head: h}})
+			out.Nodes = append(out.Nodes, api.NodeView{ID: n.ID().String(), Live: true, Status: &api.Status{Head: h}})
 		}
 		json.NewEncoder(w).Encode(out)
 	}))

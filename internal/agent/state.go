@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/api"
 )
 
 // State is the last peer set the agent received, kept on disk so that a
@@ -82,49 +81,13 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// GethConfig is the cold-start config.toml the agent writes for geth:
-// peers in [Node.P2P] (geth ≥ 1.11 ignores static-nodes.json), plus the
-// listen address when given. Static peers are also trusted, so they get a
-// slot even when --maxpeers is reached.
-type GethConfig struct {
-	ListenAddr string
-	Static     []string
-	Bootnodes  []string
-	// Extra is appended verbatim after the [Node.P2P] keys (operator's own
-	// settings for that section).
-	Extra string
-}
+// gethConfigHeader heads the config.toml the agent writes.
+const gethConfigHeader = "# Written by consortium agent; rewritten whenever the peer set changes.\n"
 
-// Render produces the TOML text.
-func (c GethConfig) Render() string {
-	frag := httpapi.TOMLFragment(c.Static, c.Static, c.Bootnodes)
-	var b strings.Builder
-	b.WriteString("# Written by consortium agent; rewritten whenever the peer set changes.\n")
-	b.WriteString(frag)
-	// Same list for discv5, which geth keeps separately; written even when
-	// empty, or geth would fall back to the mainnet discv5 bootnodes.
-	b.WriteString("BootstrapNodesV5 = " + tomlList(c.Bootnodes) + "\n")
-	if c.ListenAddr != "" {
-		b.WriteString("ListenAddr = " + fmt.Sprintf("%q", c.ListenAddr) + "\n")
-	}
-	if c.Extra != "" {
-		b.WriteString(c.Extra)
-		if !strings.HasSuffix(c.Extra, "\n") {
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
-func tomlList(v []string) string {
-	q := make([]string, len(v))
-	for i, s := range v {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// WriteGethConfig writes path atomically.
-func WriteGethConfig(path string, c GethConfig) error {
-	return writeAtomic(path, []byte(c.Render()), 0o644)
+// WriteGethConfig writes geth's cold-start config.toml atomically. c is
+// rendered by the one writer the registrar's format=toml answer uses too
+// (api.GethConfig); the agent's is api.PeerConfig of its peer set: static
+// peers trusted, bootnodes for discv4 and discv5.
+func WriteGethConfig(path string, c api.GethConfig) error {
+	return writeAtomic(path, []byte(gethConfigHeader+c.Render()), 0o644)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registrarclient"
 )
 
@@ -104,7 +105,7 @@ func (a *Agent) applySet(p *registrarclient.Peers) {
 		a.log.Warn("saving the peer set failed", "err", err)
 	}
 	if a.cfg.ConfigPath != "" {
-		if err := WriteGethConfig(a.cfg.ConfigPath, GethConfig{ListenAddr: a.cfg.ListenAddr, Static: p.Static, Bootnodes: p.Bootnodes}); err != nil {
+		if err := WriteGethConfig(a.cfg.ConfigPath, api.PeerConfig(a.cfg.ListenAddr, p.Static, p.Bootnodes)); err != nil {
 			a.log.Warn("rewriting the cold-start config failed", "err", err)
 		}
 	}

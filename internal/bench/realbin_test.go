@@ -14,6 +14,11 @@ package bench
 // the share of a core the load generator and every other process on the
 // machine used meanwhile, and the 1-minute load average.
 //
+// REAL_BENCH_ARGS adds registrar flags (to compare a setting with the
+// defaults). REAL_BENCH_PROFILE=dir starts the registrar with --pprof-listen and saves
+// a CPU profile of the first seconds of each load into dir (phase-N.pprof,
+// read them with `go tool pprof -top dir/phase-2.pprof`).
+//
 // Two flags differ from a production start, for the same reasons as in the
 // in-process benchmarks: --rate-limit (the default 2,000/s per credential
 // would cap the load, not the registrar) and --ttl 1h (no renewal loop runs
@@ -23,12 +28,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,13 +222,90 @@ func loadavg1() string {
 	return strings.Fields(string(b))[0]
 }
 
+// startProfile asks the registrar at pprofAddr for a CPU profile of the next
+// 2 seconds and saves it as dir/phase-N.pprof; the returned func waits for
+// it. Without dir it does nothing.
+func startProfile(t *testing.T, dir, pprofAddr string, phase int, metric string) (wait func()) {
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/profile?seconds=2")
+		if err != nil {
+			t.Logf("profile of phase %d: %v", phase, err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("phase-%d.pprof", phase)), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("profile of phase %d: %v", phase, err)
+			return
+		}
+		t.Logf("profile of phase %d (%s): %s", phase, metric, filepath.Join(dir, fmt.Sprintf("phase-%d.pprof", phase)))
+	}()
+	return func() { <-done }
+}
+
+// gzipRead GETs url asking for gzip and returns the size of the compressed
+// body, which it reads but does not decompress (as the plain reads do not
+// decode theirs).
+func gzipRead(ctx context.Context, tg *load.Target, url, cred string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := tg.HC.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && (resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip") {
+		err = fmt.Errorf("HTTP %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	return n, err
+}
+
+// rssSplit says what the resident pages of pid are: anonymous (the Go heap,
+// stacks, SQLite's cache) and file-backed (the binary's text and data).
+func rssSplit(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	kb := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if f := strings.Fields(v); ok && len(f) > 0 {
+			kb[k], _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	return fmt.Sprintf("anonymous %.0f MB, file-backed %.0f MB", kb["RssAnon"]*1024/1e6, kb["RssFile"]*1024/1e6)
+}
+
 // runReal starts one registrar and takes every figure.
 func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 	ps := proctest.New(t)
 	seedPath, admin, creds := realSeed(t, pop.Members)
-	addr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePorts(t, 1)[0])
-	p := ps.Start("registrar", bin, "registrar", "--listen", addr, "--data", t.TempDir(), "--seed", seedPath,
-		"--ttl", "1h", "--rate-limit", "1000000000", "--log-level", "warn")
+	ports := proctest.FreePorts(t, 2)
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	args := []string{"registrar", "--listen", addr, "--data", t.TempDir(), "--seed", seedPath,
+		"--ttl", "1h", "--rate-limit", "1000000000", "--log-level", "warn"}
+	profDir := os.Getenv("REAL_BENCH_PROFILE")
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	if profDir != "" {
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	// REAL_BENCH_ARGS adds flags, e.g. "--memory-limit 80" to try a setting.
+	args = append(args, strings.Fields(os.Getenv("REAL_BENCH_ARGS"))...)
+	p := ps.Start("registrar", bin, args...)
 	base := "http://" + addr
 	tg := &load.Target{URLs: []string{base}, HC: load.NewHTTPClient(), Admin: admin, Creds: creds}
 	ctx := context.Background()
@@ -237,8 +321,12 @@ func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 	}
 	pid := p.Pid()
 	var res realRun
+	phase := 0
 	run := func(metric string, workers, n int, fn func(i int) error) {
 		t.Helper()
+		phase++
+		prof := startProfile(t, profDir, pprofAddr, phase, metric)
+		defer prof()
 		m := startMeter(pid)
 		lat, el, err := load.RunConcurrent(workers, n, fn)
 		if err != nil {
@@ -271,6 +359,13 @@ func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 		}
 		return err
 	})
+	var gzBytes atomic.Int64
+	run("full reads, Accept-Encoding: gzip (16 clients, 2,000)", 16, 2000, func(int) error {
+		n, err := gzipRead(ctx, tg, base+"/v1/nodes/"+target.ID+"/peers", tg.Creds[target.Member])
+		gzBytes.Store(n)
+		return err
+	})
+	res[len(res)-3].note = fmt.Sprintf("%.0f KB per answer (%.0f KB plain); ", float64(gzBytes.Load())/1e3, float64(first.Bytes)/1e3) + res[len(res)-3].note
 	run("304 reads, If-None-Match (16 clients, 20,000)", 16, 20000, func(int) error {
 		a, err := tg.Peers(ctx, base, target, "", first.ETag, nil)
 		if err == nil && a.Status != http.StatusNotModified {
@@ -290,7 +385,7 @@ func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 		return err
 	})
 	rss, hwm := load.ProcMem(pid)
-	res.add("RSS after registrations and reads (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB", hwm))
+	res.add("RSS after registrations and reads (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB; %s", hwm, rssSplit(pid)))
 
 	// Idle: nobody connected, 10,000 live nodes.
 	time.Sleep(2 * time.Second)
@@ -347,13 +442,13 @@ func runReal(t *testing.T, bin string, pop *load.Population) realRun {
 		fmt.Sprintf("p50 %.1f ms, %.0f bytes per answer; %s", ms(load.Pct(lat, 50)), float64(bytes)/float64(len(lat)), note))
 	t.Logf("delta watchers: p99 %.1f ms; %s", p99, note)
 	rss, hwm = load.ProcMem(pid)
-	res.add("RSS after the watcher rounds (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB", hwm))
+	res.add("RSS after the watcher rounds (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB; %s", hwm, rssSplit(pid)))
 
 	run("new registrations, 10,000 present (64 clients, 3,000)", 64, len(pop.Fresh), func(i int) error {
 		return tg.Post(ctx, base, "/v1/nodes", pop.Fresh[i], pop.Fresh[i].Body, http.StatusCreated)
 	})
 	rss, hwm = load.ProcMem(pid)
-	res.add("RSS at the end (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB; load %s", hwm, loadavg1()))
+	res.add("RSS at the end (peak)", "MB", rss, fmt.Sprintf("peak %.0f MB; %s; load %s", hwm, rssSplit(pid), loadavg1()))
 	p.Kill()
 	return res
 }

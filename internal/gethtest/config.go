@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/consortium/consortium/internal/api"
 )
 
 // Config describes one geth node. The zero value is a v1.17.10 node on the
@@ -87,26 +89,15 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// configTOML renders the [Node.P2P] section geth reads with --config.
+// configTOML renders the [Node.P2P] section geth reads with --config, by
+// the writer the agent and the registrar use (api.GethConfig).
 func configTOML(c Config) string {
-	var b strings.Builder
-	b.WriteString("# written by internal/gethtest\n[Node.P2P]\n")
-	fmt.Fprintf(&b, "ListenAddr = %s\n", strconv.Quote(c.ListenAddr))
-	list := func(key string, urls []string) {
-		if len(urls) == 0 {
-			return
-		}
-		q := make([]string, len(urls))
-		for i, u := range urls {
-			q[i] = strconv.Quote(u)
-		}
-		fmt.Fprintf(&b, "%s = [%s]\n", key, strings.Join(q, ", "))
-	}
-	list("StaticNodes", c.StaticNodes)
-	list("TrustedNodes", c.TrustedNodes)
-	list("BootstrapNodes", c.BootstrapNodes)
-	list("BootstrapNodesV5", c.BootstrapNodes)
-	return b.String()
+	return "# written by internal/gethtest\n" + api.GethConfig{
+		ListenAddr: c.ListenAddr,
+		Static:     c.StaticNodes,
+		Trusted:    c.TrustedNodes,
+		Bootnodes:  c.BootstrapNodes,
+	}.Render()
 }
 
 // ports is the node's fixed set of loopback ports, kept across restarts.

@@ -94,10 +94,11 @@ func TestConfigTOML(t *testing.T) {
 	})
 	want := `# written by internal/gethtest
 [Node.P2P]
-ListenAddr = "127.0.0.1:30303"
 StaticNodes = ["enode://a@127.0.0.1:1", "enode://b@127.0.0.1:2"]
+TrustedNodes = []
 BootstrapNodes = ["enode://c@127.0.0.1:3"]
 BootstrapNodesV5 = ["enode://c@127.0.0.1:3"]
+ListenAddr = "127.0.0.1:30303"
 `
 	if got != want {
 		t.Errorf("configTOML:\n%s\nwant:\n%s", got, want)

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/api"
 )
 
 // MaxBody is the largest request body accepted.
 const MaxBody = 64 << 10
 
-var errTooLarge = &httpError{http.StatusRequestEntityTooLarge, "too_large", "request body larger than 64 KiB"}
+var errTooLarge = &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body larger than 64 KiB"}
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
@@ -26,7 +26,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge
 		}
-		return nil, errBadRequest("bad_body", "could not read request body")
+		return nil, errBadRequest(api.CodeBadBody, "could not read request body")
 	}
 	return b, nil
 }
@@ -38,15 +38,15 @@ func decodeStrict(b []byte, v any, allowEmpty bool) error {
 		if allowEmpty {
 			return nil
 		}
-		return errBadRequest("bad_json", "request body must be a JSON object")
+		return errBadRequest(api.CodeBadJSON, "request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errBadRequest("bad_json", "invalid JSON body: "+clip(err.Error()))
+		return errBadRequest(api.CodeBadJSON, "invalid JSON body: "+clip(err.Error()))
 	}
 	if dec.More() {
-		return errBadRequest("bad_json", "invalid JSON body: trailing data after the object")
+		return errBadRequest(api.CodeBadJSON, "invalid JSON body: trailing data after the object")
 	}
 	return nil
 }
@@ -58,24 +58,6 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
-// MemberRequest is the body of POST /v1/members.
-type MemberRequest struct {
-	Name string `json:"name"`
-}
-
-// RegisterRequest is the body of POST /v1/nodes.
-type RegisterRequest struct {
-	ENR       string           `json:"enr"`
-	Role      string           `json:"role"`
-	PublicENR string           `json:"public_enr,omitempty"`
-	Status    *registry.Status `json:"status,omitempty"`
-}
-
-// RenewRequest is the (optional) body of POST /v1/nodes/{id}/renew.
-type RenewRequest struct {
-	Status *registry.Status `json:"status,omitempty"`
-}
-
 // DecodeRegister decodes and bounds a registration body.
 func DecodeRegister(b []byte) (RegisterRequest, error) {
 	var req RegisterRequest
@@ -83,7 +65,7 @@ func DecodeRegister(b []byte) (RegisterRequest, error) {
 		return req, err
 	}
 	if req.ENR == "" || req.Role == "" {
-		return req, errBadRequest("missing_field", `"enr" and "role" are required`)
+		return req, errBadRequest(api.CodeMissingField, `"enr" and "role" are required`)
 	}
 	return req, nil
 }
@@ -102,7 +84,7 @@ func DecodeMember(b []byte) (MemberRequest, error) {
 		return req, err
 	}
 	if req.Name == "" {
-		return req, errBadRequest("missing_field", `"name" is required`)
+		return req, errBadRequest(api.CodeMissingField, `"name" is required`)
 	}
 	return req, nil
 }
@@ -127,25 +109,25 @@ func ParseWaitQuery(q url.Values, maxWait time.Duration) (WaitQuery, error) {
 	wq := WaitQuery{Format: "json", Wait: maxWait}
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return wq, errBadRequest("bad_query", "query parameter "+strconv.Quote(clip(k))+" given more than once")
+			return wq, errBadRequest(api.CodeBadQuery, "query parameter "+strconv.Quote(clip(k))+" given more than once")
 		}
 		v := vs[0]
 		switch k {
 		case "format":
 			if !formats[v] {
-				return wq, errBadRequest("bad_query", `format must be one of json, bootnodes, toml, enr`)
+				return wq, errBadRequest(api.CodeBadQuery, `format must be one of json, bootnodes, toml, enr`)
 			}
 			wq.Format = v
 		case "index":
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				return wq, errBadRequest("bad_query", "index must be a non-negative integer")
+				return wq, errBadRequest(api.CodeBadQuery, "index must be a non-negative integer")
 			}
 			wq.Index, wq.HasIndex = n, true
 		case "wait":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
-				return wq, errBadRequest("bad_query", `wait must be a duration such as "30s"`)
+				return wq, errBadRequest(api.CodeBadQuery, `wait must be a duration such as "30s"`)
 			}
 			if d > maxWait {
 				d = maxWait
@@ -157,14 +139,14 @@ func ParseWaitQuery(q url.Values, maxWait time.Duration) (WaitQuery, error) {
 				wq.Delta = true
 			case "0", "false":
 			default:
-				return wq, errBadRequest("bad_query", "delta must be 1 or 0")
+				return wq, errBadRequest(api.CodeBadQuery, "delta must be 1 or 0")
 			}
 		default:
-			return wq, errBadRequest("bad_query", "unknown query parameter "+strconv.Quote(clip(k)))
+			return wq, errBadRequest(api.CodeBadQuery, "unknown query parameter "+strconv.Quote(clip(k)))
 		}
 	}
 	if wq.Delta && wq.Format != "json" {
-		return wq, errBadRequest("bad_query", "delta answers are JSON only: leave out format, or delta")
+		return wq, errBadRequest(api.CodeBadQuery, "delta answers are JSON only: leave out format, or delta")
 	}
 	return wq, nil
 }
@@ -188,7 +170,7 @@ func DecodeLegacyPost(contentType string, b []byte, q url.Values) (LegacyPost, e
 	case "application/x-www-form-urlencoded":
 		f, err := url.ParseQuery(string(b))
 		if err != nil {
-			return lp, errBadRequest("bad_form", "invalid form body")
+			return lp, errBadRequest(api.CodeBadForm, "invalid form body")
 		}
 		lp.Enode, lp.Network = f.Get("enode"), f.Get("network")
 	default:
@@ -199,7 +181,7 @@ func DecodeLegacyPost(contentType string, b []byte, q url.Values) (LegacyPost, e
 	}
 	lp.Enode = strings.TrimSpace(lp.Enode)
 	if lp.Enode == "" {
-		return lp, errBadRequest("missing_field", "an enode is required")
+		return lp, errBadRequest(api.CodeMissingField, "an enode is required")
 	}
 	return lp, nil
 }

@@ -5,15 +5,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/consortium/consortium/internal/store"
 )
-
-// ErrorBody is every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
 
 type httpError struct {
 	status int
@@ -33,25 +28,27 @@ func classify(err error) (int, string, string) {
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
 	case errors.Is(err, registry.ErrUnauthenticated):
-		return http.StatusUnauthorized, "unauthenticated", err.Error()
+		return http.StatusUnauthorized, api.CodeUnauthenticated, err.Error()
 	case errors.Is(err, registry.ErrRevoked):
-		return http.StatusUnauthorized, "revoked", err.Error()
+		return http.StatusUnauthorized, api.CodeRevoked, err.Error()
 	case errors.Is(err, registry.ErrNotOwner):
-		return http.StatusForbidden, "not_owner", err.Error()
+		return http.StatusForbidden, api.CodeNotOwner, err.Error()
 	case errors.Is(err, registry.ErrForbidden):
-		return http.StatusForbidden, "forbidden", err.Error()
+		return http.StatusForbidden, api.CodeForbidden, err.Error()
 	case errors.Is(err, registry.ErrNotFound):
-		return http.StatusNotFound, "not_found", err.Error()
+		return http.StatusNotFound, api.CodeNotFound, err.Error()
+	case errors.Is(err, registry.ErrChainGoverned):
+		return http.StatusConflict, api.CodeChainGoverned, err.Error()
 	case errors.Is(err, registry.ErrMemberExists):
-		return http.StatusConflict, "member_exists", err.Error()
+		return http.StatusConflict, api.CodeMemberExists, err.Error()
 	case errors.Is(err, registry.ErrStaleSeq):
-		return http.StatusConflict, "stale_seq", err.Error()
+		return http.StatusConflict, api.CodeStaleSeq, err.Error()
 	case errors.Is(err, registry.ErrInvalid):
-		return http.StatusBadRequest, "invalid", err.Error()
+		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, store.ErrUnavailable):
-		return http.StatusServiceUnavailable, "store_unavailable", "the registrar's store is unavailable; retry later"
+		return http.StatusServiceUnavailable, api.CodeStoreUnavailable, "the registrar's store is unavailable; retry later"
 	}
-	return http.StatusInternalServerError, "internal", "internal error"
+	return http.StatusInternalServerError, api.CodeInternal, "internal error"
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

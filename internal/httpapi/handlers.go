@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 )
 
@@ -15,14 +16,6 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principal(r)
 	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "admin": p.Admin})
 	return nil
-}
-
-// MemberCreated is the answer to POST /v1/members: the credential appears
-// here once and is never retrievable again.
-type MemberCreated struct {
-	Name       string    `json:"name"`
-	Credential string    `json:"credential"`
-	Created    time.Time `json:"created"`
 }
 
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
@@ -53,7 +46,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+	writeJSON(w, http.StatusOK, api.MemberList{Members: ms})
 	return nil
 }
 
@@ -65,12 +58,6 @@ func (s *Server) revokeMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
-}
-
-// RegisterResponse is the answer to POST /v1/nodes.
-type RegisterResponse struct {
-	registry.NodeView
-	TTLSeconds float64 `json:"ttl_seconds"`
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
@@ -93,13 +80,6 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, RegisterResponse{NodeView: v, TTLSeconds: v.Expires.Sub(s.reg.Now()).Seconds()})
 	return nil
-}
-
-// RenewResponse is the answer to POST /v1/nodes/{id}/renew.
-type RenewResponse struct {
-	ID         string    `json:"id"`
-	Expires    time.Time `json:"expires"`
-	TTLSeconds float64   `json:"ttl_seconds"`
 }
 
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
@@ -133,7 +113,7 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) freeNode(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principal(r)
 	if len(r.URL.Query()) > 0 {
-		return errBadRequest("bad_query", "POST /v1/nodes/{id}/free takes no query parameters")
+		return errBadRequest(api.CodeBadQuery, "POST /v1/nodes/{id}/free takes no query parameters")
 	}
 	if b, err := readBody(w, r); err != nil {
 		return err
@@ -151,9 +131,9 @@ func (s *Server) freeNode(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principal(r)
 	if len(r.URL.Query()) > 0 {
-		return errBadRequest("bad_query", "GET /v1/nodes takes no query parameters")
+		return errBadRequest(api.CodeBadQuery, "GET /v1/nodes takes no query parameters")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"index": s.reg.Index(), "nodes": s.reg.Nodes(p)})
+	writeJSON(w, http.StatusOK, api.NodeList{Index: s.reg.Index(), Nodes: s.reg.Nodes(p)})
 	return nil
 }
 
@@ -172,11 +152,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	var after uint64
 	for k, vs := range r.URL.Query() {
 		if k != "after" || len(vs) != 1 {
-			return errBadRequest("bad_query", "GET /v1/events takes one parameter, after")
+			return errBadRequest(api.CodeBadQuery, "GET /v1/events takes one parameter, after")
 		}
 		n, err := strconv.ParseUint(vs[0], 10, 64)
 		if err != nil {
-			return errBadRequest("bad_query", "after must be a non-negative integer")
+			return errBadRequest(api.CodeBadQuery, "after must be a non-negative integer")
 		}
 		after = n
 	}
@@ -207,7 +187,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	if wq.HasIndex && wq.Wait > 0 && unchanged(ps, inm, wq) {
 		release, ok := s.watchSlot(p.Name)
 		if !ok {
-			return &httpError{http.StatusTooManyRequests, "too_many_watches", fmt.Sprintf("this credential holds %d blocking queries already; wait for one to end (one per node is enough)", s.cfg.MaxWatches)}
+			return &httpError{http.StatusTooManyRequests, api.CodeTooManyWatches, fmt.Sprintf("this credential holds %d blocking queries already; wait for one to end (one per node is enough)", s.cfg.MaxWatches)}
 		}
 		defer release()
 		s.m.watchers.Inc()
@@ -300,7 +280,7 @@ func (s *Server) rolePeers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if wq.HasIndex || wq.Delta {
-		return errBadRequest("bad_query", "GET /v1/peers does not block; it takes role and format")
+		return errBadRequest(api.CodeBadQuery, "GET /v1/peers does not block; it takes role and format")
 	}
 	ps, err := s.reg.RoleAnswer(p, role)
 	if err != nil {
@@ -352,6 +332,12 @@ func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry
 	for _, b := range body {
 		n += len(b)
 	}
+	h.Set("Vary", "Accept-Encoding")
+	if n >= gzipMin && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		// Compressed from the group's cached chunks (gzip.go).
+		body, n = gzipBody(body, groupsOf(ps, format))
+		h.Set("Content-Encoding", "gzip")
+	}
 	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
@@ -371,7 +357,7 @@ func (s *Server) writePeers(w http.ResponseWriter, r *http.Request, ps *registry
 // own element cut out: no per-node copy of a large list is ever made.
 var (
 	jsonList = &registry.Encoding{Sep: ",", Append: appendJSONString}
-	tomlList = &registry.Encoding{Sep: ", ", Append: strconv.AppendQuote}
+	tomlList = &registry.Encoding{Sep: api.TOMLSep, Append: api.AppendTOMLString}
 	enrLines = &registry.Encoding{Sep: "\n", Append: appendRaw}
 	bootLine = &registry.Encoding{Sep: ",", Append: appendRaw}
 )
@@ -400,14 +386,10 @@ func render(ps *registry.PeerAnswer, format string) [][]byte {
 		e0, e1 := ps.Joined(registry.ENRList, enrLines)
 		return [][]byte{e0, e1, []byte("\n")}
 	case "toml":
+		// The static peers are the trusted ones too (api.PeerConfig).
 		s0, s1 := ps.Joined(registry.StaticList, tomlList)
 		b0, b1 := ps.Joined(registry.BootnodeList, tomlList)
-		return [][]byte{
-			[]byte("[Node.P2P]\nStaticNodes = ["), s0, s1,
-			[]byte("]\nTrustedNodes = ["), s0, s1,
-			[]byte("]\nBootstrapNodes = ["), b0, b1,
-			[]byte("]\n"),
-		}
+		return api.P2PSection([][]byte{s0, s1}, [][]byte{s0, s1}, [][]byte{b0, b1})
 	}
 	// The JSON of registry.PeerSet: {"index","node","static","bootnodes","consensus"}.
 	s0, s1 := ps.Joined(registry.StaticList, jsonList)
@@ -418,26 +400,4 @@ func render(ps *registry.PeerAnswer, format string) [][]byte {
 	head = appendJSONString(head, ps.Node)
 	head = append(head, `,"static":[`...)
 	return [][]byte{head, s0, s1, []byte(`],"bootnodes":[`), b0, b1, []byte(`],"consensus":[`), c0, c1, []byte("]}\n")}
-}
-
-// TOMLFragment renders geth's config.toml [Node.P2P] peer lists. Enode URLs
-// hold no quote or backslash (they are checked when registered), so %q is a
-// valid TOML basic string.
-func TOMLFragment(static, trusted, boot []string) string {
-	var b strings.Builder
-	b.WriteString("[Node.P2P]\n")
-	list := func(name string, v []string) {
-		b.WriteString(name + " = [")
-		for i, e := range v {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Quote(e))
-		}
-		b.WriteString("]\n")
-	}
-	list("StaticNodes", static)
-	list("TrustedNodes", trusted)
-	list("BootstrapNodes", boot)
-	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/registry"
 )
@@ -18,13 +19,13 @@ func (s *Server) legacyRead(kind string) handler {
 		q := r.URL.Query()
 		for k, vs := range q {
 			if k != "network" || len(vs) != 1 {
-				return errBadRequest("bad_query", "this endpoint takes one parameter, network")
+				return errBadRequest(api.CodeBadQuery, "this endpoint takes one parameter, network")
 			}
 		}
 		network := q.Get("network")
 		if network != "" && network != "default" {
 			if err := auth.ValidName(network); err != nil {
-				return errBadRequest("bad_query", "network must be a member name")
+				return errBadRequest(api.CodeBadQuery, "network must be a member name")
 			}
 		}
 		var pp *registry.Principal
@@ -53,9 +54,15 @@ func (s *Server) legacyRead(kind string) handler {
 			ct = "application/json"
 		}
 		h.Set("Content-Type", ct)
-		h.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		h.Set("Vary", "Accept-Encoding")
+		body := out.Body
+		if len(body) >= gzipMin && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			body = gzipOnce(out)
+			h.Set("Content-Encoding", "gzip")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
-		w.Write(out.Body)
+		w.Write(body)
 		return nil
 	}
 }
@@ -70,7 +77,7 @@ var legacyRenderers = map[string]func(registry.LegacyView) []byte{
 
 func (s *Server) legacyPost(w http.ResponseWriter, r *http.Request) error {
 	if !s.cfg.LegacyOpen {
-		return &httpError{http.StatusForbidden, "legacy_disabled", "the open legacy POST / is disabled; register with POST /v1/nodes and a member credential (or start the registrar with --legacy-open-post, which is insecure)"}
+		return &httpError{http.StatusForbidden, api.CodeLegacyDisabled, "the open legacy POST / is disabled; register with POST /v1/nodes and a member credential (or start the registrar with --legacy-open-post, which is insecure)"}
 	}
 	b, err := readBody(w, r)
 	if err != nil {

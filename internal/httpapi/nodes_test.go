@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -234,14 +235,19 @@ func TestPeerSetFormatsAndETag(t *testing.T) {
 	h.expect(r, 200, "")
 	var cfg struct {
 		Node struct {
-			P2P struct{ StaticNodes, TrustedNodes, BootstrapNodes []string }
+			P2P struct{ StaticNodes, TrustedNodes, BootstrapNodes, BootstrapNodesV5 []string }
 		}
 	}
 	if _, err := toml.Decode(string(r.body), &cfg); err != nil {
 		t.Fatalf("toml: %v\n%s", err, r.body)
 	}
-	if len(cfg.Node.P2P.StaticNodes) != 3 || len(cfg.Node.P2P.TrustedNodes) != 3 || len(cfg.Node.P2P.BootstrapNodes) != 1 {
-		t.Errorf("toml fragment %+v", cfg.Node.P2P)
+	p2p := cfg.Node.P2P
+	if len(p2p.StaticNodes) != 3 || !slices.Equal(p2p.TrustedNodes, p2p.StaticNodes) || len(p2p.BootstrapNodes) != 1 {
+		t.Errorf("toml fragment %+v", p2p)
+	}
+	// Without BootstrapNodesV5 geth's discv5 would use the mainnet bootnodes.
+	if !slices.Equal(p2p.BootstrapNodesV5, p2p.BootstrapNodes) {
+		t.Errorf("toml fragment: BootstrapNodesV5 %q, want the bootnodes %q", p2p.BootstrapNodesV5, p2p.BootstrapNodes)
 	}
 	r = h.do("GET", path+"?format=enr", a.cred, nil)
 	h.expect(r, 200, "")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 )
 
@@ -23,7 +23,7 @@ func refRender(ps *registry.PeerSet, format string) []byte {
 		}
 		return []byte(strings.Join(ps.ENRs, "\n") + "\n")
 	case "toml":
-		return []byte(httpapi.TOMLFragment(ps.Static, ps.Trusted, ps.Bootnodes))
+		return []byte(api.GethConfig{Static: ps.Static, Trusted: ps.Trusted, Bootnodes: ps.Bootnodes}.Render())
 	}
 	b, _ := json.Marshal(ps)
 	return append(b, '\n')

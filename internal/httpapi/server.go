@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -134,7 +135,7 @@ func New(cfg Config) *Server {
 		s.mux.Handle(p, s.limitByIP(h))
 	}
 	s.mux.Handle("/", s.limitByIP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + clip(r.URL.Path), Code: "no_route"})
+		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "no such endpoint: " + r.Method + " " + clip(r.URL.Path), Code: api.CodeNoRoute})
 	})))
 	return s
 }
@@ -182,7 +183,7 @@ func (s *Server) route(pattern string, h handler, needAuth bool) {
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("handler panic", "route", name, "panic", p)
-				writeJSON(rec, http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: "internal"})
+				writeJSON(rec, http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: api.CodeInternal})
 			}
 			s.m.observe(name, rec.status, time.Since(start))
 		}()
@@ -228,9 +229,9 @@ func (s *Server) route(pattern string, h handler, needAuth bool) {
 	})
 }
 
-var errRateLimited = &httpError{http.StatusTooManyRequests, "rate_limited", "too many requests for this credential; slow down"}
+var errRateLimited = &httpError{http.StatusTooManyRequests, api.CodeRateLimited, "too many requests for this credential; slow down"}
 
-var errTooManyConns = &httpError{http.StatusTooManyRequests, "too_many_connections", "this credential holds too many connections, all busy; use fewer (keep-alive) connections"}
+var errTooManyConns = &httpError{http.StatusTooManyRequests, api.CodeTooManyConnections, "this credential holds too many connections, all busy; use fewer (keep-alive) connections"}
 
 // watchSlot takes one of p's blocking-query slots; release gives it back.
 // ok is false when p holds MaxWatches already.
@@ -316,7 +317,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	if err := s.reg.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "store unavailable", Code: "not_ready"})
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "store unavailable", Code: api.CodeNotReady})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

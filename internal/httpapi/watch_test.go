@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 )
 
@@ -168,13 +171,14 @@ func TestBlockingQueryAnswersADelta(t *testing.T) {
 	if _, ok := dec["static"]; ok {
 		t.Fatalf("a delta carries the full set: %s", res.body)
 	}
-	raw := struct {
-		Index        uint64   `json:"index"`
-		Since        uint64   `json:"since"`
-		StaticAdd    []string `json:"static_add"`
-		StaticRemove []string `json:"static_remove"`
-	}{}
-	res.json(t, &raw)
+	// Every member of the body is one of the wire type's: clients decode it
+	// as api.PeerDelta.
+	var raw api.PeerDelta
+	strict := json.NewDecoder(bytes.NewReader(res.body))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&raw); err != nil {
+		t.Fatalf("delta %s is not an api.PeerDelta: %v", res.body, err)
+	}
 	if len(raw.StaticAdd) != 1 || raw.StaticAdd[0] != enodeOf(t, newTx, newTx.ip) || len(raw.StaticRemove) != 0 {
 		t.Fatalf("delta %s: want the new tx node added, nothing removed", res.body)
 	}

@@ -25,8 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
-	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/api"
 )
 
 // DefaultURL is the registrar a zero Config talks to.
@@ -156,7 +155,7 @@ func (c *Client) call(ctx context.Context, k kind, method, path string, body, ou
 }
 
 func (r *response) apiError() *APIError {
-	var eb httpapi.ErrorBody
+	var eb api.ErrorBody
 	if json.Unmarshal(r.body, &eb) != nil || eb.Error == "" {
 		eb.Error = strings.TrimSpace(string(r.body))
 		if len(eb.Error) > 200 {
@@ -180,41 +179,39 @@ func decode(resp *response, out any) error {
 }
 
 // AddMember creates a member; the returned credential is shown only now.
-func (c *Client) AddMember(ctx context.Context, name string) (httpapi.MemberCreated, error) {
-	var out httpapi.MemberCreated
-	err := c.call(ctx, once, "POST", "/v1/members", httpapi.MemberRequest{Name: name}, &out)
+func (c *Client) AddMember(ctx context.Context, name string) (api.MemberCreated, error) {
+	var out api.MemberCreated
+	err := c.call(ctx, once, "POST", "/v1/members", api.MemberRequest{Name: name}, &out)
 	return out, err
 }
 
 // Members lists members (administrator).
-func (c *Client) Members(ctx context.Context) ([]registry.MemberView, error) {
-	var out struct {
-		Members []registry.MemberView `json:"members"`
-	}
+func (c *Client) Members(ctx context.Context) ([]api.MemberView, error) {
+	var out api.MemberList
 	err := c.call(ctx, repeatable, "GET", "/v1/members", nil, &out)
 	return out.Members, err
 }
 
 // RevokeMember revokes a member (administrator).
-func (c *Client) RevokeMember(ctx context.Context, name string) (registry.MemberView, error) {
-	var out registry.MemberView
+func (c *Client) RevokeMember(ctx context.Context, name string) (api.MemberView, error) {
+	var out api.MemberView
 	err := c.call(ctx, repeatable, "DELETE", "/v1/members/"+url.PathEscape(name), nil, &out)
 	return out, err
 }
 
 // Register registers or updates a node record.
-func (c *Client) Register(ctx context.Context, req httpapi.RegisterRequest) (httpapi.RegisterResponse, error) {
-	var out httpapi.RegisterResponse
+func (c *Client) Register(ctx context.Context, req api.RegisterRequest) (api.RegisterResponse, error) {
+	var out api.RegisterResponse
 	err := c.call(ctx, repeatable, "POST", "/v1/nodes", req, &out)
 	return out, err
 }
 
 // Renew extends a node's lease, reporting its status.
-func (c *Client) Renew(ctx context.Context, id string, st *registry.Status) (httpapi.RenewResponse, error) {
-	var out httpapi.RenewResponse
+func (c *Client) Renew(ctx context.Context, id string, st *api.Status) (api.RenewResponse, error) {
+	var out api.RenewResponse
 	var body any
 	if st != nil {
-		body = httpapi.RenewRequest{Status: st}
+		body = api.RenewRequest{Status: st}
 	}
 	err := c.call(ctx, repeatable, "POST", "/v1/nodes/"+url.PathEscape(id)+"/renew", body, &out)
 	return out, err
@@ -226,17 +223,15 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 }
 
 // Nodes lists the nodes the credential may see.
-func (c *Client) Nodes(ctx context.Context) ([]registry.NodeView, error) {
-	var out struct {
-		Nodes []registry.NodeView `json:"nodes"`
-	}
+func (c *Client) Nodes(ctx context.Context) ([]api.NodeView, error) {
+	var out api.NodeList
 	err := c.call(ctx, repeatable, "GET", "/v1/nodes", nil, &out)
 	return out.Nodes, err
 }
 
 // Peers is a peer-set answer with its validators.
 type Peers struct {
-	registry.PeerSet
+	api.PeerSet
 	ETag string
 	// NotModified is set when the registrar confirmed the caller's ETag.
 	NotModified bool

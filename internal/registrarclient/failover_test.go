@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
-	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/api"
 )
 
 // replica is a fake registrar replica on 127.0.0.1 that counts requests and
@@ -68,25 +67,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func answer(status int, code string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, status, httpapi.ErrorBody{Error: http.StatusText(status), Code: code})
+		writeJSON(w, status, api.ErrorBody{Error: http.StatusText(status), Code: code})
 	}
 }
 
-var testSet = registry.PeerSet{Index: 7, Node: "n1", Static: []string{"enode://aa@10.0.0.1:30303"}, Bootnodes: []string{}}
+var testSet = api.PeerSet{Index: 7, Node: "n1", Static: []string{"enode://aa@10.0.0.1:30303"}, Bootnodes: []string{}}
 
 // healthy answers the calls the tests make as a registrar would.
 func healthy(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/v1/nodes":
-		writeJSON(w, 200, map[string]any{"nodes": []registry.NodeView{{ID: "n1", Member: "acme", Role: "tx"}}})
+		writeJSON(w, 200, api.NodeList{Nodes: []api.NodeView{{ID: "n1", Member: "acme", Role: "tx"}}})
 	case r.Method == "POST" && r.URL.Path == "/v1/nodes":
-		writeJSON(w, 201, httpapi.RegisterResponse{NodeView: registry.NodeView{ID: "n1", Member: "acme", Role: "tx"}, TTLSeconds: 30})
+		writeJSON(w, 201, api.RegisterResponse{NodeView: api.NodeView{ID: "n1", Member: "acme", Role: "tx"}, TTLSeconds: 30})
 	case r.Method == "POST" && r.URL.Path == "/v1/nodes/n1/renew":
-		writeJSON(w, 200, httpapi.RenewResponse{ID: "n1", Expires: time.Now().Add(30 * time.Second), TTLSeconds: 30})
+		writeJSON(w, 200, api.RenewResponse{ID: "n1", Expires: time.Now().Add(30 * time.Second), TTLSeconds: 30})
 	case r.Method == "DELETE" && r.URL.Path == "/v1/nodes/n1":
 		writeJSON(w, 200, map[string]string{"removed": "n1"})
 	case r.Method == "POST" && r.URL.Path == "/v1/members":
-		writeJSON(w, 201, httpapi.MemberCreated{Name: "acme", Credential: "acme.secret", Created: time.Now()})
+		writeJSON(w, 201, api.MemberCreated{Name: "acme", Credential: "acme.secret", Created: time.Now()})
 	case r.Method == "GET" && r.URL.Path == "/v1/nodes/n1/peers":
 		w.Header().Set("ETag", `"set-7"`)
 		w.Header().Set("X-Consortium-Index", "7")
@@ -96,7 +95,7 @@ func healthy(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, testSet)
 	default:
-		writeJSON(w, 404, httpapi.ErrorBody{Error: "no route " + r.Method + " " + r.URL.Path, Code: "not_found"})
+		writeJSON(w, 404, api.ErrorBody{Error: "no route " + r.Method + " " + r.URL.Path, Code: api.CodeNotFound})
 	}
 }
 
@@ -124,11 +123,11 @@ var calls = []struct {
 }{
 	{"GET nodes", func(ctx context.Context, c *Client) error { _, err := c.Nodes(ctx); return err }},
 	{"POST register", func(ctx context.Context, c *Client) error {
-		_, err := c.Register(ctx, httpapi.RegisterRequest{Role: "tx", ENR: "enr:-test"})
+		_, err := c.Register(ctx, api.RegisterRequest{Role: "tx", ENR: "enr:-test"})
 		return err
 	}},
 	{"POST renew", func(ctx context.Context, c *Client) error {
-		_, err := c.Renew(ctx, "n1", &registry.Status{Client: "Geth/v1", Head: 12})
+		_, err := c.Renew(ctx, "n1", &api.Status{Client: "Geth/v1", Head: 12})
 		return err
 	}},
 	{"DELETE node", func(ctx context.Context, c *Client) error { return c.Remove(ctx, "n1") }},
@@ -190,12 +189,12 @@ func TestGatewayAndUnavailableAnswersAreSkipped(t *testing.T) {
 func TestRegisterBodyReachesTheNextReplica(t *testing.T) {
 	r1, r2 := newReplica(t, answer(503, "store_unavailable")), newReplica(t, healthy)
 	c := newClient(t, r1.url(), r2.url())
-	req := httpapi.RegisterRequest{Role: "public", ENR: "enr:-private", PublicENR: "enr:-public"}
+	req := api.RegisterRequest{Role: "public", ENR: "enr:-private", PublicENR: "enr:-public"}
 	if _, err := c.Register(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
 	_, b := r2.lastRequest()
-	var got httpapi.RegisterRequest
+	var got api.RegisterRequest
 	if err := json.Unmarshal(b, &got); err != nil || got.Role != req.Role || got.ENR != req.ENR || got.PublicENR != req.PublicENR {
 		t.Fatalf("second replica got %q (%v)", b, err)
 	}
@@ -285,7 +284,7 @@ func TestAllURLsDown(t *testing.T) {
 	// Down in different ways: refused, 503, 502.
 	r2, r3 := newReplica(t, answer(503, "store_unavailable")), newReplica(t, answer(502, ""))
 	c = newClient(t, deadURL(t), r2.url(), r3.url())
-	_, err = c.Register(t.Context(), httpapi.RegisterRequest{Role: "tx", ENR: "enr:-x"})
+	_, err = c.Register(t.Context(), api.RegisterRequest{Role: "tx", ENR: "enr:-x"})
 	if !errors.Is(err, ErrUnreachable) || !IsStatus(err, 503) || !errors.As(err, &fe) || len(fe.Tried) != 3 {
 		t.Fatalf("err %v", err)
 	}

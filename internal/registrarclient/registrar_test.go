@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/consortium/consortium/internal/store/sqlite"
@@ -73,7 +74,7 @@ func TestFailoverToARealRegistrar(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := testutil.Key(t)
-	req := httpapi.RegisterRequest{Role: "validator", ENR: testutil.ENR(t, key, 1, "10.1.0.1", 30303, 30303)}
+	req := api.RegisterRequest{Role: "validator", ENR: testutil.ENR(t, key, 1, "10.1.0.1", 30303, 30303)}
 	reg, err := mc.Register(ctx, req)
 	if err != nil || reg.ID != testutil.ID(key) || reg.Member != "acme" || !reg.Live {
 		t.Fatalf("register: %+v %v", reg, err)
@@ -81,7 +82,7 @@ func TestFailoverToARealRegistrar(t *testing.T) {
 	if _, err := mc.Register(ctx, req); err != nil { // a repeat
 		t.Fatal(err)
 	}
-	if _, err := mc.Renew(ctx, reg.ID, &registry.Status{Client: "Geth/v1", Head: 5}); err != nil {
+	if _, err := mc.Renew(ctx, reg.ID, &api.Status{Client: "Geth/v1", Head: 5}); err != nil {
 		t.Fatal(err)
 	}
 	nodes, err := mc.Nodes(ctx)

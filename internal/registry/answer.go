@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -113,6 +114,26 @@ type joinKey struct {
 type joined struct {
 	b          []byte
 	start, end []int
+	// aux is a cache an encoder of the answers (gzip, in httpapi) keeps
+	// with the rendering, so its work too is done once per group.
+	aux atomic.Pointer[any]
+}
+
+// JoinedCut is Joined for an encoder that reuses work across the group: the
+// group's whole rendering full (read-only), the range [cut0, cut1) of it
+// left out of this node's answer (empty when nothing is), and a cache slot
+// that lives as long as the rendering.
+func (a *PeerAnswer) JoinedCut(l List, enc *Encoding) (full []byte, cut0, cut1 int, aux *atomic.Pointer[any]) {
+	j := a.rendering(l, enc)
+	_, skip := a.entries(l)
+	head, tail := j.omit(skip)
+	full = j.b[:len(j.b):len(j.b)]
+	cut0 = len(head)
+	cut1 = len(full) - len(tail)
+	if len(head) == 0 && len(tail) == 0 {
+		cut0, cut1 = 0, len(full) // the only element is left out
+	}
+	return full, cut0, cut1, &j.aux
 }
 
 // Joined returns list l rendered with enc, with the node's own element left
@@ -120,17 +141,23 @@ type joined struct {
 // and must not be modified (their capacity ends where they do, so an append
 // copies). The group's rendering is made by the first caller at this index.
 func (a *PeerAnswer) Joined(l List, enc *Encoding) (head, tail []byte) {
+	_, skip := a.entries(l)
+	return a.rendering(l, enc).omit(skip)
+}
+
+// rendering is the group's rendering of list l with enc, made by the first
+// caller at this index.
+func (a *PeerAnswer) rendering(l List, enc *Encoding) *joined {
 	ga := a.ga
 	k := joinKey{l, enc}
 	ga.mu.Lock()
+	defer ga.mu.Unlock()
 	j := ga.joined[k]
 	if j == nil {
 		j = join(ga, l, enc)
 		ga.joined[k] = j
 	}
-	ga.mu.Unlock()
-	_, skip := a.entries(l)
-	return j.omit(skip)
+	return j
 }
 
 func join(ga *groupAnswer, l List, enc *Encoding) *joined {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -33,12 +34,6 @@ import (
 // Reports lag a renewal (seconds), and a node never legitimately leads
 // every other member by more than a few blocks; 10,000 blocks are hours.
 const MaxHeadLead = 10000
-
-// maxHeaderHex bounds head_header: a Clique header is about 600 bytes.
-const maxHeaderHex = 4096
-
-// CoinbaseMessage is what coinbase_sig signs for node id (64 hex).
-func CoinbaseMessage(id string) []byte { return []byte("consortium node " + id) }
 
 // checkProofs verifies the proofs a status carries and sets the flags
 // they earn, dropping the proofs themselves (the flags are what is kept).
@@ -73,9 +68,9 @@ func checkProofs(st *Status, id string) error {
 		if sig[64] >= 27 {
 			sig[64] -= 27 // eth_sign's V
 		}
-		pub, err := crypto.SigToPub(accounts.TextHash(CoinbaseMessage(id)), sig)
+		pub, err := crypto.SigToPub(accounts.TextHash(api.CoinbaseMessage(id)), sig)
 		if err != nil || !strings.EqualFold(crypto.PubkeyToAddress(*pub).Hex(), st.Coinbase) {
-			return fmt.Errorf("%w: status.coinbase_sig is not the coinbase's signature of %q", ErrInvalid, CoinbaseMessage(id))
+			return fmt.Errorf("%w: status.coinbase_sig is not the coinbase's signature of %q", ErrInvalid, api.CoinbaseMessage(id))
 		}
 		st.CoinbaseChecked, st.CoinbaseSig = true, ""
 	}
@@ -92,7 +87,7 @@ func decodeHex(s string, maxLen int) ([]byte, error) {
 // cliqueSigner decodes a header (RLP, 0x-hex) and recovers the signer of
 // its Clique seal (the last 65 bytes of its extra data).
 func cliqueSigner(text string) (common.Address, uint64, error) {
-	b, err := decodeHex(text, maxHeaderHex)
+	b, err := decodeHex(text, api.MaxHeaderHex)
 	if err != nil {
 		return common.Address{}, 0, err
 	}
@@ -134,27 +129,10 @@ func sealHash(h *types.Header) []byte {
 	return crypto.Keccak256(buf.Bytes())
 }
 
-// checkClaims refuses claims that contradict what other members' nodes
-// report: a head far beyond all of theirs, a coinbase another member has
-// proven its own. Must be called with mu held (read is enough).
-func (r *Registry) checkClaims(member string, st *Status) error {
-	var maxHead uint64
-	others := false
-	now := r.cfg.Now()
-	for _, n := range r.nodes {
-		if n.member == member || !n.live(now) || r.revoked(n.member) {
-			continue
-		}
-		if n.status.Head > 0 {
-			others = true
-			maxHead = max(maxHead, n.status.Head)
-		}
-		if st.Coinbase != "" && n.status.CoinbaseChecked && strings.EqualFold(n.status.Coinbase, st.Coinbase) {
-			return fmt.Errorf("%w: status.coinbase %s is another member's (proven by its signature)", ErrInvalid, st.Coinbase)
-		}
-	}
-	if others && st.Head > maxHead+MaxHeadLead {
-		return fmt.Errorf("%w: status.head %d is more than %d blocks beyond every other member's nodes (highest %d)", ErrInvalid, st.Head, MaxHeadLead, maxHead)
-	}
-	return nil
+func claimErrCoinbase(coinbase string) error {
+	return fmt.Errorf("%w: status.coinbase %s is another member's (proven by its signature)", ErrInvalid, coinbase)
+}
+
+func claimErrHead(head, maxHead uint64) error {
+	return fmt.Errorf("%w: status.head %d is more than %d blocks beyond every other member's nodes (highest %d)", ErrInvalid, head, MaxHeadLead, maxHead)
 }

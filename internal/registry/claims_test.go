@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -34,7 +35,7 @@ func sealedHeader(t testing.TB, key *ecdsa.PrivateKey, number uint64) string {
 
 // coinbaseSig is eth_sign's signature by key of the message for node id.
 func coinbaseSig(t testing.TB, key *ecdsa.PrivateKey, id string) string {
-	sig, err := crypto.Sign(accounts.TextHash(CoinbaseMessage(id)), key)
+	sig, err := crypto.Sign(accounts.TextHash(api.CoinbaseMessage(id)), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestClaimsAgainstOtherMembers(t *testing.T) {
 		if _, _, err := r.Register(ctx, pb, Registration{Role: "tx", ENR: nb2.reg(t, 1, "10.0.1.2").ENR, Status: st}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("b registers with %s: %v, want ErrInvalid", name, err)
 		}
-		if after := nodeOf(t, r, nb.id).Status; !after.equal(*before) {
+		if after := nodeOf(t, r, nb.id).Status; !statusEqual(*after, *before) {
 			t.Errorf("a refused claim changed the status: %+v -> %+v", before, after)
 		}
 	}

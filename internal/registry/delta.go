@@ -50,20 +50,6 @@ type groupDelta struct {
 	consAdd, consRemove     []entry
 }
 
-// PeerDelta is the difference between the answer a node held (at Since) and
-// its answer now (Index, ETag): what to add to and remove from each list of
-// its JSON answer.
-type PeerDelta struct {
-	Index, Since    uint64
-	Node, ETag      string
-	StaticAdd       []string
-	StaticRemove    []string
-	BootnodesAdd    []string
-	BootnodesRemove []string
-	ConsensusAdd    []string
-	ConsensusRemove []string
-}
-
 // Delta returns what changed in a since the answer whose ETag the caller
 // holds (held, one tag), when the registry still has that answer; ok is
 // false otherwise (the caller then sends the full answer).

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consortium/consortium/internal/auth"
@@ -86,6 +87,9 @@ type LegacyAnswer struct {
 type Rendered struct {
 	Body []byte
 	ETag string
+	// Aux is a cache an encoder of the body (gzip, in httpapi) keeps
+	// with it, so that work too is done once per change.
+	Aux atomic.Pointer[any]
 }
 
 // Render returns the answer rendered by fn under name, made by the first

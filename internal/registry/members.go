@@ -178,21 +178,14 @@ func (r *Registry) Authenticate(token string) (Principal, error) {
 	return Principal{Name: m.Name}, nil
 }
 
-// MemberView is a member as the administrator sees it.
-type MemberView struct {
-	Name      string     `json:"name"`
-	Created   time.Time  `json:"created"`
-	Revoked   bool       `json:"revoked"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	Nodes     int        `json:"nodes"`
-	LiveNodes int        `json:"live_nodes"`
-}
-
 // AddMember creates a member and returns its credential, which is shown
 // once and never stored.
 func (r *Registry) AddMember(ctx context.Context, p Principal, name string) (auth.Credential, error) {
 	if !p.Admin {
 		return auth.Credential{}, ErrForbidden
+	}
+	if r.ChainGoverned() {
+		return auth.Credential{}, ErrChainGoverned
 	}
 	if err := auth.ValidName(name); err != nil {
 		return auth.Credential{}, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -228,6 +221,9 @@ func (r *Registry) AddMember(ctx context.Context, p Principal, name string) (aut
 func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (MemberView, error) {
 	if !p.Admin {
 		return MemberView{}, ErrForbidden
+	}
+	if r.ChainGoverned() {
+		return MemberView{}, ErrChainGoverned
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()

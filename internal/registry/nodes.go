@@ -21,26 +21,6 @@ type Registration struct {
 	Status    *Status
 }
 
-// NodeView is a node as one principal may see it. For another member's
-// public node only the public endpoint is filled in.
-type NodeView struct {
-	ID          string    `json:"id"`
-	Member      string    `json:"member"`
-	Role        string    `json:"role"`
-	Seq         uint64    `json:"seq"`
-	Enode       string    `json:"enode,omitempty"`
-	ENR         string    `json:"enr,omitempty"`
-	PublicSeq   uint64    `json:"public_seq,omitempty"`
-	PublicEnode string    `json:"public_enode,omitempty"`
-	PublicENR   string    `json:"public_enr,omitempty"`
-	Live        bool      `json:"live"`
-	Registered  time.Time `json:"registered"`
-	Updated     time.Time `json:"updated"`
-	Expires     time.Time `json:"expires"`
-	Status      *Status   `json:"status,omitempty"`
-	Index       uint64    `json:"index,omitempty"`
-}
-
 // Register verifies and stores a node record. created reports a first
 // registration. The node is bound to p's member from then on.
 func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) (v NodeView, created bool, err error) {
@@ -59,7 +39,7 @@ func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) 
 		}
 	}
 	if reg.Status != nil {
-		if err := reg.Status.validate(); err != nil {
+		if err := reg.Status.Validate(); err != nil {
 			return NodeView{}, false, err
 		}
 		if err := checkProofs(reg.Status, pair.Node.ID.String()); err != nil {
@@ -203,7 +183,12 @@ func (r *Registry) commitSegment(ctx context.Context, jobs []*regJob) {
 	r.mu.Lock()
 	for _, j := range ok {
 		n := j.n
+		var prev *Status
+		if old := r.nodes[n.id]; old != nil && old.live(now) {
+			prev = &old.status
+		}
 		r.nodes[n.id] = n
+		r.noteStatus(n.member, prev, &n.status)
 		if j.visible {
 			r.bump()
 			kind := EventRegistered
@@ -349,7 +334,7 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 		return NodeView{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if st != nil {
-		if err := st.validate(); err != nil {
+		if err := st.Validate(); err != nil {
 			return NodeView{}, err
 		}
 		if err := checkProofs(st, id); err != nil {
@@ -390,7 +375,9 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	n.expires = later(n.expires, now.Add(r.cfg.TTL))
 	ren := store.Renewal{ID: n.idHex, Expires: n.expires}
 	if st != nil {
+		prev := n.status
 		n.status = *st
+		r.noteStatus(n.member, &prev, st)
 		ren.Status, _ = json.Marshal(st)
 	}
 	v := NodeView{ID: n.idHex, Member: n.member, Role: string(n.role), Live: true, Expires: n.expires, Seq: n.rec.Seq}

@@ -26,23 +26,9 @@ import (
 // is the group's with one position left out: a change that wakes a thousand
 // watchers of one member costs one computation, not a thousand.
 
-// PeerSet is one node's answer at one index in its wire form (the JSON of
-// GET /v1/nodes/{id}/peers), as clients decode it. The registry's own,
-// shared form is PeerAnswer; PeerAnswer.Set builds a PeerSet from it.
-type PeerSet struct {
-	Index     uint64   `json:"index"`
-	Node      string   `json:"node"`
-	Static    []string `json:"static"`
-	Trusted   []string `json:"-"` // always Static; the toml format writes it as TrustedNodes
-	Bootnodes []string `json:"bootnodes"`
-	// Consensus is the CometBFT peer addresses ("id@ip:port") of the static
-	// peers whose record carries a "cmt" entry, in the static list's order
-	// and at the same endpoint (private for the member's own nodes, public
-	// for other members' public nodes).
-	Consensus []string `json:"consensus"`
-	ENRs      []string `json:"-"` // served by format=enr; left out of JSON, where it would double the body
-	ETag      string   `json:"-"`
-}
+// A node's answer in its wire form, as clients decode it, is PeerSet
+// (api.PeerSet); the registry's own, shared form is PeerAnswer, and
+// PeerAnswer.Set builds a PeerSet from it.
 
 type entry struct {
 	id    enode.ID

@@ -180,11 +180,17 @@ type Registry struct {
 
 	stats Stats
 
+	// claims summarises the nodes' statuses for checkClaims (claimindex.go).
+	claims claimIndex
+
 	// Shared stores only: while the store has no quorum, renewals taken by
 	// other replicas cannot reach this one, so expiry pauses (holdReap) and
 	// resumes a little after the store answers again (reapAfter, unix ns).
 	storeDown atomic.Bool
 	reapAfter atomic.Int64
+
+	// chainGoverned: a BFT chain decides the members (chain.go).
+	chainGoverned atomic.Bool
 }
 
 // Open loads the state from st and returns a registry over it. Call Run to
@@ -441,6 +447,7 @@ func (r *Registry) Changed() <-chan struct{} {
 func (r *Registry) bump() {
 	r.index++
 	r.groups.Store(nil)
+	r.claims.invalidate()
 	close(r.changed)
 	r.changed = make(chan struct{})
 }

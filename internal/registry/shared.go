@@ -118,7 +118,7 @@ func (r *Registry) applyNode(sn store.Node, now time.Time) {
 		if len(sn.Status) == 0 || old.expires.After(sn.Expires) {
 			n.status = old.status
 		}
-		if n.expires.Equal(old.expires) && n.lapsed == old.lapsed && n.status.equal(old.status) {
+		if n.expires.Equal(old.expires) && n.lapsed == old.lapsed && statusEqual(n.status, old.status) {
 			r.mu.Unlock()
 			return
 		}
@@ -209,7 +209,11 @@ func (r *Registry) applyRenewal(ren store.Renewal, now time.Time) {
 	}
 	// A batch older than the lease memory holds also carries an older status.
 	if st != nil && (ren.Expires.IsZero() || !n.expires.After(ren.Expires)) {
+		prev := n.status
 		n.status = *st
+		if n.live(now) {
+			r.noteStatus(n.member, &prev, st)
+		}
 	}
 	if ren.Expires.IsZero() || !ren.Expires.After(n.expires) {
 		return
@@ -360,8 +364,8 @@ func (r *Registry) replaceState(s *store.State, now time.Time) {
 	}
 }
 
-// equal compares two statuses by their stored form.
-func (s Status) equal(o Status) bool {
+// statusEqual compares two statuses by their stored form.
+func statusEqual(s, o Status) bool {
 	a, _ := json.Marshal(s)
 	b, _ := json.Marshal(o)
 	return string(a) == string(b)

@@ -15,7 +15,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/api"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
@@ -156,7 +156,7 @@ func makeSpec(w want) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	req := httpapi.RegisterRequest{ENR: text, Role: w.role}
+	req := api.RegisterRequest{ENR: text, Role: w.role}
 	if w.role == "public" {
 		pub := net.IPv4(198, 18, byte(w.mi), byte(w.i%250+1))
 		if req.PublicENR, _, err = signENR(key, pub); err != nil {
