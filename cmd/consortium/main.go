@@ -9,12 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/consortium/consortium/internal/cliflags"
 )
 
 // command is one subcommand. run gets its own arguments and returns an
@@ -49,7 +49,9 @@ func commands() map[string]command {
 var version = "dev"
 
 // errUsage marks a usage error: the message is printed with the usage.
-var errUsage = errors.New("usage")
+// It is cliflags', so the flags shared with the agent-only build give the
+// same exit status.
+var errUsage = cliflags.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -152,25 +154,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("%w: --log-format must be text or json", errUsage)
-}
+// newLogger makes the logger of --log-format and --log-level.
+var newLogger = cliflags.NewLogger
 
 // envOr returns the environment variable or def.
 func envOr(e *env, key, def string) string {
-	if v := e.getenv(key); v != "" {
-		return v
-	}
-	return def
+	return cliflags.EnvOr(e.getenv, key, def)
 }

@@ -4,6 +4,9 @@
 # (CGO_ENABLED=0) and hands this file a small context holding it:
 #   rootfs/      /etc/passwd, /etc/group, /etc/nsswitch.conf, /data, /home/nonroot, /tmp
 #   consortium   the binary
+#   consortium-agent  the agent alone (internal/agent/agentonly): the flags
+#                of `consortium agent run` without --consensus-home, for
+#                Clique nodes (a smaller RSS than the full binary)
 #   pause        deploy/docker/pause: waits for SIGTERM, nothing else
 #   nft/         Debian's nft and the libraries it links, under their own
 #                paths (empty without nftables on the host): for the
@@ -19,6 +22,7 @@ COPY rootfs/ /
 COPY --chown=65532:65532 rootfs-data/ /data/
 COPY --chown=65532:65532 rootfs-data/ /home/nonroot/
 COPY consortium /usr/local/bin/consortium
+COPY consortium-agent /usr/local/bin/consortium-agent
 # Holds a node's network namespace for its geth and agent (compose).
 COPY pause /usr/local/bin/pause
 COPY nft/ /

@@ -19,19 +19,24 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// BenchmarkAgentRSS runs two agents as their own processes, each beside
-// its own real geth (v1.17, two tx nodes of one member, so each has a peer
-// to keep), with the registrar's default 30 s leases (a renewal every
-// 10 s): `consortium agent run` (the full binary) and the agent-only
-// build (./agentonly). Every minute, and at the end, it reads each agent's
-// RSS split into the binary's resident pages (RssFile) and anonymous
-// memory (RssAnon, heap and stacks), and its Go heap in use and goroutines
-// from its /metrics, with the machine's load. Run (15 minutes):
+// BenchmarkAgentRSS runs agents as their own processes, each beside its
+// own real geth (v1.17, tx nodes of one member, so each has peers to
+// keep), with the registrar's default 30 s leases (a renewal every 10 s):
+// the agent-only build (./agentonly) compiled as deploy/build-images.sh
+// compiles it for the image (CGO_ENABLED=0 -trimpath -ldflags "-s -w"),
+// three times: as it runs by default (GOGC=50, an 8 MiB soft limit, its
+// binary's pages released now and then), without the release
+// (CONSORTIUM_AGENT_RELEASE=off), and with neither (Go's GOGC=100, no
+// limit); with CONSORTIUM_AGENT_RSS_FULL=1 also
+// `consortium agent run` (the full binary, a plain go build). Every
+// minute, and at the end, it reads each agent's RSS split into the
+// binary's resident pages (RssFile) and anonymous memory (RssAnon, heap
+// and stacks), and its Go heap in use and goroutines from its /metrics,
+// with the machine's load. Run (15 minutes):
 //
-//	CONSORTIUM_REQUIRE_GETH=1 go test -run '^$' -bench AgentRSS -benchtime 1x -timeout 30m ./internal/agent/
+//	CONSORTIUM_REQUIRE_GETH=1 flock /tmp/consortium-heavy.lock go test -run '^$' -bench AgentRSS -benchtime 1x -timeout 30m ./internal/agent/
 //
-// CONSORTIUM_AGENT_RSS_WAIT=2m shortens the wait. GODEBUG, GOGC and
-// GOMEMLIMIT set for the test reach the agents too.
+// CONSORTIUM_AGENT_RSS_WAIT=2m shortens the wait.
 func BenchmarkAgentRSS(b *testing.B) {
 	wait := 15 * time.Minute
 	if v := os.Getenv("CONSORTIUM_AGENT_RSS_WAIT"); v != "" {
@@ -44,11 +49,29 @@ func BenchmarkAgentRSS(b *testing.B) {
 	s := newSuiteTTL(b, gethtest.V117, 30*time.Second)
 	m := s.addMember("m1")
 	dir := b.TempDir()
-	full, only := filepath.Join(dir, "consortium"), filepath.Join(dir, "consortium-agent")
-	for bin, pkg := range map[string]string{full: "../../cmd/consortium", only: "./agentonly"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			b.Fatalf("build %s: %v\n%s", pkg, err, out)
+	only := filepath.Join(dir, "consortium-agent")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", only, "./agentonly")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build ./agentonly: %v\n%s", err, out)
+	}
+	variants := []struct {
+		name, bin, sub string
+		env            []string
+	}{
+		{"agent-only", only, "", nil},
+		{"agent-only-keep-pages", only, "", []string{"CONSORTIUM_AGENT_RELEASE=off"}},
+		{"agent-only-go-defaults", only, "", []string{"GOGC=100", "GOMEMLIMIT=off", "CONSORTIUM_AGENT_RELEASE=off"}},
+	}
+	if os.Getenv("CONSORTIUM_AGENT_RSS_FULL") != "" {
+		full := filepath.Join(dir, "consortium")
+		if out, err := exec.Command("go", "build", "-o", full, "../../cmd/consortium").CombinedOutput(); err != nil {
+			b.Fatalf("build consortium: %v\n%s", err, out)
 		}
+		variants = append(variants, struct {
+			name, bin, sub string
+			env            []string
+		}{"full", full, "agent run", nil})
 	}
 	type run struct {
 		name    string
@@ -57,7 +80,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 		node    string
 	}
 	var runs []*run
-	for _, v := range []struct{ name, bin, sub string }{{"full", full, "agent run"}, {"agent-only", only, ""}} {
+	for _, v := range variants {
 		g := gethtest.Start(b, gethtest.Config{Version: gethtest.V117, Bootnodes: []string{m.boot.Enode()}})
 		vdir := filepath.Join(dir, v.name)
 		keyFile := filepath.Join(vdir, "nodekey")
@@ -71,7 +94,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 		args := append(strings.Fields(v.sub), "--rpc", g.IPCPath(), "--role", "tx", "--nodekey", keyFile,
 			"--state-dir", filepath.Join(vdir, "state"), "--registrar", s.reg.url(), "--listen", addr)
 		cmd := exec.Command(v.bin, args...)
-		cmd.Env = append(os.Environ(), "CONSORTIUM_CREDENTIAL="+m.cred)
+		cmd.Env = append(append(os.Environ(), "CONSORTIUM_CREDENTIAL="+m.cred), v.env...)
 		cmd.Stderr = io.Discard
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -104,7 +127,9 @@ func BenchmarkAgentRSS(b *testing.B) {
 		left := wait - time.Since(start)
 		for _, r := range runs {
 			rss, anon, file, heap, gr := sample(r)
-			b.Logf("+%4.1f min %-10s RSS %5.1f MiB (binary %5.1f, anon %4.1f), heap in use %4.1f MiB, %2.0f goroutines; load %s",
+			// Printed, not logged: go test keeps only ten lines of a
+			// benchmark's log.
+			fmt.Printf("+%4.1f min %-22s RSS %5.1f MiB (binary %5.1f, anon %4.1f), heap in use %4.1f MiB, %2.0f goroutines; load %s\n",
 				time.Since(start).Minutes(), r.name, rss, file, anon, heap, gr, loadavg())
 		}
 		if left <= 0 {
