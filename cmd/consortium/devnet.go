@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -54,6 +55,11 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		Dir: *dir, Consensus: mode, Members: splitList(*members), Nodes: n, Period: *period, ChainID: *chainID,
 		Geth: *geth, RegistrarListen: *registrar, BasePort: *basePort, TTL: *ttl, Out: e.stdout,
 	}
+	// A member joining a BFT devnet is voted in with this very binary's
+	// `member propose` and `member vote`.
+	if exe, err := os.Executable(); err == nil {
+		cfg.CLI = exe
+	}
 	for _, a := range splitList(*prefund) {
 		if !common.IsHexAddress(a) {
 			return fmt.Errorf("%w: --prefund %q is not an address: give 0x-prefixed 40-hex-digit addresses, comma-separated", errUsage, a)
@@ -76,7 +82,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 func runDevnetAddMember(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "devnet add-member")
 	dir := fs.String("dir", devnet.DefaultDir, "work directory of the running devnet")
-	nodes := fs.String("nodes", "", `what the new member runs, e.g. "validator,tx,public" (default bootnode,validator,tx,public; on a BFT chain its nodes are full nodes, not validators)`)
+	nodes := fs.String("nodes", "", `what the new member runs, e.g. "validator,tx,public" (default bootnode,validator,tx,public; on a BFT chain the validators vote its validator into the set)`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +98,7 @@ func runDevnetAddMember(ctx context.Context, e *env, args []string) error {
 	}
 	took := time.Since(start).Round(100 * time.Millisecond)
 	if mode, _ := devnet.ReadConsensus(*dir); mode == devnet.BFT {
-		fmt.Fprintf(e.stdout, "member %s joined and follows the final chain as a full node (%s)\n", fs.Arg(0), took)
+		fmt.Fprintf(e.stdout, "member %s joined: voted into the validator set, its validator signs blocks (%s)\n", fs.Arg(0), took)
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "member %s joined and seals blocks (%s)\n", fs.Arg(0), took)

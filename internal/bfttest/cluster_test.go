@@ -57,6 +57,10 @@ type cluster struct {
 	regURL   string
 	regAdmin string
 
+	// rpcPorts are CometBFT RPC ports chosen before the nodes start (by
+	// "member/role"), for a registrar that follows the chain from them.
+	rpcPorts map[string]int
+
 	mu    sync.Mutex
 	nodes []*node
 }
@@ -76,8 +80,25 @@ type node struct {
 // newCluster creates a consortium of members, each with a validator, a tx
 // and a public node, and starts its registrar.
 func newCluster(t *testing.T, members ...string) *cluster {
+	return newClusterFollowing(t, false, members...)
+}
+
+// newClusterFollowing is newCluster whose registrar, when follow is true,
+// follows the chain (--chain-rpc) through every member's validator's
+// consensus RPC, a majority of them agreeing.
+func newClusterFollowing(t *testing.T, follow bool, members ...string) *cluster {
 	gethtest.Binary(t, gethtest.V117) // skip (or fail in CI) before any work
-	c := &cluster{t: t, ps: proctest.New(t), dir: t.TempDir()}
+	c := &cluster{t: t, ps: proctest.New(t), dir: t.TempDir(), rpcPorts: map[string]int{}}
+	var regExtra []string
+	if follow {
+		ports := proctest.FreePorts(t, len(members))
+		var urls []string
+		for i, m := range members {
+			c.rpcPorts[m+"/"+string(consortiuminit.RoleValidator)] = ports[i]
+			urls = append(urls, "127.0.0.1:"+strconv.Itoa(ports[i]))
+		}
+		regExtra = []string{"--chain-rpc", strings.Join(urls, ",")}
+	}
 	c.run("init", "--members", strings.Join(members, ","), "--out", c.dir, "--nodes", "validator,tx,public")
 	b, err := os.ReadFile(filepath.Join(c.dir, consortiuminit.ManifestFile))
 	if err != nil {
@@ -91,9 +112,10 @@ func newCluster(t *testing.T, members ...string) *cluster {
 	}
 	port := proctest.FreePorts(t, 1)[0]
 	c.regURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	c.ps.Start("registrar", bin, "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(port),
+	regArgs := append([]string{"registrar", "--listen", "127.0.0.1:" + strconv.Itoa(port),
 		"--data", filepath.Join(t.TempDir(), "registrar"), "--seed", c.path(c.man.Seed),
-		"--ttl", "10s", "--allow-loopback-endpoints")
+		"--ttl", "10s", "--allow-loopback-endpoints"}, regExtra...)
+	c.ps.Start("registrar", bin, regArgs...)
 	c.regAdmin = c.read(consortiuminit.AdminCredentialFile)
 	c.eventually(30*time.Second, "the registrar answers", func() error {
 		resp, err := http.Get(c.regURL + "/healthz")
@@ -168,6 +190,9 @@ func (c *cluster) start(member string, role consortiuminit.Role) *node {
 		ExtraArgs: []string{"--authrpc.jwtsecret", c.path(spec.JWTSecret)},
 	})
 	ports := proctest.FreePorts(c.t, 2)
+	if p, ok := c.rpcPorts[member+"/"+string(role)]; ok {
+		ports[1] = p
+	}
 	n.cmtRPC = ports[1]
 	n.args = []string{"agent", "run",
 		"--registrar", c.regURL, "--credential-file", c.path(m.Credential),

@@ -30,24 +30,10 @@ import (
 // it through the `consortium member` CLI against each member's own
 // consensus RPC.
 func TestGovernanceAddsValidator(t *testing.T) {
-	c := newCluster(t, members...)
-	vals := map[string]*node{}
-	for _, m := range members {
-		vals[m] = c.start(m, consortiuminit.RoleValidator)
-		c.start(m, consortiuminit.RolePublic)
-	}
+	c, vals, _ := startValidatorsAndPublics(t, false)
 
 	// The fifth node: a full node with a validator key no genesis knows.
-	fifth := c.nodeSpec("a", consortiuminit.RoleTx)
-	keyFile := filepath.Join(c.path(fifth.CometHome), "config", "priv_validator_key.json")
-	stateFile := filepath.Join(c.path(fifth.CometHome), "data", "priv_validator_state.json")
-	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pv := privval.NewFilePV(ed25519.GenPrivKey(), keyFile, stateFile)
-	pv.Save()
-	newKey := pv.Key.PubKey.(ed25519.PubKey)
-	newAddr := strings.ToUpper(fmt.Sprintf("%x", newKey.Address()))
+	newKey, newAddr := c.newValidatorKey("a", consortiuminit.RoleTx)
 	e := c.start("a", consortiuminit.RoleTx)
 	c.waitHeight(c.running(), 3, 3*time.Minute)
 
@@ -126,6 +112,36 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	}
 	c.sameChain(c.running(), 1, top)
 	t.Logf("e (a's former full node %s) is a validator from height %d; chain the same on all %d nodes up to %d", e.name, first, len(c.running()), top)
+}
+
+// startValidatorsAndPublics starts a cluster of the four members (whose
+// registrar follows the chain when follow is true) and each member's
+// validator and public node.
+func startValidatorsAndPublics(t *testing.T, follow bool) (c *cluster, vals, pubs map[string]*node) {
+	c = newClusterFollowing(t, follow, members...)
+	vals, pubs = map[string]*node{}, map[string]*node{}
+	for _, m := range members {
+		vals[m] = c.start(m, consortiuminit.RoleValidator)
+		pubs[m] = c.start(m, consortiuminit.RolePublic)
+	}
+	return c, vals, pubs
+}
+
+// newValidatorKey gives member's node of role (not started yet) a fresh
+// validator key no genesis knows, and returns it with its address as
+// CometBFT shows it.
+func (c *cluster) newValidatorKey(member string, role consortiuminit.Role) (ed25519.PubKey, string) {
+	c.t.Helper()
+	spec := c.nodeSpec(member, role)
+	keyFile := filepath.Join(c.path(spec.CometHome), "config", "priv_validator_key.json")
+	stateFile := filepath.Join(c.path(spec.CometHome), "data", "priv_validator_state.json")
+	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
+		c.t.Fatal(err)
+	}
+	pv := privval.NewFilePV(ed25519.GenPrivKey(), keyFile, stateFile)
+	pv.Save()
+	k := pv.Key.PubKey.(ed25519.PubKey)
+	return k, strings.ToUpper(fmt.Sprintf("%x", k.Address()))
 }
 
 // nodeSpec is member's node of role in the manifest.

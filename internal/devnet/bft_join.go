@@ -12,10 +12,11 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 )
 
-// A member that joins a BFT devnet runs CometBFT full nodes: its validator
-// key is in no validator set, so its validator node follows the chain
-// like its other nodes and votes on nothing. Adding it to the set is a
-// decision of the validators on chain (issue 21), not the devnet's.
+// A member that joins a BFT devnet starts as CometBFT full nodes: its
+// validator key is in no validator set, so its validator node follows the
+// chain like its other nodes and votes on nothing. Once they follow, the
+// validators vote its key into the set (bft_vote.go): a decision of the
+// validators on chain (issue 21), which the devnet only plays out.
 
 // useCometGenesis gives every CometBFT home of mem the consortium's
 // CometBFT genesis in place of the one init made for mem alone.
@@ -47,7 +48,7 @@ func (d *Devnet) followBFT(ctx context.Context, name string, specs []nodeSpec, s
 		return err
 	}
 	target := d.Stats().Head
-	say("started %d nodes of %s: CometBFT full nodes, not validators (a vote of the validators adds one: issue 21); waiting for them to reach block %d", len(specs), name, target)
+	say("started %d nodes of %s: CometBFT full nodes until the validators vote its validator in; waiting for them to reach block %d", len(specs), name, target)
 	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
 	start := time.Now()
@@ -72,7 +73,7 @@ func (d *Devnet) followBFT(ctx context.Context, name string, specs []nodeSpec, s
 		case <-time.After(pollEvery):
 		}
 	}
-	say("%s is a member: its nodes follow the final chain as full nodes", name)
+	say("%s's nodes follow the final chain; now the validators vote on its validator", name)
 	return nil
 }
 

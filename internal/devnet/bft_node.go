@@ -58,7 +58,10 @@ func (n *gethNode) startConsensus(ctx context.Context) error {
 		Home: home, Moniker: n.spec.Label(), P2PListen: "tcp://" + addr, ExternalAddress: addr,
 		EngineURL: "http://127.0.0.1:" + strconv.Itoa(n.auth), JWTSecret: secret,
 		FeeRecipient: n.spec.FeeRecipient, BlockTime: n.env.blockTime,
-		Logger: n.log.With("part", "consensus"),
+		// A validator's RPC is its member's voice in the validator-set
+		// vote (`consortium member propose|vote --consensus-rpc`).
+		RPCListen: n.consensusRPC(),
+		Logger:    n.log.With("part", "consensus"),
 	})
 	if err != nil {
 		return fmt.Errorf("%w (%s: consensus: %v)", ErrNodeStart, n.spec.Label(), err)

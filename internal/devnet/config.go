@@ -170,7 +170,8 @@ type Config struct {
 	// BasePort is the first node port: node k (in the order of
 	// consortium.json) uses BasePort+k for devp2p and discovery,
 	// BasePort+500+k for HTTP JSON-RPC, BasePort+1000+k for the Engine
-	// API and, for BFT, BasePort+1500+k for CometBFT's P2P. Default
+	// API and, for BFT, BasePort+1500+k for CometBFT's P2P and
+	// BasePort+2000+k for a validator's consensus RPC. Default
 	// DefaultBasePort.
 	BasePort int
 	// TTL is the registrar's lease. Default DefaultTTL.
@@ -181,6 +182,11 @@ type Config struct {
 	// Out receives the operator's lines (registrations, peers, blocks).
 	// Default: discarded.
 	Out io.Writer
+	// CLI is the consortium binary whose `member propose` and `member
+	// vote` the validators' operators run when a member joins a BFT
+	// devnet. `consortium devnet` sets its own executable. Default: none
+	// (a BFT join fails with ErrNoCLI).
+	CLI string
 	// Logger receives the components' logs (registrar, agents, bootnodes).
 	// Default: Dir/logs/devnet.log.
 	Logger *slog.Logger

@@ -113,6 +113,14 @@ func (d *Devnet) saveState() error {
 		}
 		s.Nodes = append(s.Nodes, ns)
 	}
+	d.mu.Lock()
+	plain := d.plain
+	d.mu.Unlock()
+	for _, n := range plain {
+		pid, _ := n.running()
+		s.Nodes = append(s.Nodes, NodeState{Member: n.spec.Member, Name: n.spec.Name, Role: "plain geth (--discovery.dns)", ID: n.spec.ID,
+			Enode: n.Enode(), RPC: n.RPCURL(), IPC: n.ipcPath, PID: pid, Log: n.logPath})
+	}
 	return writeState(d.dir, s)
 }
 

@@ -39,6 +39,12 @@ type Devnet struct {
 	nodes    []*gethNode
 	rcs      map[string]*registrarclient.Client
 	closed   bool
+	// dns serves the members' node trees; plain are the plain-geth
+	// nodes that find their peers in them (dns_node.go), started by
+	// plainWG's goroutines.
+	dns     *dnsServer
+	plain   []*gethNode
+	plainWG sync.WaitGroup
 
 	addMu sync.Mutex // one member joins at a time
 	// reused is set when Dir held a consortium already.
@@ -200,6 +206,10 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, err
 	}
 	d.out.printf("registrar %s (admin credential in %s)", d.reg.url, filepath.Join(dir, filepath.FromSlash(consortiuminit.AdminCredentialFile)))
+	if d.dns, err = startDNS(d.reg.reg, dir, manifest, cfg.BasePort, d.log.With("part", "dns")); err != nil {
+		// Not fatal: the devnet runs without the trees, and says so.
+		d.out.printf("dns        no node trees over DNS: %v", err)
+	}
 	d.mon = startMonitor(d)
 
 	if err := d.startNodes(ctx, run); err != nil {
@@ -210,6 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, err
 	}
 	d.printURLs()
+	d.startPlainNodes(d.ctx, append(members, memberNames(state.Added)...))
 	return d, nil
 }
 
@@ -312,6 +323,10 @@ func (d *Devnet) Close() error {
 	nodes, boots := d.nodes, d.boots
 	d.mu.Unlock()
 	d.cancel()
+	d.plainWG.Wait() // no plain node starts after this
+	d.mu.Lock()
+	plain := d.plain
+	d.mu.Unlock()
 	if d.mon != nil {
 		d.mon.stop()
 	}
@@ -321,13 +336,14 @@ func (d *Devnet) Close() error {
 		settle(nodes)
 	}
 	var wg sync.WaitGroup
-	for _, n := range nodes {
+	for _, n := range append(nodes, plain...) {
 		wg.Go(n.stop)
 	}
 	wg.Wait()
 	for _, b := range boots {
 		b.stop()
 	}
+	d.dns.stop()
 	if d.reg != nil {
 		d.reg.stop()
 	}
@@ -345,7 +361,11 @@ func (d *Devnet) Close() error {
 		os.RemoveAll(d.env.ipcDir)
 	}
 	if len(nodes) > 0 || len(boots) > 0 {
-		d.out.printf("stopped %d geth nodes, %d bootnodes and the registrar", len(nodes), len(boots))
+		also := ""
+		if len(plain) > 0 {
+			also = fmt.Sprintf("; and %d plain geth (--discovery.dns)", len(plain))
+		}
+		d.out.printf("stopped %d geth nodes, %d bootnodes and the registrar%s", len(nodes), len(boots), also)
 	}
 	if d.logFile != nil {
 		d.logFile.Close()

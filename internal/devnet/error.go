@@ -50,4 +50,10 @@ var (
 	// ErrFollowTimeout is returned when a new member's nodes of a BFT
 	// devnet did not catch up with the chain in time.
 	ErrFollowTimeout = errors.New("the new member's nodes did not catch up with the final chain in time: read their logs and devnet.log (the consensus nodes)")
+	// ErrNoCLI is returned when a member joins a BFT devnet that was given
+	// no consortium binary to cast the validators' votes with.
+	ErrNoCLI = errors.New("no consortium binary to cast the votes with: run the devnet as `consortium devnet` (or set Config.CLI)")
+	// ErrVote is returned when the vote that adds a new member's validator
+	// to the set did not pass, or the new validator did not sign in time.
+	ErrVote = errors.New("the validators' vote did not add the new member's validator: read the vote lines above and devnet.log (the consensus nodes)")
 )

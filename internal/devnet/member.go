@@ -138,9 +138,10 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 // makes its keys, and its nodes start. On a Clique chain every existing
 // signer votes its signer in with clique_propose first, and AddMember
 // returns when the new signer's first block is seen. On a BFT chain its
-// nodes join as CometBFT full nodes (the validator set changes only by a
-// vote on chain, issue 21), and AddMember returns when every one of its
-// geth nodes has caught up with the chain. progress gets one line per step.
+// nodes start as CometBFT full nodes and catch up with the chain; then the
+// existing validators vote its validator into the set on chain (issue 21:
+// one proposes, the others vote, with `consortium member propose|vote`),
+// and AddMember returns once it signs. progress gets one line per step.
 func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progress io.Writer) error {
 	d.addMu.Lock()
 	defer d.addMu.Unlock()
@@ -204,7 +205,14 @@ func (d *Devnet) AddMember(ctx context.Context, name string, roles Roles, progre
 		return err
 	}
 	if d.cfg.Consensus == BFT {
-		return d.followBFT(ctx, name, specs, say)
+		if err := d.followBFT(ctx, name, specs, say); err != nil {
+			return err
+		}
+		if err := d.voteIn(ctx, *mem, say); err != nil {
+			return err
+		}
+		say("%s is a member: its validator signs blocks", name)
+		return nil
 	}
 
 	voters := d.signerNodes()

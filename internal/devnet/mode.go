@@ -72,10 +72,11 @@ func DefaultPeriod(c Consensus) uint64 {
 }
 
 // portRanges is how many port ranges of portStride a node of c uses:
-// devp2p, HTTP, Engine API, and for BFT CometBFT's P2P.
+// devp2p, HTTP, Engine API, and for BFT CometBFT's P2P and the
+// validators' consensus RPC.
 func portRanges(c Consensus) int {
 	if c == Clique {
 		return 3
 	}
-	return 4
+	return 5
 }

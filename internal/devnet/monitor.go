@@ -3,6 +3,7 @@ package devnet
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,13 @@ type Stats struct {
 	// blocks: a final block must be the same everywhere, so anything but
 	// zero is a bug.
 	Forks int
+	// PlainJoined is, per member, how long after its start the member's
+	// plain-geth node (only --discovery.dns) was connected to every geth
+	// node of its member; PlainDialled is how many of those it dialled
+	// itself, from the tree (the others dialled it: their agents know it
+	// from the registrar).
+	PlainJoined  map[string]time.Duration
+	PlainDialled map[string]int
 }
 
 // monitor watches the registrar and every geth node and prints what
@@ -78,7 +86,7 @@ func startMonitor(d *Devnet) *monitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &monitor{
 		d: d, cancel: cancel, done: make(chan struct{}),
-		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}},
+		st:      Stats{Started: d.start, FirstBlock: map[string]time.Time{}, PlainJoined: map[string]time.Duration{}, PlainDialled: map[string]int{}},
 		clients: map[string]*rpc.Client{}, links: map[[2]string]bool{},
 		shown: map[uint64]shownBlock{}, registered: map[string]bool{}, hashes: newHashBook(), decided: map[uint64]time.Time{}, decidedDone: make(chan struct{}),
 		last: map[*gethNode]obs{},
@@ -105,11 +113,18 @@ func (m *monitor) stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.st
-	s.FirstBlock = make(map[string]time.Time, len(m.st.FirstBlock))
-	for k, v := range m.st.FirstBlock {
-		s.FirstBlock[k] = v
-	}
+	s.FirstBlock = maps.Clone(m.st.FirstBlock)
+	s.PlainJoined = maps.Clone(m.st.PlainJoined)
+	s.PlainDialled = maps.Clone(m.st.PlainDialled)
 	return s
+}
+
+// plainJoined records member's plain-geth node's join.
+func (m *monitor) plainJoined(member string, took time.Duration, dialled int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.PlainJoined[member] = took
+	m.st.PlainDialled[member] = dialled
 }
 
 func (m *monitor) run(ctx context.Context) {
@@ -135,14 +150,21 @@ type view struct {
 	// member -> the label of its validator node.
 	proposers  map[common.Address]string
 	validators map[string]string
+	// plain are the node IDs of the plain-geth nodes.
+	plain map[string]bool
 }
 
 func (m *monitor) view() (view, []*gethNode) {
 	d := m.d
 	d.mu.Lock()
 	all, nodes := d.all, d.nodes
+	v := view{names: map[string]string{}, roles: map[string]string{}, signers: map[common.Address]string{}, plain: map[string]bool{}}
+	for _, n := range d.plain {
+		v.plain[n.spec.ID] = true
+		v.names[n.spec.ID] = n.spec.Label()
+		v.roles[n.spec.ID] = string(n.spec.Role)
+	}
 	d.mu.Unlock()
-	v := view{names: map[string]string{}, roles: map[string]string{}, signers: map[common.Address]string{}}
 	v.proposers, v.validators = proposersOf(d.Manifest())
 	for _, s := range all {
 		v.names[s.ID] = s.Label()
@@ -182,10 +204,14 @@ func (m *monitor) tick(ctx context.Context) {
 		return // stopping: the calls failed for that, not for the nodes
 	}
 
-	// Links: a pair is up when either side reports it.
+	// Links: a pair is up when either side reports it. The plain-geth
+	// nodes' links are theirs to report (watchPlain), not the mesh's.
 	up := map[[2]string]bool{}
 	for _, o := range seen {
 		for _, id := range o.peers {
+			if v.plain[id] {
+				continue
+			}
 			name, ok := v.names[id]
 			if !ok {
 				name = outsidePrefix + id // named when printed: it may register meanwhile

@@ -96,6 +96,10 @@ type gethNode struct {
 	agDone  chan struct{}
 	started time.Time // of the running geth
 	sealing bool      // miner_start was called on the running geth
+
+	// resolv, for a plain-geth node (dns_node.go), is the resolv.conf
+	// bind-mounted over /etc/resolv.conf in geth's own mount namespace.
+	resolv string
 }
 
 type process struct {
@@ -224,10 +228,10 @@ func (n *gethNode) launch(ctx context.Context, args []string) error {
 	cmd := exec.Command(n.env.geth, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	if err := startIn(cmd, n.resolv, p.done); err != nil {
 		return fmt.Errorf("%w (%s: %v)", ErrNodeStart, n.spec.Label(), err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
 	n.mu.Lock()
 	n.proc, n.started, n.sealing = p, time.Now(), false
 	n.mu.Unlock()

@@ -110,6 +110,11 @@ func checkPorts(e *env, specs []nodeSpec) error {
 				return fmt.Errorf("%w (TCP 127.0.0.1:%d, CometBFT P2P of %s)", ErrPortTaken, e.cmtPort(s), s.Label())
 			}
 		}
+		if e.mode == BFT && s.Role == consortiuminit.RoleValidator {
+			if err := probeTCP(e.rpcPort(s)); err != nil {
+				return fmt.Errorf("%w (TCP 127.0.0.1:%d, consensus RPC of %s)", ErrPortTaken, e.rpcPort(s), s.Label())
+			}
+		}
 		if err := probeUDP(p2p); err != nil {
 			return fmt.Errorf("%w (UDP 127.0.0.1:%d, discovery of %s)", ErrPortTaken, p2p, s.Label())
 		}

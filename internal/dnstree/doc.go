@@ -30,4 +30,12 @@
 // TTL says; the TTLs here (RootTTL, 60 s by default) only keep resolvers in
 // the path from holding a root longer than that. Tree entries are named by
 // their hash, so they are immutable and cached longer (EntryTTL).
+//
+// Nothing the server answers brings that re-check forward for a client
+// that has read the whole tree: the client keeps every entry it read in an
+// LRU cache (1,000 entries) and walks the tree again from there, asking
+// only for the root, on its schedule. Names of an older tree get NXDOMAIN
+// here, which helps only a client still walking a tree when it changes:
+// more than rootRecheckFailCount (5) failed lookups make it re-read the
+// root at once.
 package dnstree
