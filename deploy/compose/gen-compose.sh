@@ -279,7 +279,11 @@ $nets
 
   $svc-agent:
     <<: *consortium
-    command: [agent, run, --role, $role, --rpc, /data/geth.ipc, --nodekey, /keys/nodekey,
+    # The agent-only build (internal/agent/agentonly): a Clique node's
+    # agent has no consensus process to run, and this build's RSS is a
+    # fifth of the full binary's (docs/benchmarks.md, "Agent RSS").
+    entrypoint: [/usr/local/bin/consortium-agent]
+    command: [--role, $role, --rpc, /data/geth.ipc, --nodekey, /keys/nodekey,
       --state-dir, /data/agent, --config-out, /data/config.toml, --advertise-ip, "$ip"$agent_extra,
       --listen, "127.0.0.1:9899", $(reg_flags "$i")]
     healthcheck:

@@ -145,6 +145,10 @@ func checkBFTMinimal(t *testing.T, r *rendered) {
 	}
 	v := find(t, r.statefulSets, ssName, "acme-validator-0")
 	agent := container(t, v, "agent")
+	// A BFT node's agent runs its consensus process: the full binary.
+	if len(agent.Command) != 0 || len(agent.Args) < 2 || agent.Args[0] != "agent" || agent.Args[1] != "run" {
+		t.Errorf("BFT agent command %v args %v, want the image's consortium agent run", agent.Command, agent.Args)
+	}
 	m, ok := mountAt(agent, cometHome+"/config/priv_validator_key.json")
 	if !ok || m.SubPath != "priv_validator_key.json" || volume(t, v, m.Name).Secret == nil || volume(t, v, m.Name).Secret.SecretName != "acme-validator-0" {
 		t.Errorf("the validator key is not mounted from Secret acme-validator-0: %+v", m)

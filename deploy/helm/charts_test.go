@@ -614,6 +614,11 @@ func checkMemberMinimal(t *testing.T, r *rendered) {
 	if got := argAfter(container(t, v, "agent").Args, "--seal"); got != signer {
 		t.Errorf("validator agent --seal %q, want %s", got, signer)
 	}
+	// A Clique node's agent is the image's agent-only build: no consensus
+	// process to run, a fifth of the full binary's RSS.
+	if a := container(t, v, "agent"); !slices.Equal(a.Command, []string{"/usr/local/bin/consortium-agent"}) || len(a.Args) == 0 || a.Args[0] != "--role" {
+		t.Errorf("Clique agent command %v args %v, want consortium-agent --role ...", a.Command, a.Args)
+	}
 	if init := container(t, v, "agent-init"); argAfter(init.Args, "--signer-keystore") != "/signer/keystore" || argAfter(init.Args, "--keystore") != "/data/keystore" {
 		t.Errorf("validator agent-init args %v", init.Args)
 	}

@@ -368,9 +368,16 @@ spec:
         - name: agent
           image: {{ include "cm.image.consortium" $root }}
           imagePullPolicy: {{ $v.image.consortium.pullPolicy }}
+          {{- if not $bft }}
+          # A Clique node's agent runs no consensus process: the image's
+          # agent-only build, a fifth of the full binary's RSS.
+          command: [/usr/local/bin/consortium-agent]
+          {{- end }}
           args:
+            {{- if $bft }}
             - agent
             - run
+            {{- end }}
             - --role
             - {{ .role }}
             - --rpc
