@@ -158,26 +158,7 @@ var fastWriters = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate
 // length. Two pieces that are one of groups with the cut left out are
 // served from that group's cached chunks; the rest is literal text.
 func gzipBody(body [][]byte, groups []group) ([][]byte, int) {
-	out := [][]byte{{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}} // gzip header: deflate, no name, no time, unknown OS
-	crc, size := uint32(0), 0
-	var lits []byte // literal bytes waiting to go out as stored blocks
-	flushLits := func() {
-		for len(lits) > 0 {
-			n := min(len(lits), 0xffff)
-			hdr := []byte{0, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)} // a non-final stored block
-			out = append(out, hdr, lits[:n])
-			lits = lits[n:]
-		}
-		lits = nil
-	}
-	addLit := func(b []byte) {
-		if len(b) == 0 {
-			return
-		}
-		crc = crc32.Update(crc, crc32.IEEETable, b)
-		size += len(b)
-		lits = append(lits, b...)
-	}
+	g := gzipOut{out: [][]byte{{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}}} // gzip header: deflate, no name, no time, unknown OS
 	for i := 0; i < len(body); i++ {
 		var p *group
 		if i+1 < len(body) {
@@ -189,61 +170,97 @@ func gzipBody(body [][]byte, groups []group) ([][]byte, int) {
 			}
 		}
 		if p == nil {
-			addLit(body[i])
+			g.addLit(body[i])
 			continue
 		}
 		i++ // the tail is part of the group
-		flushLits()
-		c := chunksOf(p)
-		// Chunks [0, a) and [b, n) are served from the cache; the bytes of
-		// chunks [a, b) around the cut are compressed afresh.
-		n := len(c.off) - 1
-		a, b := n, n
-		if p.cut1 > p.cut0 {
-			a = chunkAt(c.off, p.cut0)
-			b = chunkAt(c.off, p.cut1-1) + 1
-		}
-		// cached run [0, a)
-		if a > 0 {
-			out = append(out, c.comp[:c.coff[a]])
-			crc = crc32Combine(crc, c.pre[a], c.off[a])
-			size += c.off[a]
-		}
-		if a < b {
-			fresh := make([]byte, 0, c.off[b]-c.off[a]-(p.cut1-p.cut0))
-			fresh = append(fresh, p.full[c.off[a]:p.cut0]...)
-			fresh = append(fresh, p.full[p.cut1:c.off[b]]...)
-			crc = crc32.Update(crc, crc32.IEEETable, fresh)
-			size += len(fresh)
-			if len(fresh) > 0 {
-				var buf bytes.Buffer
-				zw := fastWriters.Get().(*flate.Writer)
-				zw.Reset(&buf)
-				zw.Write(fresh)
-				zw.Flush()
-				fastWriters.Put(zw)
-				out = append(out, buf.Bytes())
-			}
-		}
-		// cached run [b, n): its CRC from the prefix CRCs
-		if b < n {
-			out = append(out, c.comp[c.coff[b]:])
-			runLen := c.off[n] - c.off[b]
-			runCRC := c.pre[n] ^ crc32Shift(c.pre[b], runLen)
-			crc = crc32Combine(crc, runCRC, runLen)
-			size += runLen
-		}
+		g.flushLits()
+		g.addGroup(p)
 	}
-	flushLits()
+	g.flushLits()
 	tail := []byte{1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0} // the final (empty, stored) block, then CRC-32 and size
-	binary.LittleEndian.PutUint32(tail[5:], crc)
-	binary.LittleEndian.PutUint32(tail[9:], uint32(size))
-	out = append(out, tail)
+	binary.LittleEndian.PutUint32(tail[5:], g.crc)
+	binary.LittleEndian.PutUint32(tail[9:], uint32(g.size))
+	g.out = append(g.out, tail)
 	total := 0
-	for _, b := range out {
+	for _, b := range g.out {
 		total += len(b)
 	}
-	return out, total
+	return g.out, total
+}
+
+// gzipOut is a gzip stream being pieced together: its parts so far, the
+// CRC-32 and size of what they hold, and literal bytes waiting to go out
+// as stored blocks.
+type gzipOut struct {
+	out  [][]byte
+	crc  uint32
+	size int
+	lits []byte
+}
+
+// addLit queues b to go out uncompressed.
+func (g *gzipOut) addLit(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
+	g.size += len(b)
+	g.lits = append(g.lits, b...)
+}
+
+// flushLits writes the queued literal bytes as non-final stored blocks.
+func (g *gzipOut) flushLits() {
+	for len(g.lits) > 0 {
+		n := min(len(g.lits), 0xffff)
+		hdr := []byte{0, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)} // a non-final stored block
+		g.out = append(g.out, hdr, g.lits[:n])
+		g.lits = g.lits[n:]
+	}
+	g.lits = nil
+}
+
+// addGroup appends a group's rendering without the cut: chunks [0, a) and
+// [b, n) are served from the cache; the bytes of chunks [a, b) around the
+// cut are compressed afresh.
+func (g *gzipOut) addGroup(p *group) {
+	c := chunksOf(p)
+	n := len(c.off) - 1
+	a, b := n, n
+	if p.cut1 > p.cut0 {
+		a = chunkAt(c.off, p.cut0)
+		b = chunkAt(c.off, p.cut1-1) + 1
+	}
+	// cached run [0, a)
+	if a > 0 {
+		g.out = append(g.out, c.comp[:c.coff[a]])
+		g.crc = crc32Combine(g.crc, c.pre[a], c.off[a])
+		g.size += c.off[a]
+	}
+	if a < b {
+		fresh := make([]byte, 0, c.off[b]-c.off[a]-(p.cut1-p.cut0))
+		fresh = append(fresh, p.full[c.off[a]:p.cut0]...)
+		fresh = append(fresh, p.full[p.cut1:c.off[b]]...)
+		g.crc = crc32.Update(g.crc, crc32.IEEETable, fresh)
+		g.size += len(fresh)
+		if len(fresh) > 0 {
+			var buf bytes.Buffer
+			zw := fastWriters.Get().(*flate.Writer)
+			zw.Reset(&buf)
+			zw.Write(fresh) // a bytes.Buffer takes every write
+			zw.Flush()
+			fastWriters.Put(zw)
+			g.out = append(g.out, buf.Bytes())
+		}
+	}
+	// cached run [b, n): its CRC from the prefix CRCs
+	if b < n {
+		g.out = append(g.out, c.comp[c.coff[b]:])
+		runLen := c.off[n] - c.off[b]
+		runCRC := c.pre[n] ^ crc32Shift(c.pre[b], runLen)
+		g.crc = crc32Combine(g.crc, runCRC, runLen)
+		g.size += runLen
+	}
 }
 
 // chunkAt is the chunk holding byte x: the i with off[i] <= x < off[i+1].
