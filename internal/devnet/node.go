@@ -21,6 +21,7 @@ import (
 	"github.com/consortium/consortium/internal/consensus/report"
 	"github.com/consortium/consortium/internal/consortiuminit"
 	"github.com/consortium/consortium/internal/ethclient"
+	"github.com/consortium/consortium/internal/procgroup"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/rpc"
@@ -367,21 +368,7 @@ func (n *gethNode) stopGeth(sig syscall.Signal) {
 	if p == nil {
 		return
 	}
-	// The group is signalled only while its leader is unreaped, so its ID
-	// cannot belong to an unrelated process yet.
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, sig)
-	select {
-	case <-p.done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-	}
+	procgroup.Stop(p.cmd.Process.Pid, p.done, sig, stopGrace)
 }
 
 // isSigner reports whether the node runs a Clique signer.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/procgroup"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rpc"
@@ -332,21 +333,7 @@ func (n *Node) stop(sig syscall.Signal) {
 	if p == nil {
 		return
 	}
-	pgid := p.cmd.Process.Pid
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	// The group is signalled only while its leader is unreaped, so the
-	// ID cannot have been reused by an unrelated process.
-	_ = syscall.Kill(-pgid, sig)
-	select {
-	case <-p.done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-	}
+	procgroup.Stop(p.cmd.Process.Pid, p.done, sig, stopGrace)
 }
 
 // Restart stops the node and starts it again with the same data directory,
