@@ -127,6 +127,19 @@ type Follower struct {
 	applied uint64 // the lowest agreeing height of the last list applied
 	last    string // that list's key
 	lastErr string // the last poll's error, logged once per change
+	// gov is the governance state the last poll's majority agreed on (at
+	// its lowest height), for the dashboard's proposals and preview.
+	gov       *governance.State
+	govHeight uint64
+}
+
+// Governance returns the governance state a majority of the endpoints
+// last agreed on, and its height; nil before the first agreeing poll. The
+// state is shared: callers must not change it.
+func (f *Follower) Governance() (*governance.State, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gov, f.govHeight
 }
 
 // New checks cfg and returns a follower; Run starts it.
@@ -185,6 +198,9 @@ func (f *Follower) Poll(ctx context.Context) error {
 	}
 	key := listKey(members)
 	f.mu.Lock()
+	if st := agreedState(answers, key, height); st != nil && height >= f.govHeight {
+		f.gov, f.govHeight = st, height
+	}
 	if height < f.applied || key == f.last {
 		if height > f.applied {
 			f.applied = height
@@ -213,7 +229,9 @@ type Answer struct {
 	URL     string
 	Height  uint64
 	Members []registry.ChainMember
-	Err     error
+	// State is the whole governance state the members come from.
+	State *governance.State
+	Err   error
 }
 
 // Agree is the pure decision of a poll: the member list more than half of
@@ -251,6 +269,19 @@ func Agree(answers []Answer) ([]registry.ChainMember, uint64, error) {
 	return nil, 0, fmt.Errorf("%w: %d endpoints, %d distinct lists; %s", ErrNoMajority, len(answers), len(groups), strings.Join(errs, "; "))
 }
 
+// agreedState is the state of the answer, among those giving the agreed
+// member list, at the agreed (lowest) height: the pending proposals are not
+// part of the agreement, so the oldest state of the majority is shown
+// rather than the newest a single endpoint claims.
+func agreedState(answers []Answer, key string, height uint64) *governance.State {
+	for _, a := range answers {
+		if a.Err == nil && a.State != nil && a.Height == height && listKey(a.Members) == key {
+			return a.State
+		}
+	}
+	return nil
+}
+
 // listKey is a canonical text of a member list (the state keeps members
 // sorted by name).
 func listKey(ms []registry.ChainMember) string {
@@ -285,7 +316,10 @@ func (f *Follower) ask(ctx context.Context, base string) Answer {
 		a.Err = err
 		return a
 	}
-	a.Height, a.Members, a.Err = DecodeAnswer(body)
+	a.Height, a.State, a.Err = DecodeState(body)
+	if a.Err == nil {
+		a.Members = membersOf(a.State)
+	}
 	return a
 }
 
@@ -294,6 +328,16 @@ func (f *Follower) ask(ctx context.Context, base string) Answer {
 // including a state that fails governance.Unmarshal's checks, is
 // ErrBadAnswer.
 func DecodeAnswer(body []byte) (uint64, []registry.ChainMember, error) {
+	height, s, err := DecodeState(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return height, membersOf(s), nil
+}
+
+// DecodeState is DecodeAnswer's first half: the state itself, checked by
+// governance.Unmarshal.
+func DecodeState(body []byte) (uint64, *governance.State, error) {
 	if len(body) > maxAnswerBytes {
 		return 0, nil, fmt.Errorf("%w: answer over %d bytes", ErrBadAnswer, maxAnswerBytes)
 	}
@@ -336,6 +380,12 @@ func DecodeAnswer(body []byte) (uint64, []registry.ChainMember, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", ErrBadAnswer, err)
 	}
+	return height, s, nil
+}
+
+// membersOf is the registrar's view of the state's members: names and
+// credential hashes.
+func membersOf(s *governance.State) []registry.ChainMember {
 	out := make([]registry.ChainMember, 0, len(s.Members))
 	for _, m := range s.Members {
 		cm := registry.ChainMember{Name: m.Name}
@@ -344,5 +394,5 @@ func DecodeAnswer(body []byte) (uint64, []registry.ChainMember, error) {
 		}
 		out = append(out, cm)
 	}
-	return height, out, nil
+	return out
 }
