@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"encoding/hex"
 	"sort"
 	"strings"
 
+	"github.com/consortium/consortium/internal/governance"
 	"github.com/consortium/consortium/internal/registry"
 )
 
@@ -31,6 +33,28 @@ type Chain struct {
 	Reporter       string `json:"reporter"`
 	ReporterMember string `json:"reporter_member"`
 	SelfReported   bool   `json:"self_reported"`
+	// Governance is the validator set and its open proposals as the chain
+	// itself holds them (the registrar's --chain-rpc follower: what a
+	// majority of the endpoints agree on), with each change's fault
+	// tolerance before and after given who did not sign the last commit
+	// above. Absent when the registrar does not follow the chain.
+	Governance *governance.View `json:"governance,omitempty"`
+}
+
+// withGovernance adds the view of s to c, taking the validators offline
+// from c's last commit.
+func (c *Chain) withGovernance(s *governance.State, height uint64) {
+	if c == nil || s == nil {
+		return
+	}
+	var signers [][]byte
+	for _, v := range c.Validators {
+		if a, err := hex.DecodeString(v.Address); err == nil && v.Signed {
+			signers = append(signers, a)
+		}
+	}
+	v := governance.NewView(s, height, governance.Offline(s, signers))
+	c.Governance = &v
 }
 
 // chainOf picks the live node with the highest consensus height (a
@@ -80,27 +104,6 @@ func chainOf(nodes []Node) *Chain {
 		powers = append(powers, v.Power)
 	}
 	sort.Slice(ch.Validators, func(i, j int) bool { return ch.Validators[i].Name < ch.Validators[j].Name })
-	ch.Tolerates = tolerates(powers)
+	ch.Tolerates = governance.Tolerance(powers)
 	return ch
-}
-
-// tolerates is the largest f such that any f validators may be lost and
-// more than 2/3 of the power remains: the f largest powers together stay
-// under a third of the total.
-func tolerates(powers []int64) int {
-	sorted := append([]int64(nil), powers...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] > sorted[j] })
-	var total, lost int64
-	for _, p := range sorted {
-		total += p
-	}
-	f := 0
-	for _, p := range sorted {
-		if (lost+p)*3 >= total {
-			break
-		}
-		lost += p
-		f++
-	}
-	return f
 }

@@ -6,29 +6,6 @@ import (
 	"github.com/consortium/consortium/internal/registry"
 )
 
-func TestTolerates(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		powers []int64
-		want   int
-	}{
-		{"none", nil, 0},
-		{"one", []int64{10}, 0},
-		{"two", []int64{10, 10}, 0},
-		{"three", []int64{10, 10, 10}, 0},
-		{"four", []int64{10, 10, 10, 10}, 1},
-		{"five", []int64{10, 10, 10, 10, 10}, 1},
-		{"seven", []int64{1, 1, 1, 1, 1, 1, 1}, 2},
-		// The largest is lost first: 40 of 70 is more than a third.
-		{"unequal", []int64{40, 10, 10, 10}, 0},
-		{"unequal small", []int64{10, 10, 10, 10, 1}, 1},
-	} {
-		if got := tolerates(tc.powers); got != tc.want {
-			t.Errorf("%s: tolerates(%v) = %d, want %d", tc.name, tc.powers, got, tc.want)
-		}
-	}
-}
-
 func TestChainOf(t *testing.T) {
 	va, vb := "aa00000000000000000000000000000000000000", "bb00000000000000000000000000000000000000"
 	set := func(signedB bool) []registry.ValidatorVote {

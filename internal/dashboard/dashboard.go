@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/governance"
 	"github.com/consortium/consortium/internal/registry"
 	"golang.org/x/time/rate"
 )
@@ -74,6 +75,11 @@ type Config struct {
 	// WriteTimeout bounds one write to a page; a page that does not read
 	// is dropped. Default 10 s.
 	WriteTimeout time.Duration
+	// Governance, when set, gives the chain's governance state and its
+	// height (chainfollow.Follower.Governance): the consensus panel then
+	// lists the open proposals with their votes and fault-tolerance
+	// preview. Nil: the panel shows the chain's reports only.
+	Governance func() (*governance.State, uint64)
 }
 
 func (c Config) withDefaults() Config {
@@ -410,7 +416,11 @@ func (d *Dashboard) view(p registry.Principal) *view {
 	}
 	v.menc, _ = json.Marshal(v.members)
 	v.benc, _ = json.Marshal(v.blocks)
-	v.cenc, _ = json.Marshal(chainOf(nodes))
+	ch := chainOf(nodes)
+	if ch != nil && d.cfg.Governance != nil {
+		ch.withGovernance(d.cfg.Governance())
+	}
+	v.cenc, _ = json.Marshal(ch)
 	d.views[p.Name] = v
 	return v
 }

@@ -546,6 +546,34 @@
       sigs.append(s);
     }
     box.append(facts, sigs, el('div', 'hint', 'reported by ' + c.reporter_member + ' ' + short(c.reporter) + '; self-reported by that node, not checked by the registrar'));
+    if (c.governance) box.append(renderGovernance(c.governance));
+  }
+
+  // The validator set as the chain holds it, and the open proposals with
+  // their votes and the fault tolerance before and after each change.
+  function renderGovernance(g) {
+    const box = el('div', 'gov');
+    box.append(el('h3', '', 'Validator set at height ' + g.height + ': ' + g.summary +
+      '; a change needs power ' + g.needed_power + ' of ' + g.total_power));
+    if (!g.proposals.length) {
+      box.append(el('div', 'hint', 'no open proposals'));
+      return box;
+    }
+    const ol = el('ol', 'proposals');
+    for (const p of g.proposals) {
+      const li = el('li', 'proposal' + (p.halts ? ' halts' : '') + (p.refused ? ' refused' : ''));
+      li.dataset.id = p.id;
+      li.append(el('div', 'what', p.short + '  ' + p.action));
+      li.append(el('div', 'who', 'proposed by ' + p.proposer + '; signed: ' + (p.votes.join(', ') || 'nobody') +
+        ' (power ' + p.power + ' of ' + g.needed_power + '); missing: ' + (p.missing.join(', ') || 'nobody') +
+        '; expires at height ' + p.expires));
+      li.append(el('div', 'ft', 'fault tolerance: ' + p.before + (p.after ? ' → ' + p.after : '')));
+      if (p.halts) li.append(el('div', 'warn', p.halts));
+      if (p.refused) li.append(el('div', 'warn', 'the chain would refuse it now: ' + p.refused));
+      ol.append(li);
+    }
+    box.append(ol);
+    return box;
   }
 
   function describe(e) {
