@@ -10,77 +10,91 @@ import (
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/agent/agentcli"
+	"github.com/consortium/consortium/internal/cliflags"
+	"github.com/urfave/cli/v3"
 )
 
-func runAgent(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: consortium agent init|run [flags]", errUsage)
+// agentCommand is `consortium agent`: init writes a client's cold-start
+// config, run keeps its peers live (internal/agent/agentcli; with the
+// consensus process of a BFT node here).
+func agentCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:   "agent",
+		Usage:  "init: write a client's cold-start config; run: keep its peers live",
+		Action: group(e),
+		Commands: []*cli.Command{
+			{
+				Name: "init", Usage: "write a client's cold-start config (config.toml, geth.flags) from the registrar's answer",
+				Flags:  agentInitFlags(e),
+				Action: func(ctx context.Context, cmd *cli.Command) error { return runAgentInit(ctx, e, cmd) },
+			},
+			{
+				Name: "run", Usage: "keep the client's peers equal to the registrar's answer (and run a BFT node's consensus process)",
+				Flags:  flags(agentcli.Flags(e.getenv), consensusFlagList(e)),
+				Action: func(ctx context.Context, cmd *cli.Command) error { return runAgentRun(ctx, e, cmd) },
+			},
+		},
 	}
-	if isHelp(args[0]) {
-		return subHelp(e, "consortium agent init|run [flags]", "consortium agent run -h")
-	}
-	switch args[0] {
-	case "init":
-		return runAgentInit(ctx, e, args[1:])
-	case "run":
-		return runAgentRun(ctx, e, args[1:])
-	}
-	return fmt.Errorf("%w: consortium agent init|run [flags]", errUsage)
 }
 
-func runAgentInit(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "agent init")
-	cf := addClientFlags(e, fs, "credential", "member")
-	role := fs.String("role", "", "bootnode, validator, tx or public")
-	key := fs.String("nodekey", "nodekey", "node key file (created 0600 if missing)")
-	state := fs.String("state-dir", "agent-state", "where the last peer set is kept")
-	out := fs.String("config-out", "config.toml", "geth config.toml to write")
-	listen := fs.String("p2p-listen", "", "geth [Node.P2P] ListenAddr, e.g. 127.0.0.1:30303")
-	nat := fs.String("nat-ip", "", "IP for geth --nat extip:IP (default --nat none)")
-	deadline := fs.Duration("deadline", 60*time.Second, "how long to wait for the registrar")
-	logFormat := fs.String("log-format", "text", "text or json")
-	keystoreDir := fs.String("keystore", "", "geth's keystore directory: a relay account is created there for agent run --keystore (geth 1.13 Clique)")
-	signerKeys := fs.String("signer-keystore", "", "copy the key files of this directory into --keystore, so geth runs with one keystore")
-	if err := parse(fs, args); err != nil {
+func agentInitFlags(e *env) []cli.Flag {
+	return flags(clientFlags(e, "credential", "member"), []cli.Flag{
+		cliflags.String("role", "", "bootnode, validator, tx or public"),
+		cliflags.String("nodekey", "nodekey", "node key file (created 0600 if missing)"),
+		cliflags.String("state-dir", "agent-state", "where the last peer set is kept"),
+		cliflags.String("config-out", "config.toml", "geth config.toml to write"),
+		cliflags.String("p2p-listen", "", "geth [Node.P2P] ListenAddr, e.g. 127.0.0.1:30303"),
+		cliflags.String("nat-ip", "", "IP for geth --nat extip:IP (default --nat none)"),
+		cliflags.Duration("deadline", 60*time.Second, "how long to wait for the registrar"),
+		cliflags.String("log-format", "text", "text or json"),
+		cliflags.String("keystore", "", "geth's keystore directory: a relay account is created there for agent run --keystore (geth 1.13 Clique)"),
+		cliflags.String("signer-keystore", "", "copy the key files of this directory into --keystore, so geth runs with one keystore"),
+	})
+}
+
+func runAgentInit(ctx context.Context, e *env, cmd *cli.Command) error {
+	if err := noArgs(cmd); err != nil {
 		return err
 	}
-	if *role == "" {
+	role, key, state, out := cmd.String("role"), cmd.String("nodekey"), cmd.String("state-dir"), cmd.String("config-out")
+	keystoreDir, signerKeys := cmd.String("keystore"), cmd.String("signer-keystore")
+	if role == "" {
 		return fmt.Errorf("%w: --role is required", errUsage)
 	}
-	if *signerKeys != "" && *keystoreDir == "" {
+	if signerKeys != "" && keystoreDir == "" {
 		return fmt.Errorf("%w: --signer-keystore needs --keystore (where to copy the keys)", errUsage)
 	}
-	if *keystoreDir != "" {
-		if *signerKeys != "" {
-			if err := agent.CopyKeystore(*signerKeys, *keystoreDir); err != nil {
+	if keystoreDir != "" {
+		if signerKeys != "" {
+			if err := agent.CopyKeystore(signerKeys, keystoreDir); err != nil {
 				return err
 			}
 		}
-		relay, err := agent.RelayAccount(*keystoreDir)
+		relay, err := agent.RelayAccount(keystoreDir)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "relay account %s in %s\n", relay.Hex(), *keystoreDir)
+		fmt.Fprintf(e.stderr, "relay account %s in %s\n", relay.Hex(), keystoreDir)
 	}
-	log, err := newLogger(e.stderr, *logFormat, "info")
+	log, err := newLogger(e.stderr, cmd.String("log-format"), "info")
 	if err != nil {
 		return err
 	}
-	rc, err := cf.client(e)
+	rc, err := registrarClient(e, cmd)
 	if err != nil {
 		return err
 	}
-	res, err := agent.Init(ctx, agent.InitConfig{Registrar: rc, KeyPath: *key, Role: *role, StateDir: *state, ConfigPath: *out, ListenAddr: *listen, NATIP: *nat, Deadline: *deadline, Logger: log})
+	res, err := agent.Init(ctx, agent.InitConfig{Registrar: rc, KeyPath: key, Role: role, StateDir: state, ConfigPath: out, ListenAddr: cmd.String("p2p-listen"), NATIP: cmd.String("nat-ip"), Deadline: cmd.Duration("deadline"), Logger: log})
 	if err != nil {
 		return err
 	}
 	if res.Source == "saved" {
 		fmt.Fprintln(e.stderr, "registrar unreachable: wrote the LAST SAVED peer set")
 	}
-	log.Info("cold-start config written", "config", *out, "node", res.NodeID, "static", len(res.Static), "bootnodes", len(res.Bootnodes), "source", res.Source)
+	log.Info("cold-start config written", "config", out, "node", res.NodeID, "static", len(res.Static), "bootnodes", len(res.Bootnodes), "source", res.Source)
 	lines, quoted := gethFlagLines(res.Flags)
 	fmt.Fprintln(e.stdout, strings.Join(quoted, " "))
-	return os.WriteFile(filepath.Join(filepath.Dir(*out), "geth.flags"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return os.WriteFile(filepath.Join(filepath.Dir(out), "geth.flags"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 // gethFlagLines turns agent.Init's flag/value pairs into --flag=value
@@ -101,18 +115,15 @@ func gethFlagLines(flags []string) (lines, quoted []string) {
 	return lines, quoted
 }
 
-func runAgentRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "agent run")
-	rf := agentcli.AddRunFlags(fs, e.getenv)
-	consFlags := addConsensusFlags(fs)
-	if err := parse(fs, args); err != nil {
+func runAgentRun(ctx context.Context, e *env, cmd *cli.Command) error {
+	if err := noArgs(cmd); err != nil {
 		return err
 	}
-	r, err := rf.Check(e.stderr, e.getenv)
+	r, err := agentcli.ReadFlags(cmd).Check(e.stderr, e.getenv)
 	if err != nil {
 		return err
 	}
-	cons, err := consFlags.check(r.Config.AdvertiseIP)
+	cons, err := readConsensusFlags(cmd).check(r.Config.AdvertiseIP)
 	if err != nil {
 		return err
 	}

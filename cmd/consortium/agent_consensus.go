@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,31 +11,42 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/agent"
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/consensus"
 	"github.com/consortium/consortium/internal/consensus/report"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v3"
 )
 
 // consensusFlags run the node's consensus process (CometBFT and the
 // app that drives geth over the Engine API) inside the agent: one process
 // beside geth keeps both peer layers equal to the registrar's answer.
 type consensusFlags struct {
-	home, listen, rpc, engine, jwt, fee *string
-	pubPort                             *int
-	blockTime                           *time.Duration
+	home, listen, rpc, engine, jwt, fee string
+	pubPort                             int
+	blockTime                           time.Duration
 }
 
-func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
+func consensusFlagList(e *env) []cli.Flag {
+	return []cli.Flag{
+		cliflags.String("consensus-home", "", "CometBFT home directory (config/genesis.json, config/node_key.json, config/priv_validator_key.json for a validator): runs the consensus process in the agent (BFT consortia)"),
+		cliflags.String("consensus-p2p", "0.0.0.0:26656", "CometBFT P2P listen address (host:port); its port is registered with the node's record"),
+		cliflags.Int("consensus-public-port", 0, "a public node's CometBFT port at --public-ip (default: the --consensus-p2p port)"),
+		cliflags.String("consensus-rpc", "", "CometBFT's RPC (status, blocks, commits) on this loopback host:port, e.g. 127.0.0.1:26657 (default: off)"),
+		cliflags.String("engine", "http://127.0.0.1:8551", "geth's authenticated Engine API URL (--authrpc.*)", e.source("CONSORTIUM_ENGINE")),
+		cliflags.String("jwt-secret", "", "geth's JWT secret file (required with --consensus-home)", e.source("CONSORTIUM_JWT_SECRET")),
+		cliflags.String("fee-recipient", "", "the member's address, coinbase of the blocks this node proposes (default: none, fees burnt)"),
+		cliflags.Duration("block-time", time.Second, "target time between blocks"),
+	}
+}
+
+// readConsensusFlags reads consensusFlagList's values from cmd.
+func readConsensusFlags(cmd *cli.Command) consensusFlags {
 	return consensusFlags{
-		home:      fs.String("consensus-home", "", "CometBFT home directory (config/genesis.json, config/node_key.json, config/priv_validator_key.json for a validator): runs the consensus process in the agent (BFT consortia)"),
-		listen:    fs.String("consensus-p2p", "0.0.0.0:26656", "CometBFT P2P listen address (host:port); its port is registered with the node's record"),
-		pubPort:   fs.Int("consensus-public-port", 0, "a public node's CometBFT port at --public-ip (default: the --consensus-p2p port)"),
-		rpc:       fs.String("consensus-rpc", "", "CometBFT's RPC (status, blocks, commits) on this loopback host:port, e.g. 127.0.0.1:26657 (default: off)"),
-		engine:    fs.String("engine", "http://127.0.0.1:8551", "geth's authenticated Engine API URL (--authrpc.*)"),
-		jwt:       fs.String("jwt-secret", "", "geth's JWT secret file (required with --consensus-home)"),
-		fee:       fs.String("fee-recipient", "", "the member's address, coinbase of the blocks this node proposes (default: none, fees burnt)"),
-		blockTime: fs.Duration("block-time", time.Second, "target time between blocks"),
+		home: cmd.String("consensus-home"), listen: cmd.String("consensus-p2p"), pubPort: cmd.Int("consensus-public-port"),
+		rpc: cmd.String("consensus-rpc"), engine: cmd.String("engine"), jwt: cmd.String("jwt-secret"),
+		fee: cmd.String("fee-recipient"), blockTime: cmd.Duration("block-time"),
 	}
 }
 
@@ -49,41 +59,41 @@ type consensusOpts struct {
 
 // check validates the flags; nil without --consensus-home.
 func (f consensusFlags) check(advertise net.IP) (*consensusOpts, error) {
-	if *f.home == "" {
+	if f.home == "" {
 		return nil, nil
 	}
-	if *f.jwt == "" {
+	if f.jwt == "" {
 		return nil, fmt.Errorf("%w: --consensus-home needs --jwt-secret (geth's JWT secret file)", errUsage)
 	}
-	host, p, err := net.SplitHostPort(*f.listen)
+	host, p, err := net.SplitHostPort(f.listen)
 	port, perr := strconv.Atoi(p)
 	if err != nil || perr != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("%w: --consensus-p2p %q is not host:port", errUsage, *f.listen)
+		return nil, fmt.Errorf("%w: --consensus-p2p %q is not host:port", errUsage, f.listen)
 	}
-	o := &consensusOpts{port: port, pubPort: *f.pubPort}
+	o := &consensusOpts{port: port, pubPort: f.pubPort}
 	if o.pubPort < 0 || o.pubPort > 65535 {
 		return nil, fmt.Errorf("%w: --consensus-public-port %d", errUsage, o.pubPort)
 	}
-	if *f.rpc != "" {
-		h, _, err := net.SplitHostPort(*f.rpc)
+	if f.rpc != "" {
+		h, _, err := net.SplitHostPort(f.rpc)
 		if ip := net.ParseIP(h); err != nil || ip == nil || !ip.IsLoopback() {
 			// It serves blocks: chain data stays off the network.
-			return nil, fmt.Errorf("%w: --consensus-rpc %q must be a loopback host:port (it serves chain data)", errUsage, *f.rpc)
+			return nil, fmt.Errorf("%w: --consensus-rpc %q must be a loopback host:port (it serves chain data)", errUsage, f.rpc)
 		}
 	}
 	var fee common.Address
-	if *f.fee != "" {
-		if !common.IsHexAddress(*f.fee) {
-			return nil, fmt.Errorf("%w: --fee-recipient %q is not an address (0x and 40 hex digits)", errUsage, *f.fee)
+	if f.fee != "" {
+		if !common.IsHexAddress(f.fee) {
+			return nil, fmt.Errorf("%w: --fee-recipient %q is not an address (0x and 40 hex digits)", errUsage, f.fee)
 		}
-		fee = common.HexToAddress(*f.fee)
+		fee = common.HexToAddress(f.fee)
 	}
-	secret, err := consensus.LoadJWTSecret(*f.jwt)
+	secret, err := consensus.LoadJWTSecret(f.jwt)
 	if err != nil {
 		return nil, err
 	}
-	o.cfg = consensus.Config{Home: *f.home, P2PListen: "tcp://" + net.JoinHostPort(host, p), EngineURL: *f.engine,
-		JWTSecret: secret, FeeRecipient: fee, BlockTime: *f.blockTime, RPCListen: *f.rpc}
+	o.cfg = consensus.Config{Home: f.home, P2PListen: "tcp://" + net.JoinHostPort(host, p), EngineURL: f.engine,
+		JWTSecret: secret, FeeRecipient: fee, BlockTime: f.blockTime, RPCListen: f.rpc}
 	if advertise != nil {
 		o.cfg.ExternalAddress = net.JoinHostPort(advertise.String(), p)
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
-	"flag"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
 )
 
 func TestConsensusFlags(t *testing.T) {
@@ -37,12 +39,8 @@ func TestConsensusFlags(t *testing.T) {
 		{"missing JWT file", []string{"--consensus-home", dir, "--jwt-secret", filepath.Join(dir, "none")}, nil, false, "JWT secret", 0, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			f := addConsensusFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			o, err := f.check(tc.advertise)
+			cmd := parseFlags(t, consensusFlagList(&env{getenv: func(string) string { return "" }}), tc.args)
+			o, err := readConsensusFlags(cmd).check(tc.advertise)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
@@ -78,4 +76,16 @@ func TestGethFlagLines(t *testing.T) {
 	if want := "--config=config.toml --bootnodes= --nat=extip:10.0.0.5 '--nodekey=my key'"; strings.Join(quoted, " ") != want {
 		t.Errorf("quoted %q, want %q", quoted, want)
 	}
+}
+
+// parseFlags parses args with flags, as a command of the tree does, and
+// returns the command to read them from.
+func parseFlags(t *testing.T, flags []cli.Flag, args []string) *cli.Command {
+	t.Helper()
+	var parsed *cli.Command
+	cmd := &cli.Command{Name: "t", Flags: flags, Action: func(_ context.Context, c *cli.Command) error { parsed = c; return nil }}
+	if err := cmd.Run(context.Background(), append([]string{"t"}, args...)); err != nil || parsed == nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return parsed
 }

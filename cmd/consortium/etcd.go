@@ -5,37 +5,45 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/etcdserver"
+	"github.com/urfave/cli/v3"
 )
 
-// runEtcd runs one etcd member inside the consortium binary, so a
+// etcdCommand runs one etcd member inside the consortium binary, so a
 // deployment that wants several registrar replicas needs no other image:
 //
 //	consortium etcd --name e1 --data /data \
 //	  --listen-client http://0.0.0.0:2379 --advertise-client http://e1:2379 \
 //	  --listen-peer http://0.0.0.0:2380 --advertise-peer http://e1:2380 \
 //	  --initial-cluster e1=http://e1:2380,e2=http://e2:2380,e3=http://e3:2380
-func runEtcd(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "etcd")
-	var c etcdserver.Config
-	var lc, ac, lp, ap, logFormat, logLevel string
-	fs.StringVar(&c.Name, "name", "", "this member's name (as in --initial-cluster)")
-	fs.StringVar(&c.DataDir, "data", "", "data directory")
-	fs.StringVar(&lc, "listen-client", "http://127.0.0.1:2379", "client URLs to listen on (comma-separated)")
-	fs.StringVar(&ac, "advertise-client", "", "client URLs to advertise (default: --listen-client)")
-	fs.StringVar(&lp, "listen-peer", "http://127.0.0.1:2380", "peer URLs to listen on (comma-separated)")
-	fs.StringVar(&ap, "advertise-peer", "", "peer URLs to advertise (default: --listen-peer)")
-	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "name=peerURL,... of every member (default: this one alone)")
-	fs.StringVar(&c.ClusterState, "initial-cluster-state", "new", "new, or existing when joining a running cluster")
-	fs.StringVar(&c.ClusterToken, "initial-cluster-token", "consortium", "token that keeps two clusters apart")
-	fs.StringVar(&logFormat, "log-format", "text", "text or json")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+func etcdCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "etcd",
+		Usage: "run one member of an etcd cluster for highly available registrars (etcd, embedded)",
+		Flags: flags([]cli.Flag{
+			cliflags.String("name", "", "this member's name (as in --initial-cluster)"),
+			cliflags.String("data", "", "data directory"),
+			cliflags.String("listen-client", "http://127.0.0.1:2379", "client URLs to listen on (comma-separated)"),
+			cliflags.String("advertise-client", "", "client URLs to advertise (default: --listen-client)"),
+			cliflags.String("listen-peer", "http://127.0.0.1:2380", "peer URLs to listen on (comma-separated)"),
+			cliflags.String("advertise-peer", "", "peer URLs to advertise (default: --listen-peer)"),
+			cliflags.String("initial-cluster", "", "name=peerURL,... of every member (default: this one alone)"),
+			cliflags.String("initial-cluster-state", "new", "new, or existing when joining a running cluster"),
+			cliflags.String("initial-cluster-token", "consortium", "token that keeps two clusters apart"),
+		}, logFlags()),
+		Action: func(ctx context.Context, cmd *cli.Command) error { return runEtcd(ctx, e, cmd) },
+	}
+}
+
+func runEtcd(ctx context.Context, e *env, cmd *cli.Command) error {
+	if err := noArgs(cmd); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+	c := etcdserver.Config{Name: cmd.String("name"), DataDir: cmd.String("data"), InitialCluster: cmd.String("initial-cluster"),
+		ClusterState: cmd.String("initial-cluster-state"), ClusterToken: cmd.String("initial-cluster-token")}
+	lc, ac, lp, ap := cmd.String("listen-client"), cmd.String("advertise-client"), cmd.String("listen-peer"), cmd.String("advertise-peer")
+	logFormat, logLevel := cmd.String("log-format"), cmd.String("log-level")
 	if c.Name == "" || c.DataDir == "" {
 		return fmt.Errorf("%w: --name and --data are required", errUsage)
 	}

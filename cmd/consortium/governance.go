@@ -17,10 +17,11 @@ import (
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	cmttypes "github.com/cometbft/cometbft/types"
-
 	"github.com/consortium/consortium/internal/auth"
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/consensus"
 	"github.com/consortium/consortium/internal/governance"
+	"github.com/urfave/cli/v3"
 )
 
 // The validator set of a BFT consortium is decided by the members' vote on
@@ -34,64 +35,76 @@ const governanceUse = `consortium member propose add NAME --pubkey KEY [--power 
        consortium member new-credential NAME --out FILE
   (flags: --consensus-rpc HOST:PORT, --validator-key FILE for propose and vote, --force, --wait DURATION)`
 
-// runMemberCommand is `consortium member`: the vote on the validator set
-// (propose, vote, proposals) here, the registrar's member administration
-// (add, list, revoke) in runMember.
-func runMemberCommand(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "propose", "vote", "proposals":
-			return runGovernance(ctx, e, args[0], args[1:])
-		case "new-credential":
-			return runNewCredential(e, args[1:])
-		}
-		switch args[0] {
-		case "-h", "-help", "--help", "help":
-			fmt.Fprintf(e.stderr, "usage: %s\n", governanceUse)
+// governanceCommands are the subcommands of `consortium member` that
+// vote on the validator set.
+func governanceCommands(e *env) []*cli.Command {
+	gov := func(name, args, usage string) *cli.Command {
+		return &cli.Command{
+			Name: name, Usage: usage, ArgsUsage: args, Flags: governanceFlagList(e),
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return runGovernance(ctx, e, name, cmd)
+			},
 		}
 	}
-	return runMember(ctx, e, args)
+	return []*cli.Command{
+		gov("propose", "add|remove|rotate NAME", "propose a change of the validator set, signed with the member's validator key"),
+		gov("vote", "ID", "sign a pending proposal"),
+		gov("proposals", "", "list the pending proposals, with the fault tolerance before and after each"),
+		{
+			Name: "new-credential", Usage: "make a future member's registrar credential; prints the hash an add proposal carries", ArgsUsage: "NAME",
+			Flags:  []cli.Flag{cliflags.String("out", "", "file to write the credential to (mode 0600; refused if it exists)")},
+			Action: func(ctx context.Context, cmd *cli.Command) error { return runNewCredential(e, cmd) },
+		},
+	}
 }
 
 type governanceFlags struct {
-	rpc, key, pubkey   *string
-	credFile, credHash *string
-	power              *int64
-	force, keyOnline   *bool
-	wait               *time.Duration
+	rpc, key, pubkey   string
+	credFile, credHash string
+	power              int64
+	force, keyOnline   bool
+	wait               time.Duration
 }
 
-func runGovernance(ctx context.Context, e *env, sub string, args []string) error {
-	fs := newFlags(e, "member "+sub)
+// governanceFlagList are the flags of propose, vote and proposals. The new
+// member's --credential-file has no environment variable: the proposer's
+// own CONSORTIUM_CREDENTIAL_FILE is another credential.
+func governanceFlagList(e *env) []cli.Flag {
+	return []cli.Flag{
+		cliflags.String("consensus-rpc", "127.0.0.1:26657", "the member's consensus RPC (the agent's --consensus-rpc), host:port on loopback", e.source("CONSORTIUM_CONSENSUS_RPC")),
+		cliflags.String("validator-key", "", "the member's validator key file (priv_validator_key.json of its validator's consensus home); signs proposals and votes", e.source("CONSORTIUM_VALIDATOR_KEY")),
+		cliflags.String("pubkey", "", "propose add/rotate: the new validator's ed25519 public key, base64 (pub_key.value of its priv_validator_key.json) or hex"),
+		cliflags.Int64("power", 0, "propose add: the new validator's voting power (default: the power of the existing validators when they are equal)"),
+		cliflags.Bool("force", false, "propose or vote even when the change would halt the chain given the validators offline now"),
+		cliflags.Bool("new-key-online", false, "propose add/rotate: the new key's node is already running (counts it online in the fault-tolerance preview)"),
+		cliflags.Duration("wait", 60*time.Second, "wait this long for the transaction to be in a block (0: do not wait)"),
+		cliflags.String("credential-file", "", "propose add: the new member's registrar credential FILE (from 'consortium member new-credential'); only its SHA-256 goes on chain, and the registrar following the chain admits the member with it"),
+		cliflags.String("credential-hash", "", "propose add: the SHA-256 (64 hex digits) of the new member's credential secret, as 'consortium member new-credential' prints it"),
+	}
+}
+
+func runGovernance(ctx context.Context, e *env, sub string, cmd *cli.Command) error {
 	f := governanceFlags{
-		rpc:       fs.String("consensus-rpc", envOr(e, "CONSORTIUM_CONSENSUS_RPC", "127.0.0.1:26657"), "the member's consensus RPC (the agent's --consensus-rpc), host:port on loopback"),
-		key:       fs.String("validator-key", envOr(e, "CONSORTIUM_VALIDATOR_KEY", ""), "the member's validator key file (priv_validator_key.json of its validator's consensus home); signs proposals and votes"),
-		pubkey:    fs.String("pubkey", "", "propose add/rotate: the new validator's ed25519 public key, base64 (pub_key.value of its priv_validator_key.json) or hex"),
-		power:     fs.Int64("power", 0, "propose add: the new validator's voting power (default: the power of the existing validators when they are equal)"),
-		force:     fs.Bool("force", false, "propose or vote even when the change would halt the chain given the validators offline now"),
-		keyOnline: fs.Bool("new-key-online", false, "propose add/rotate: the new key's node is already running (counts it online in the fault-tolerance preview)"),
-		wait:      fs.Duration("wait", 60*time.Second, "wait this long for the transaction to be in a block (0: do not wait)"),
-		credFile:  fs.String("credential-file", "", "propose add: the new member's registrar credential FILE (from 'consortium member new-credential'); only its SHA-256 goes on chain, and the registrar following the chain admits the member with it"),
-		credHash:  fs.String("credential-hash", "", "propose add: the SHA-256 (64 hex digits) of the new member's credential secret, as 'consortium member new-credential' prints it"),
+		rpc: cmd.String("consensus-rpc"), key: cmd.String("validator-key"), pubkey: cmd.String("pubkey"),
+		power: cmd.Int64("power"), force: cmd.Bool("force"), keyOnline: cmd.Bool("new-key-online"), wait: cmd.Duration("wait"),
+		credFile: cmd.String("credential-file"), credHash: cmd.String("credential-hash"),
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+	args := cmd.Args()
 	want := map[string]int{"proposals": 0, "vote": 1}[sub]
 	if sub == "propose" {
-		if fs.NArg() < 1 {
+		if args.Len() < 1 {
 			return fmt.Errorf("%w: %s", errUsage, governanceUse)
 		}
 		want = 2
 	}
-	if fs.NArg() != want {
+	if args.Len() != want {
 		return fmt.Errorf("%w: %s", errUsage, governanceUse)
 	}
-	c, err := dialConsensusRPC(*f.rpc)
+	c, err := dialConsensusRPC(f.rpc)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+*f.wait)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+f.wait)
 	defer cancel()
 	s, height, err := governanceState(ctx, c)
 	if err != nil {
@@ -100,16 +113,16 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 	if sub == "proposals" {
 		return printProposals(ctx, e, c, s, height)
 	}
-	if *f.key == "" {
+	if f.key == "" {
 		return fmt.Errorf("%w: --validator-key is required: the member's priv_validator_key.json signs its proposals and votes", errUsage)
 	}
-	key, err := governance.LoadKeyFile(*f.key)
+	key, err := governance.LoadKeyFile(f.key)
 	if err != nil {
 		return err
 	}
 	me, ok := s.MemberByKey(key.PubKey().(ed25519.PubKey))
 	if !ok {
-		return fmt.Errorf("the key in %s is not a current validator's: only members' validators propose and vote", *f.key)
+		return fmt.Errorf("the key in %s is not a current validator's: only members' validators propose and vote", f.key)
 	}
 	offline, err := offlineNow(ctx, c, s)
 	if err != nil {
@@ -118,22 +131,22 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 	var p governance.Proposal
 	var tx []byte
 	if sub == "propose" {
-		a, err := f.action(s, fs.Arg(0), fs.Arg(1))
+		a, err := f.action(s, args.Get(0), args.Get(1))
 		if err != nil {
 			return err
 		}
 		p = governance.Proposal{ChainID: s.ChainID, Anchor: height, Action: a}
-		if !*f.keyOnline && len(a.PubKey) > 0 {
+		if !f.keyOnline && len(a.PubKey) > 0 {
 			offline = append(offline, a.PubKey)
 		}
-		if err := preview(e, s, p, offline, *f.force); err != nil {
+		if err := preview(e, s, p, offline, f.force); err != nil {
 			return err
 		}
 		if tx, err = governance.SignProposal(key, p); err != nil {
 			return err
 		}
 	} else {
-		pend, err := s.Find(fs.Arg(0))
+		pend, err := s.Find(args.Get(0))
 		if err != nil {
 			return err
 		}
@@ -141,10 +154,10 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 		if slices.Contains(pend.Votes, me.Name) {
 			return fmt.Errorf("member %s has already signed %s (%s)", me.Name, pend.ID.Short(), p.Action)
 		}
-		if len(p.Action.PubKey) > 0 && !*f.keyOnline {
+		if len(p.Action.PubKey) > 0 && !f.keyOnline {
 			offline = append(offline, p.Action.PubKey)
 		}
-		if err := preview(e, s, p, offline, *f.force); err != nil {
+		if err := preview(e, s, p, offline, f.force); err != nil {
 			return err
 		}
 		if tx, err = governance.SignVote(key, s.ChainID, pend.ID); err != nil {
@@ -154,7 +167,7 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 	id := p.ID()
 	res, err := c.BroadcastTxSync(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("consensus RPC %s: broadcast: %w", *f.rpc, err)
+		return fmt.Errorf("consensus RPC %s: broadcast: %w", f.rpc, err)
 	}
 	if res.Code != 0 {
 		if res.Codespace == governance.Codespace {
@@ -167,11 +180,11 @@ func runGovernance(ctx context.Context, e *env, sub string, args []string) error
 		verb = "voted for"
 	}
 	fmt.Fprintf(e.stdout, "member %s %s %s: %s\n  id %s\n", me.Name, verb, id.Short(), p.Action, id)
-	if *f.wait <= 0 {
+	if f.wait <= 0 {
 		fmt.Fprintln(e.stdout, "  sent to the mempool; `consortium member proposals` shows when it is in a block")
 		return nil
 	}
-	return waitGovernance(ctx, e, c, id, p.Action, me.Name, *f.wait)
+	return waitGovernance(ctx, e, c, id, p.Action, me.Name, f.wait)
 }
 
 // action is the change `propose KIND NAME` asks for.
@@ -179,7 +192,7 @@ func (f governanceFlags) action(s *governance.State, kind, name string) (governa
 	a := governance.Action{Member: name}
 	switch kind {
 	case "add":
-		a.Kind, a.Power = governance.ActionAdd, *f.power
+		a.Kind, a.Power = governance.ActionAdd, f.power
 		if a.Power == 0 {
 			a.Power = s.Members[0].Power
 			for _, m := range s.Members {
@@ -195,25 +208,25 @@ func (f governanceFlags) action(s *governance.State, kind, name string) (governa
 		a.CredHash = h
 	case "remove":
 		a.Kind = governance.ActionRemove
-		if *f.credFile != "" || *f.credHash != "" {
+		if f.credFile != "" || f.credHash != "" {
 			return a, fmt.Errorf("%w: only propose add carries a credential", errUsage)
 		}
-		if *f.pubkey != "" || *f.power != 0 {
+		if f.pubkey != "" || f.power != 0 {
 			return a, fmt.Errorf("%w: propose remove takes no --pubkey and no --power", errUsage)
 		}
 		return a, nil
 	case "rotate":
 		a.Kind = governance.ActionRotate
-		if *f.credFile != "" || *f.credHash != "" {
+		if f.credFile != "" || f.credHash != "" {
 			return a, fmt.Errorf("%w: only propose add carries a credential", errUsage)
 		}
-		if *f.power != 0 {
+		if f.power != 0 {
 			return a, fmt.Errorf("%w: propose rotate keeps the member's power; no --power", errUsage)
 		}
 	default:
 		return a, fmt.Errorf("%w: propose add, remove or rotate, not %q: %s", errUsage, kind, governanceUse)
 	}
-	k, err := parsePubKey(*f.pubkey)
+	k, err := parsePubKey(f.pubkey)
 	if err != nil {
 		return a, err
 	}
@@ -227,26 +240,26 @@ func (f governanceFlags) action(s *governance.State, kind, name string) (governa
 // know the member already).
 func (f governanceFlags) credentialHash(name string) ([]byte, error) {
 	switch {
-	case *f.credFile != "" && *f.credHash != "":
+	case f.credFile != "" && f.credHash != "":
 		return nil, fmt.Errorf("%w: give --credential-file or --credential-hash, not both", errUsage)
-	case *f.credFile != "":
-		b, err := os.ReadFile(*f.credFile)
+	case f.credFile != "":
+		b, err := os.ReadFile(f.credFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --credential-file: %v", errUsage, err)
 		}
 		c, err := auth.Parse(string(b))
 		if err != nil {
-			return nil, fmt.Errorf("%w: --credential-file %s: %v", errUsage, *f.credFile, err)
+			return nil, fmt.Errorf("%w: --credential-file %s: %v", errUsage, f.credFile, err)
 		}
 		if c.Principal != name {
-			return nil, fmt.Errorf("%w: --credential-file %s is member %q's credential, not %q's", errUsage, *f.credFile, c.Principal, name)
+			return nil, fmt.Errorf("%w: --credential-file %s is member %q's credential, not %q's", errUsage, f.credFile, c.Principal, name)
 		}
 		h, _ := hex.DecodeString(auth.Hash(c.Secret))
 		return h, nil
-	case *f.credHash != "":
-		h, err := hex.DecodeString(*f.credHash)
+	case f.credHash != "":
+		h, err := hex.DecodeString(f.credHash)
 		if err != nil || len(h) != sha256.Size {
-			return nil, fmt.Errorf("%w: --credential-hash %q is not 64 hex digits (a SHA-256)", errUsage, *f.credHash)
+			return nil, fmt.Errorf("%w: --credential-hash %q is not 64 hex digits (a SHA-256)", errUsage, f.credHash)
 		}
 		return h, nil
 	}
@@ -258,16 +271,12 @@ func (f governanceFlags) credentialHash(name string) ([]byte, error) {
 // hands the printed hash (or the file, to a member proposing it, which
 // reads only the hash from it) to the add proposal. The secret never
 // leaves the file.
-func runNewCredential(e *env, args []string) error {
-	fs := newFlags(e, "member new-credential")
-	out := fs.String("out", "", "file to write the credential to (mode 0600; refused if it exists)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || *out == "" {
+func runNewCredential(e *env, cmd *cli.Command) error {
+	out := cmd.String("out")
+	if cmd.NArg() != 1 || out == "" {
 		return fmt.Errorf("%w: consortium member new-credential NAME --out FILE", errUsage)
 	}
-	name := fs.Arg(0)
+	name := cmd.Args().First()
 	if err := auth.ValidName(name); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -275,7 +284,7 @@ func runNewCredential(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -286,7 +295,7 @@ func runNewCredential(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "credential of %s written to %s\ncredential hash (for `member propose add %s --credential-hash`): %s\n", name, *out, name, auth.Hash(c.Secret))
+	fmt.Fprintf(e.stdout, "credential of %s written to %s\ncredential hash (for `member propose add %s --credential-hash`): %s\n", name, out, name, auth.Hash(c.Secret))
 	return nil
 }
 

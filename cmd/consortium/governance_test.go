@@ -37,8 +37,8 @@ func TestMemberGovernanceUsage(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	err := run(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, []string{"member", "frobnicate"})
-	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "unknown subcommand") {
-		t.Errorf("member frobnicate: %v; want runMember's unknown-subcommand usage error", err)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("member frobnicate: %v; want an unknown-command usage error", err)
 	}
 }
 
@@ -63,9 +63,7 @@ func TestGovernanceActionFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	str := func(v string) *string { return &v }
-	i64 := func(v int64) *int64 { return &v }
-	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0), credFile: str(""), credHash: str("")}
+	f := governanceFlags{pubkey: base64.StdEncoding.EncodeToString(k), credFile: "", credHash: ""}
 	a, err := f.action(s, "add", "e")
 	if err != nil || a.Kind != governance.ActionAdd || a.Power != 7 || !bytes.Equal(a.PubKey, k) {
 		t.Fatalf("add with the default power: %+v, %v; want power 7 (the members')", a, err)
@@ -76,7 +74,7 @@ func TestGovernanceActionFlags(t *testing.T) {
 	if _, err := f.action(s, "promote", "a"); !errors.Is(err, errUsage) {
 		t.Errorf("unknown action: %v; want a usage error", err)
 	}
-	f.pubkey = str("")
+	f.pubkey = ""
 	if a, err := f.action(s, "remove", "a"); err != nil || a.Kind != governance.ActionRemove {
 		t.Errorf("remove: %+v, %v", a, err)
 	}
@@ -95,7 +93,7 @@ func TestGovernanceCredentialFlags(t *testing.T) {
 	file := filepath.Join(dir, "e.credential")
 	var out bytes.Buffer
 	e := &env{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
-	if err := runNewCredential(e, []string{"e", "--out", file}); err != nil {
+	if err := run(context.Background(), e, []string{"member", "new-credential", "e", "--out", file}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(file)
@@ -110,13 +108,11 @@ func TestGovernanceCredentialFlags(t *testing.T) {
 	if !strings.Contains(out.String(), hash) || strings.Contains(out.String(), cred.Secret) {
 		t.Fatalf("new-credential printed:\n%s\nwant the hash and never the secret", out.String())
 	}
-	if err := runNewCredential(e, []string{"e", "--out", file}); err == nil {
+	if err := run(context.Background(), e, []string{"member", "new-credential", "e", "--out", file}); err == nil {
 		t.Fatal("new-credential overwrote an existing file")
 	}
 
-	str := func(v string) *string { return &v }
-	i64 := func(v int64) *int64 { return &v }
-	f := governanceFlags{pubkey: str(base64.StdEncoding.EncodeToString(k)), power: i64(0), credFile: str(file), credHash: str("")}
+	f := governanceFlags{pubkey: base64.StdEncoding.EncodeToString(k), credFile: file, credHash: ""}
 	a, err := f.action(s, "add", "e")
 	if err != nil || hex.EncodeToString(a.CredHash) != hash {
 		t.Fatalf("add --credential-file: %x, %v; want %s", a.CredHash, err, hash)
@@ -124,15 +120,15 @@ func TestGovernanceCredentialFlags(t *testing.T) {
 	if _, err := f.action(s, "add", "f"); !errors.Is(err, errUsage) {
 		t.Errorf("e's credential for member f: %v; want a usage error", err)
 	}
-	f.credFile, f.credHash = str(""), str(hash)
+	f.credFile, f.credHash = "", hash
 	if a, err := f.action(s, "add", "e"); err != nil || hex.EncodeToString(a.CredHash) != hash {
 		t.Fatalf("add --credential-hash: %x, %v", a.CredHash, err)
 	}
-	f.credHash = str("abc")
+	f.credHash = "abc"
 	if _, err := f.action(s, "add", "e"); !errors.Is(err, errUsage) {
 		t.Errorf("short --credential-hash: %v; want a usage error", err)
 	}
-	f.credHash, f.pubkey = str(hash), str("")
+	f.credHash, f.pubkey = hash, ""
 	if _, err := f.action(s, "remove", "a"); !errors.Is(err, errUsage) {
 		t.Errorf("remove with a credential: %v; want a usage error", err)
 	}

@@ -5,24 +5,33 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/consortium/consortium/internal/cliflags"
+	"github.com/urfave/cli/v3"
 )
 
-// runHealthcheck is the HEALTHCHECK of images built FROM scratch, where no
-// curl exists: it GETs a health URL and fails unless it answers 200.
-func runHealthcheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "healthcheck")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := parse(fs, args); err != nil {
-		return err
+// healthcheckCommand is the HEALTHCHECK of images built FROM scratch,
+// where no curl exists: it GETs a health URL and fails unless it answers
+// 200.
+func healthcheckCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "healthcheck",
+		Usage:     "exit 0 when a health URL answers 200 (for container HEALTHCHECKs)",
+		ArgsUsage: "[URL]   (default http://127.0.0.1:9898/healthz)",
+		Flags:     []cli.Flag{cliflags.Duration("timeout", 3*time.Second, "how long to wait for the answer")},
+		Action:    func(ctx context.Context, cmd *cli.Command) error { return runHealthcheck(ctx, cmd) },
 	}
+}
+
+func runHealthcheck(ctx context.Context, cmd *cli.Command) error {
 	url := "http://127.0.0.1:9898/healthz"
-	if fs.NArg() > 1 {
+	if cmd.NArg() > 1 {
 		return fmt.Errorf("%w: consortium healthcheck [URL]", errUsage)
 	}
-	if fs.NArg() == 1 {
-		url = fs.Arg(0)
+	if cmd.NArg() == 1 {
+		url = cmd.Args().First()
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {

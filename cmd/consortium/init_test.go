@@ -19,7 +19,7 @@ func runInitIn(t *testing.T, args ...string) (string, consortiuminit.Manifest, e
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	err := runInit(context.Background(), e, args)
+	err := run(context.Background(), e, append([]string{"init"}, args...))
 	var m consortiuminit.Manifest
 	for i, a := range args {
 		if a == "--out" {

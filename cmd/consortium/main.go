@@ -6,23 +6,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"github.com/consortium/consortium/internal/cliflags"
+	"github.com/urfave/cli/v3"
 )
-
-// command is one subcommand. run gets its own arguments and returns an
-// error; only main turns an error into an exit code.
-type command struct {
-	summary string
-	run     func(ctx context.Context, env *env, args []string) error
-}
 
 // env is what a command may touch of the outside world, so tests can run
 // commands in-process.
@@ -31,24 +23,15 @@ type env struct {
 	getenv         func(string) string
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"registrar":   {"run the registrar (the consortium's node directory)", runRegistrar},
-		"member":      {"add, list or revoke members (registrar); propose, vote, proposals (validator set, on chain)", runMemberCommand},
-		"node":        {"list node records, or remove one (a member its own, the administrator any)", runNode},
-		"etcd":        {"run one member of an etcd cluster for highly available registrars (etcd, embedded)", runEtcd},
-		"bootnode":    {"run a discv4+discv5 discovery bootnode that registers itself", runBootnode},
-		"agent":       {"init: write a client's cold-start config; run: keep its peers live", runAgent},
-		"init":        {"create a consortium: genesis, validator and node keys, credentials, the registrar's seed", runInit},
-		"devnet":      {"run a whole consortium on this machine (builds geth once); add-member NAME", runDevnet},
-		"healthcheck": {"exit 0 when a health URL answers 200 (for container HEALTHCHECKs)", runHealthcheck},
-		"version":     {"print the version", func(ctx context.Context, e *env, args []string) error { fmt.Fprintln(e.stdout, version); return nil }},
-	}
+// source is the environment variable key as a flag's value source, read
+// through e.getenv (cliflags.Getenv.Source): the help shows [$KEY].
+func (e *env) source(key string) cli.ValueSourceChain {
+	return cliflags.Getenv(e.getenv).Source(key)
 }
 
 var version = "dev"
 
-// errUsage marks a usage error: the message is printed with the usage.
+// errUsage marks a usage error: main prints the message and exits 2.
 // It is cliflags', so the flags shared with the agent-only build give the
 // same exit status.
 var errUsage = cliflags.ErrUsage
@@ -58,106 +41,148 @@ func main() {
 	err := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "consortium:", err)
-		}
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			// Help was asked for and printed: not a failure.
-			os.Exit(0)
-		case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "consortium:", err)
+		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
+// run runs the command line args (without the program's name). --help and
+// -h print a command's help to stdout and return nil before the command
+// reads anything: no flag's environment variable, no credential, no file.
 func run(ctx context.Context, e *env, args []string) error {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(e.stderr, cmds)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: a command is required", errUsage)
+	return rootCommand(e).Run(ctx, append([]string{"consortium"}, args...))
+}
+
+// rootCommand is the whole command tree. It is made anew for every run:
+// urfave/cli keeps the parsed values in the flags.
+func rootCommand(e *env) *cli.Command {
+	root := &cli.Command{
+		Name:                  "consortium",
+		Usage:                 "run every part of a consortium of Ethereum networks",
+		UsageText:             "consortium COMMAND [flags] [arguments]   (flags may come before or after the arguments; -- ends them)",
+		Writer:                e.stdout,
+		ErrWriter:             e.stderr,
+		HideVersion:           true,
+		EnableShellCompletion: true,
+		// The completion command is listed, and has no help subcommand
+		// of the library's (which refuses --help).
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden, c.HideHelpCommand = false, true
+			c.Usage = "print the shell completion script: consortium completion bash|zsh|fish (see docs/operations.md)"
+		},
+		Action: group(e),
+		Commands: []*cli.Command{
+			registrarCommand(e),
+			memberCommand(e),
+			nodeCommand(e),
+			etcdCommand(e),
+			bootnodeCommand(e),
+			agentCommand(e),
+			initCommand(e),
+			devnetCommand(e),
+			healthcheckCommand(e),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if err := noArgs(cmd); err != nil {
+						return err
+					}
+					fmt.Fprintln(e.stdout, version)
+					return nil
+				},
+			},
+		},
+	}
+	root.Walk(func(c *cli.Command) error {
+		if len(c.Commands) == 0 {
+			// A leaf's arguments are its own: `node remove help` names
+			// a node, not the library's help command.
+			c.HideHelpCommand = true
+		} else {
+			c.Commands = append(c.Commands, helpCommand(e))
 		}
 		return nil
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		usage(e.stderr, cmds)
-		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-	}
-	return c.run(ctx, e, args[1:])
+	})
+	return cliflags.Prepare(root)
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: consortium COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'consortium COMMAND -h' for a command's flags.")
-}
-
-// isHelp reports whether a command's first argument asks for help.
-func isHelp(arg string) bool {
-	switch arg {
-	case "-h", "-help", "--help", "help":
-		return true
-	}
-	return false
-}
-
-// subHelp prints a command's usage line for a command that has
-// subcommands (each with its own flags), and returns flag.ErrHelp: main
-// exits 0 and prints nothing more.
-func subHelp(e *env, use, example string) error {
-	fmt.Fprintf(e.stderr, "usage: %s\n\nRun '%s' for a subcommand's flags.\n", use, example)
-	return flag.ErrHelp
-}
-
-func newFlags(e *env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("consortium "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
-}
-
-// parse parses flags wherever they are among the arguments, so
-// `member add acme --registrar URL` means what it says; the standard flag
-// package alone stops at the first positional argument. After "--" every
-// argument is positional. fs.Args() returns the positional arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
+// helpCommand is `help [COMMAND...]` of a command with subcommands: the
+// help of the command named, as --help prints it. It replaces the
+// library's, which refuses --help itself.
+func helpCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:            "help",
+		Usage:           "show the help of a command",
+		ArgsUsage:       "[COMMAND...]",
+		HideHelpCommand: true,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			parent := cmd.Lineage()[1]
+			var path []string
+			for _, c := range parent.Lineage() {
+				if c.Root() != c {
+					path = append([]string{c.Name}, path...)
+				}
 			}
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+			for c, i := parent, 0; i < cmd.NArg(); i++ {
+				name := cmd.Args().Get(i)
+				if c = c.Command(name); c == nil {
+					return fmt.Errorf("%w: unknown command %q (see '%s --help')", errUsage, name, parent.FullName())
+				}
+				path = append(path, name)
+			}
+			// A context of its own: the tree runs anew, and ctx holds
+			// this run's command (urfave/cli would take it as the new
+			// root's parent).
+			return run(context.Background(), e, append(path, "--help"))
+		},
 	}
-	// Parsing "--" and the positional arguments sets no flag, and leaves
-	// them as fs.Args().
-	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// group is the action of a command that only holds subcommands: run
+// without one, or with a name that is none of them, it lists them on
+// stderr and is a usage error.
+func group(e *env) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		fmt.Fprintf(e.stderr, "usage: %s COMMAND [flags]\n\ncommands:\n", cmd.FullName())
+		for _, c := range cmd.VisibleCommands() {
+			fmt.Fprintf(e.stderr, "  %-15s %s\n", c.Name, c.Usage)
+		}
+		fmt.Fprintf(e.stderr, "\nRun '%s COMMAND --help' for a command's flags.\n", cmd.FullName())
+		if cmd.NArg() == 0 {
+			return fmt.Errorf("%w: a command is required", errUsage)
+		}
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd.Args().First())
+	}
+}
+
+// noArgs refuses positional arguments for a command that takes none.
+func noArgs(cmd *cli.Command) error {
+	if cmd.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (see '%s --help')", errUsage, cmd.Args().First(), cmd.FullName())
+	}
+	return nil
 }
 
 // newLogger makes the logger of --log-format and --log-level.
 var newLogger = cliflags.NewLogger
 
-// envOr returns the environment variable or def.
-func envOr(e *env, key, def string) string {
-	return cliflags.EnvOr(e.getenv, key, def)
+// logFlags are --log-format and --log-level.
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		cliflags.String("log-format", "text", "text or json"),
+		cliflags.String("log-level", "info", "debug, info, warn or error"),
+	}
+}
+
+// flags joins flag lists.
+func flags(lists ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all
 }

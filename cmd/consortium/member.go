@@ -5,35 +5,44 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/urfave/cli/v3"
 )
 
-const memberUse = "consortium member add NAME | member list | member revoke NAME  [flags]"
+// memberCommand is `consortium member`: the registrar's member
+// administration (add, list, revoke) and the vote on the validator set
+// (propose, vote, proposals, new-credential; governance.go).
+func memberCommand(e *env) *cli.Command {
+	admin := func(name, args, usage string) *cli.Command {
+		return &cli.Command{
+			Name: name, Usage: usage, ArgsUsage: args,
+			Flags: clientFlags(e, "data/"+AdminCredentialFile, "administrator"),
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return runMember(ctx, e, name, cmd)
+			},
+		}
+	}
+	return &cli.Command{
+		Name:   "member",
+		Usage:  "add, list or revoke members (registrar); propose, vote, proposals (validator set, on chain)",
+		Action: group(e),
+		Commands: append([]*cli.Command{
+			admin("add", "NAME", "add a member: prints its credential, once (administrator)"),
+			admin("list", "", "list the members (administrator)"),
+			admin("revoke", "NAME", "revoke a member: its nodes leave every peer set (administrator)"),
+		}, governanceCommands(e)...),
+	}
+}
 
-func runMember(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, memberUse)
+func runMember(ctx context.Context, e *env, sub string, cmd *cli.Command) error {
+	want := 1
+	if sub == "list" {
+		want = 0
 	}
-	sub := args[0]
-	if isHelp(sub) {
-		return subHelp(e, memberUse, "consortium member add -h")
+	if cmd.NArg() != want {
+		return fmt.Errorf("%w: consortium member %s %s[flags]", errUsage, sub, map[int]string{0: "", 1: "NAME "}[want])
 	}
-	fs := newFlags(e, "member "+sub)
-	cf := addClientFlags(e, fs, "data/"+AdminCredentialFile, "administrator")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	var want int
-	switch sub {
-	case "add", "revoke":
-		want = 1
-	case "list":
-	default:
-		return fmt.Errorf("%w: unknown subcommand %q: %s", errUsage, sub, memberUse)
-	}
-	if fs.NArg() != want {
-		return fmt.Errorf("%w: %s", errUsage, memberUse)
-	}
-	c, err := cf.client(e)
+	c, err := registrarClient(e, cmd)
 	if err != nil {
 		return err
 	}
@@ -41,7 +50,7 @@ func runMember(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	switch sub {
 	case "add":
-		m, err := c.AddMember(ctx, fs.Arg(0))
+		m, err := c.AddMember(ctx, cmd.Args().First())
 		if err != nil {
 			return err
 		}
@@ -63,7 +72,7 @@ func runMember(ctx context.Context, e *env, args []string) error {
 		}
 		tw.Flush()
 	case "revoke":
-		m, err := c.RevokeMember(ctx, fs.Arg(0))
+		m, err := c.RevokeMember(ctx, cmd.Args().First())
 		if err != nil {
 			return err
 		}

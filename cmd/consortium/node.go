@@ -11,52 +11,55 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/registrarclient"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/urfave/cli/v3"
 )
-
-const nodeUse = "consortium node list | node remove ID...  [flags]"
 
 // shortID is how many hex digits of a node ID `node list` shows; `node
 // remove` takes such a prefix when it names one node.
 const shortID = 16
 
-// runNode lists node records and removes them: a member's credential sees
-// and removes its own nodes, the administrator's every node. It is the way
-// out for the record of a node that stopped for good.
-func runNode(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, nodeUse)
+// nodeCommand is `consortium node`: it lists node records and removes
+// them: a member's credential sees and removes its own nodes, the
+// administrator's every node. It is the way out for the record of a node
+// that stopped for good.
+func nodeCommand(e *env) *cli.Command {
+	client := func() []cli.Flag { return clientFlags(e, "data/"+AdminCredentialFile, "member or administrator") }
+	return &cli.Command{
+		Name:   "node",
+		Usage:  "list node records, or remove one (a member its own, the administrator any)",
+		Action: group(e),
+		Commands: []*cli.Command{
+			{
+				Name: "list", Usage: "list the node records this credential sees",
+				Flags: flags(client(), []cli.Flag{
+					cliflags.Bool("json", false, "print the registrar's node views as JSON, one a line"),
+					cliflags.Bool("lapsed", false, "only nodes whose lease ran out (candidates for node remove)"),
+					cliflags.Bool("wide", false, "show whole node IDs"),
+					cliflags.Bool("all", false, "also the records members removed (kept to bind their IDs; in no peer set)"),
+					cliflags.String("member", "", "only this member's nodes"),
+				}),
+				Action: func(ctx context.Context, cmd *cli.Command) error { return runNode(ctx, e, "list", cmd) },
+			},
+			{
+				Name: "remove", Usage: "remove node records (IDs, or prefixes of at least 8 hex digits, from node list)", ArgsUsage: "ID...",
+				Flags:  client(),
+				Action: func(ctx context.Context, cmd *cli.Command) error { return runNode(ctx, e, "remove", cmd) },
+			},
+		},
 	}
-	sub := args[0]
-	if isHelp(sub) {
-		return subHelp(e, nodeUse, "consortium node list -h")
+}
+
+func runNode(ctx context.Context, e *env, sub string, cmd *cli.Command) error {
+	if sub == "list" && cmd.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q: consortium node list [flags]", errUsage, cmd.Args().First())
 	}
-	fs := newFlags(e, "node "+sub)
-	cf := addClientFlags(e, fs, "data/"+AdminCredentialFile, "member or administrator")
-	var asJSON, lapsed, wide, all *bool
-	var member *string
-	switch sub {
-	case "list":
-		asJSON = fs.Bool("json", false, "print the registrar's node views as JSON, one a line")
-		lapsed = fs.Bool("lapsed", false, "only nodes whose lease ran out (candidates for node remove)")
-		wide = fs.Bool("wide", false, "show whole node IDs")
-		all = fs.Bool("all", false, "also the records members removed (kept to bind their IDs; in no peer set)")
-		member = fs.String("member", "", "only this member's nodes")
-	case "remove":
-	default:
-		return fmt.Errorf("%w: unknown subcommand %q: %s", errUsage, sub, nodeUse)
-	}
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if sub == "list" && fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected argument %q: consortium node list [flags]", errUsage, fs.Arg(0))
-	}
-	if sub == "remove" && fs.NArg() == 0 {
+	if sub == "remove" && cmd.NArg() == 0 {
 		return fmt.Errorf("%w: consortium node remove ID... (IDs, or prefixes of at least 8 hex digits, from node list)", errUsage)
 	}
-	c, err := cf.client(e)
+	c, err := registrarClient(e, cmd)
 	if err != nil {
 		return err
 	}
@@ -67,15 +70,15 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		return nodeError(err, "")
 	}
 	if sub == "list" {
-		now := time.Now()
+		now, member := time.Now(), cmd.String("member")
 		var shown []registry.NodeView
 		for _, n := range nodes {
 			st := nodeState(n, now)
-			if (*member == "" || n.Member == *member) && (!*lapsed || st == "lapsed") && (*all || st != "removed") {
+			if (member == "" || n.Member == member) && (!cmd.Bool("lapsed") || st == "lapsed") && (cmd.Bool("all") || st != "removed") {
 				shown = append(shown, n)
 			}
 		}
-		if *asJSON {
+		if cmd.Bool("json") {
 			enc := json.NewEncoder(e.stdout)
 			for _, n := range shown {
 				if err := enc.Encode(n); err != nil {
@@ -84,11 +87,11 @@ func runNode(ctx context.Context, e *env, args []string) error {
 			}
 			return nil
 		}
-		printNodes(e, shown, now, *wide)
+		printNodes(e, shown, now, cmd.Bool("wide"))
 		return nil
 	}
-	ids := make([]string, fs.NArg())
-	for i, arg := range fs.Args() {
+	ids := make([]string, cmd.NArg())
+	for i, arg := range cmd.Args().Slice() {
 		if ids[i], err = resolveNodeID(nodes, arg); err != nil {
 			return err
 		}

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -231,59 +228,6 @@ func TestResolveNodeID(t *testing.T) {
 		got, err := resolveNodeID(nodes, c.arg)
 		if got != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%q: %q, %v; want %q, %q", c.arg, got, err, c.want, c.err)
-		}
-	}
-}
-
-// TestHelp: -h and --help print help and succeed, before anything else
-// happens (member --help used to read the administrator credential), and
-// exit 0 from the real binary.
-func TestHelp(t *testing.T) {
-	for _, args := range [][]string{
-		{"member", "--help"}, {"member", "-h"}, {"member", "add", "-h"}, {"member", "add", "acme", "--help"},
-		{"node", "-h"}, {"node", "list", "--help"}, {"node", "remove", "-h"},
-		{"agent", "--help"}, {"agent", "run", "-h"}, {"agent", "init", "-h"},
-		{"registrar", "-h"}, {"bootnode", "-h"}, {"init", "-h"}, {"devnet", "-h"}, {"etcd", "-h"}, {"healthcheck", "-h"},
-	} {
-		out, errb, err := cliRun(map[string]string{}, args...)
-		if !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("%v: %v, want flag.ErrHelp", args, err)
-		}
-		if out != "" || !strings.Contains(errb, "usage") && !strings.Contains(errb, "Usage") {
-			t.Errorf("%v: stdout %q, stderr %q", args, out, errb)
-		}
-	}
-	for _, args := range [][]string{{"member", "--help"}, {"node", "list", "-h"}, {"-h"}} {
-		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), "CONSORTIUM_RUN_MAIN=1", "CONSORTIUM_CREDENTIAL_FILE=/nonexistent")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("%v exited %v:\n%s", args, err, out)
-		}
-	}
-}
-
-// TestHelpFlagNames: every flag's line in every command's help is "-name"
-// or "-name type". A back-quoted phrase in a usage string becomes the
-// flag's argument name ("-keystore agent run --keystore").
-func TestHelpFlagNames(t *testing.T) {
-	line := regexp.MustCompile(`^  -[a-z0-9-]+( [a-z]+)?$`)
-	for _, args := range [][]string{
-		{"member", "add", "-h"}, {"node", "list", "-h"}, {"node", "remove", "-h"}, {"agent", "run", "-h"}, {"agent", "init", "-h"},
-		{"registrar", "-h"}, {"registrar", "migrate", "-h"}, {"bootnode", "-h"}, {"init", "-h"}, {"devnet", "-h"},
-		{"devnet", "add-member", "-h"}, {"etcd", "-h"}, {"healthcheck", "-h"},
-	} {
-		_, errb, _ := cliRun(map[string]string{}, args...)
-		n := 0
-		for _, l := range strings.Split(errb, "\n") {
-			if strings.HasPrefix(l, "  -") {
-				n++
-				if !line.MatchString(l) {
-					t.Errorf("%v: garbled flag line %q", args, l)
-				}
-			}
-		}
-		if n == 0 {
-			t.Errorf("%v: no flag in the help:\n%s", args, errb)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,11 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
 	"github.com/consortium/consortium/internal/store/migrate"
 	"github.com/consortium/consortium/internal/store/open"
+	"github.com/urfave/cli/v3"
 )
 
 // AdminCredentialFile is where a new registrar writes the administrator
@@ -44,55 +45,80 @@ type registrarFlags struct {
 }
 
 // etcdFlags are the etcd client options, named as etcdctl names them.
-func etcdFlags(fs *flag.FlagSet, e *env, o *open.Options) {
-	fs.StringVar(&o.Prefix, "etcd-prefix", "/consortium/", "key prefix in etcd (one consortium per prefix)")
-	fs.StringVar(&o.CAFile, "etcd-cacert", "", "CA bundle (PEM) to verify etcd's certificates (etcds:// URLs)")
-	fs.StringVar(&o.CertFile, "etcd-cert", "", "client certificate (PEM) for etcd")
-	fs.StringVar(&o.KeyFile, "etcd-key", "", "client key (PEM) for etcd")
-	fs.StringVar(&o.Username, "etcd-user", "", "etcd user name (its password from CONSORTIUM_ETCD_PASSWORD)")
-	fs.DurationVar(&o.DialTimeout, "etcd-dial-timeout", 5*time.Second, "how long to wait for etcd at start-up")
-	o.Password = e.getenv("CONSORTIUM_ETCD_PASSWORD")
+func etcdFlags(e *env) []cli.Flag {
+	return []cli.Flag{
+		cliflags.String("etcd-prefix", "/consortium/", "key prefix in etcd (one consortium per prefix)"),
+		cliflags.String("etcd-cacert", "", "CA bundle (PEM) to verify etcd's certificates (etcds:// URLs)", e.source("CONSORTIUM_ETCD_CACERT")),
+		cliflags.String("etcd-cert", "", "client certificate (PEM) for etcd", e.source("CONSORTIUM_ETCD_CERT")),
+		cliflags.String("etcd-key", "", "client key (PEM) for etcd", e.source("CONSORTIUM_ETCD_KEY")),
+		cliflags.String("etcd-user", "", "etcd user name (its password from CONSORTIUM_ETCD_PASSWORD)", e.source("CONSORTIUM_ETCD_USER")),
+		cliflags.Duration("etcd-dial-timeout", 5*time.Second, "how long to wait for etcd at start-up"),
+	}
 }
 
-func runRegistrar(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 && args[0] == "migrate" {
-		return runMigrate(ctx, e, args[1:])
+// readEtcd reads etcdFlags' values, and the password from
+// CONSORTIUM_ETCD_PASSWORD (a secret has no flag: it would show in ps).
+func readEtcd(e *env, cmd *cli.Command) open.Options {
+	return open.Options{Prefix: cmd.String("etcd-prefix"), CAFile: cmd.String("etcd-cacert"), CertFile: cmd.String("etcd-cert"), KeyFile: cmd.String("etcd-key"),
+		Username: cmd.String("etcd-user"), DialTimeout: cmd.Duration("etcd-dial-timeout"), Password: e.getenv("CONSORTIUM_ETCD_PASSWORD")}
+}
+
+func registrarCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "registrar",
+		Usage: "run the registrar (the consortium's node directory)",
+		Flags: flags([]cli.Flag{
+			cliflags.String("listen", ":9898", "address to serve on", e.source("CONSORTIUM_LISTEN")),
+			cliflags.String("data", "data", "data directory (SQLite file, admin credential)", e.source("CONSORTIUM_DATA")),
+			cliflags.String("store", "", "where the state lives: sqlite:///dir (default: the --data directory) or etcd://host:2379,host:2379 for several replicas", e.source("CONSORTIUM_STORE")),
+		}, etcdFlags(e), []cli.Flag{
+			cliflags.String("tls-cert", "", "TLS certificate (PEM); with --tls-key serves https", e.source("CONSORTIUM_TLS_CERT")),
+			cliflags.String("tls-key", "", "TLS private key (PEM)", e.source("CONSORTIUM_TLS_KEY")),
+			cliflags.String("seed", "", "seed.json from 'consortium init', applied only to an empty data directory"),
+			cliflags.Duration("ttl", 30*time.Second, "lease of a node record"),
+			cliflags.Duration("retention", 24*time.Hour, "how long a node record whose lease ran out stays listed (and counts in the dashboard's health) before it is deleted; 0 keeps it forever"),
+			cliflags.Bool("legacy-open-post", false, "INSECURE: accept the seed's unauthenticated POST / and serve what it posts"),
+			cliflags.Bool("allow-loopback-endpoints", false, "TEST NETWORKS ONLY: accept loopback addresses (127.0.0.0/8, ::1) as public endpoints, for a consortium on one host"),
+			cliflags.Float("rate-limit", 2000, "requests per second allowed per credential"),
+			cliflags.Duration("max-wait", 5*time.Minute, "longest blocking query"),
+			cliflags.Int("max-conns", httpapi.DefaultMaxConns, "most open connections; past it idle anonymous connections are closed to make room, then new ones refused"),
+			cliflags.Int("max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most open connections from one client address that have not authenticated"),
+			cliflags.Int("max-conns-per-member", httpapi.DefaultMaxConnsPerMember, "most open connections authenticated with one credential; past it the oldest idle one is closed"),
+			cliflags.Int("max-watches", httpapi.DefaultMaxWatches, "most blocking queries one credential may hold open at once"),
+		}, dnsFlagList(e), []cli.Flag{
+			cliflags.String("pprof-listen", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default: it exposes the process's memory, so keep it on loopback"),
+			cliflags.String("memory-limit", "auto", "soft memory limit of the Go runtime: a size in MiB, off, or auto (56 MiB + 48 KiB per --max-conns); the collector works harder near it, nothing fails; GOMEMLIMIT overrides it"),
+		}, logFlags(), []cli.Flag{
+			cliflags.String("chain-rpc", "", "BFT consortium: CometBFT RPC endpoints (host:port or http(s) URLs, comma-separated) whose governance state decides the members; a majority must agree. Off: the administrator adds and revokes members (Clique)", e.source("CONSORTIUM_CHAIN_RPC")),
+		}),
+		Action:   func(ctx context.Context, cmd *cli.Command) error { return runRegistrar(ctx, e, cmd) },
+		Commands: []*cli.Command{migrateCommand(e)},
 	}
-	fs := newFlags(e, "registrar")
-	var f registrarFlags
-	fs.StringVar(&f.listen, "listen", envOr(e, "CONSORTIUM_LISTEN", ":9898"), "address to serve on")
-	fs.StringVar(&f.data, "data", envOr(e, "CONSORTIUM_DATA", "data"), "data directory (SQLite file, admin credential)")
-	fs.StringVar(&f.storeURL, "store", envOr(e, "CONSORTIUM_STORE", ""), "where the state lives: sqlite:///dir (default: the --data directory) or etcd://host:2379,host:2379 for several replicas")
-	etcdFlags(fs, e, &f.etcd)
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key serves https")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
-	fs.StringVar(&f.seed, "seed", "", "seed.json from 'consortium init', applied only to an empty data directory")
-	fs.DurationVar(&f.ttl, "ttl", 30*time.Second, "lease of a node record")
-	fs.DurationVar(&f.retention, "retention", 24*time.Hour, "how long a node record whose lease ran out stays listed (and counts in the dashboard's health) before it is deleted; 0 keeps it forever")
-	fs.BoolVar(&f.legacyOpen, "legacy-open-post", false, "INSECURE: accept the seed's unauthenticated POST / and serve what it posts")
-	fs.BoolVar(&f.allowLoopback, "allow-loopback-endpoints", false, "TEST NETWORKS ONLY: accept loopback addresses (127.0.0.0/8, ::1) as public endpoints, for a consortium on one host")
-	fs.Float64Var(&f.rateLimit, "rate-limit", 2000, "requests per second allowed per credential")
-	fs.DurationVar(&f.maxWait, "max-wait", 5*time.Minute, "longest blocking query")
-	fs.IntVar(&f.maxConns, "max-conns", httpapi.DefaultMaxConns, "most open connections; past it idle anonymous connections are closed to make room, then new ones refused")
-	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most open connections from one client address that have not authenticated")
-	fs.IntVar(&f.maxConnsPerMember, "max-conns-per-member", httpapi.DefaultMaxConnsPerMember, "most open connections authenticated with one credential; past it the oldest idle one is closed")
-	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "most blocking queries one credential may hold open at once")
-	addDNSFlags(fs, &f.dns)
-	fs.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default: it exposes the process's memory, so keep it on loopback")
-	fs.StringVar(&f.memoryLimit, "memory-limit", "auto", "soft memory limit of the Go runtime: a size in MiB, off, or auto (56 MiB + 48 KiB per --max-conns); the collector works harder near it, nothing fails; GOMEMLIMIT overrides it")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	chainRPC := fs.String("chain-rpc", envOr(e, "CONSORTIUM_CHAIN_RPC", ""), "BFT consortium: CometBFT RPC endpoints (host:port or http(s) URLs, comma-separated) whose governance state decides the members; a majority must agree. Off: the administrator adds and revokes members (Clique)")
-	if err := parse(fs, args); err != nil {
-		return err
+}
+
+// readRegistrarFlags reads the registrar's flags.
+func readRegistrarFlags(e *env, cmd *cli.Command) registrarFlags {
+	return registrarFlags{
+		listen: cmd.String("listen"), data: cmd.String("data"), storeURL: cmd.String("store"), etcd: readEtcd(e, cmd),
+		tlsCert: cmd.String("tls-cert"), tlsKey: cmd.String("tls-key"), seed: cmd.String("seed"),
+		ttl: cmd.Duration("ttl"), retention: cmd.Duration("retention"),
+		legacyOpen: cmd.Bool("legacy-open-post"), allowLoopback: cmd.Bool("allow-loopback-endpoints"),
+		rateLimit: cmd.Float("rate-limit"), maxWait: cmd.Duration("max-wait"),
+		maxConns: cmd.Int("max-conns"), maxConnsPerIP: cmd.Int("max-conns-per-ip"), maxConnsPerMember: cmd.Int("max-conns-per-member"), maxWatches: cmd.Int("max-watches"),
+		dns: readDNSFlags(cmd), pprofListen: cmd.String("pprof-listen"), memoryLimit: cmd.String("memory-limit"),
+		logFormat: cmd.String("log-format"), logLevel: cmd.String("log-level"),
 	}
-	chainURLs, err := parseChainRPC(*chainRPC)
+}
+
+func runRegistrar(ctx context.Context, e *env, cmd *cli.Command) error {
+	f := readRegistrarFlags(e, cmd)
+	chainURLs, err := parseChainRPC(cmd.String("chain-rpc"))
 	if err != nil {
 		return err
 	}
 	f.chainURLs = chainURLs
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := noArgs(cmd); err != nil {
+		return err
 	}
 	if _, err := parseDNSAllow(f.dns.allow); err != nil {
 		return err
@@ -298,33 +324,38 @@ func loopbackAddr(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-// runMigrate copies a registrar's state between stores:
+// migrateCommand copies a registrar's state between stores:
 //
 //	consortium registrar migrate --from sqlite:///var/lib/consortium --to etcd://e1:2379,e2:2379,e3:2379
 //
 // Stop the registrar that uses --from first: renewals it takes during the
 // copy would be lost (its agents register again; nothing else is).
-func runMigrate(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "registrar migrate")
-	from := fs.String("from", "", "source store URL (sqlite:///dir or etcd://...)")
-	to := fs.String("to", "", "destination store URL; must be empty")
-	var o open.Options
-	etcdFlags(fs, e, &o)
-	if err := parse(fs, args); err != nil {
-		return err
+func migrateCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "copy a registrar's state to an empty store (stop the registrar that uses --from first)",
+		Flags: flags([]cli.Flag{
+			cliflags.String("from", "", "source store URL (sqlite:///dir or etcd://...)"),
+			cliflags.String("to", "", "destination store URL; must be empty"),
+		}, etcdFlags(e)),
+		Action: func(ctx context.Context, cmd *cli.Command) error { return runMigrate(ctx, e, cmd) },
 	}
-	if *from == "" || *to == "" {
+}
+
+func runMigrate(ctx context.Context, e *env, cmd *cli.Command) error {
+	from, to, o := cmd.String("from"), cmd.String("to"), readEtcd(e, cmd)
+	if from == "" || to == "" {
 		return fmt.Errorf("%w: consortium registrar migrate --from URL --to URL", errUsage)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := noArgs(cmd); err != nil {
+		return err
 	}
-	src, st, err := open.Open(ctx, *from, o)
+	src, st, err := open.Open(ctx, from, o)
 	if err != nil {
 		return fmt.Errorf("opening --from: %w", err)
 	}
 	defer src.Close()
-	dst, dt, err := open.Open(ctx, *to, o)
+	dst, dt, err := open.Open(ctx, to, o)
 	if err != nil {
 		return fmt.Errorf("opening --to: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -12,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/dnstree"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/urfave/cli/v3"
 )
 
 // dnsFlags serve each member's signed EIP-1459 node tree over DNS, so a
@@ -27,12 +28,18 @@ type dnsFlags struct {
 	allowAll       bool
 }
 
-func addDNSFlags(fs *flag.FlagSet, f *dnsFlags) {
-	fs.StringVar(&f.listen, "dns-listen", "", "serve each member's signed EIP-1459 node tree over DNS (UDP and TCP) on this address, e.g. :53 (default: off)")
-	fs.StringVar(&f.domain, "dns-domain", "consortium", "the trees' domain: member acme's zone is acme.nodes.<domain>")
-	fs.StringVar(&f.allow, "dns-allow", "", "who may read a member's zone (it holds the member's private endpoints): member=CIDR pairs, comma-separated, e.g. acme=10.1.0.0/16,bank=10.2.0.0/16 (default: loopback only)")
-	fs.StringVar(&f.key, "dns-key", "", "the trees' signing key file (hex, mode 0600), e.g. registrar/dnstree.key from 'consortium init'; give every replica the same file, or each signs with its own key and clients' enrtree:// URLs match only one (default: <data>/dnstree.key, created on first use)")
-	fs.BoolVar(&f.allowAll, "dns-allow-all", false, "let any address read every zone (test networks only: zones hold private endpoints)")
+func dnsFlagList(e *env) []cli.Flag {
+	return []cli.Flag{
+		cliflags.String("dns-listen", "", "serve each member's signed EIP-1459 node tree over DNS (UDP and TCP) on this address, e.g. :53 (default: off)"),
+		cliflags.String("dns-domain", "consortium", "the trees' domain: member acme's zone is acme.nodes.<domain>"),
+		cliflags.String("dns-allow", "", "who may read a member's zone (it holds the member's private endpoints): member=CIDR pairs, comma-separated, e.g. acme=10.1.0.0/16,bank=10.2.0.0/16 (default: loopback only)"),
+		cliflags.String("dns-key", "", "the trees' signing key file (hex, mode 0600), e.g. registrar/dnstree.key from 'consortium init'; give every replica the same file, or each signs with its own key and clients' enrtree:// URLs match only one (default: <data>/dnstree.key, created on first use)", e.source("CONSORTIUM_DNS_KEY")),
+		cliflags.Bool("dns-allow-all", false, "let any address read every zone (test networks only: zones hold private endpoints)"),
+	}
+}
+
+func readDNSFlags(cmd *cli.Command) dnsFlags {
+	return dnsFlags{listen: cmd.String("dns-listen"), domain: cmd.String("dns-domain"), allow: cmd.String("dns-allow"), key: cmd.String("dns-key"), allowAll: cmd.Bool("dns-allow-all")}
 }
 
 // parseDNSAllow reads --dns-allow.

@@ -1,23 +1,24 @@
 // Package cliflags holds what every command line of this repository
-// shares: the usage error, the logger flags' parsing and the flags of a
-// registrar client. The consortium binary (cmd/consortium) and the
-// agent-only build (internal/agent/agentonly) both use it, so a flag is
-// defined, documented and read from its environment variable in one place.
+// shares: the usage error, the flag constructors (urfave/cli/v3), the
+// logger flags' parsing and the flags of a registrar client. The
+// consortium binary (cmd/consortium) and the agent-only build
+// (internal/agent/agentonly) both use it, so a flag is defined, documented
+// and read from its environment variable in one place.
 package cliflags
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
-	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/urfave/cli/v3"
 )
 
 // ErrUsage marks a usage error: the command line is wrong, and main
-// prints the message with the usage and exits 2.
+// prints the message and exits 2.
 var ErrUsage = errors.New("usage")
 
 // Getenv reads an environment variable (os.Getenv, or a map in tests).
@@ -31,6 +32,30 @@ func EnvOr(getenv Getenv, key, def string) string {
 	}
 	return def
 }
+
+// Source is the environment variable key as a flag's value source: the
+// flag takes its value from it when the command line does not give one,
+// and the help shows [$KEY]. It reads through getenv rather than
+// os.Getenv, so tests run commands in-process with their own environment;
+// an empty variable counts as unset, as EnvOr has it.
+func (getenv Getenv) Source(key string) cli.ValueSourceChain {
+	return cli.NewValueSourceChain(envSource{getenv: getenv, key: key})
+}
+
+type envSource struct {
+	getenv Getenv
+	key    string
+}
+
+func (s envSource) Lookup() (string, bool) {
+	v := s.getenv(s.key)
+	return v, v != ""
+}
+
+func (s envSource) IsFromEnv() bool  { return true }
+func (s envSource) Key() string      { return s.key }
+func (s envSource) String() string   { return "environment variable " + s.key }
+func (s envSource) GoString() string { return fmt.Sprintf("envSource{%q}", s.key) }
 
 // NewLogger makes the logger of --log-format (text or json) and
 // --log-level (debug, info, warn or error).
@@ -49,50 +74,35 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format must be text or json", ErrUsage)
 }
 
-// FlagAdder is the part of *flag.FlagSet that AddClientFlags uses.
-type FlagAdder interface {
-	String(name, value, usage string) *string
-	Bool(name string, value bool, usage string) *bool
+// Prepare makes a command tree behave as this repository's mains need:
+// a wrong command line (an unknown flag, a flag without its value, a
+// value that does not parse) is an error wrapping ErrUsage, printed once
+// by main, and the library never exits the process itself (only main
+// exits: it maps ErrUsage to status 2, other errors to 1). --help after
+// a command's arguments (`member add acme --help`) prints the command's
+// help: the library alone would look for a help topic "acme".
+func Prepare(root *cli.Command) *cli.Command {
+	root.ExitErrHandler = func(context.Context, *cli.Command, error) {}
+	root.Walk(func(c *cli.Command) error {
+		c.OnUsageError = usageError
+		if len(c.Commands) == 0 {
+			c.CommandNotFound = leafHelp
+		}
+		return nil
+	})
+	return root
 }
 
-// ClientFlags are the flags of every command that talks to the registrar.
-// Each has an environment variable, read for its default, so a shell or a
-// container sets them once.
-type ClientFlags struct {
-	url, credFile, ca *string
-	insecure          *bool
+// leafHelp prints the help of c, a command without subcommands, asked for
+// with arguments.
+func leafHelp(ctx context.Context, c *cli.Command, _ string) {
+	if l := c.Lineage(); len(l) > 1 {
+		_ = cli.ShowCommandHelp(ctx, l[1], c.Name)
+		return
+	}
+	_ = cli.ShowRootCommandHelp(c)
 }
 
-// AddClientFlags adds --registrar, --credential-file, --ca and
-// --allow-insecure. who names the credential in the help ("member",
-// "administrator", "member or administrator"); defCred is
-// --credential-file's default.
-func AddClientFlags(fs FlagAdder, getenv Getenv, defCred, who string) ClientFlags {
-	return ClientFlags{
-		url:      fs.String("registrar", EnvOr(getenv, "CONSORTIUM_REGISTRAR", registrarclient.DefaultURL), "registrar URL, or several comma-separated URLs of replicas of one registrar (tried in turn on failure) (env CONSORTIUM_REGISTRAR)"),
-		credFile: fs.String("credential-file", EnvOr(getenv, "CONSORTIUM_CREDENTIAL_FILE", defCred), "file holding the "+who+" credential (env CONSORTIUM_CREDENTIAL_FILE; CONSORTIUM_CREDENTIAL, if set, is the credential itself and wins)"),
-		ca:       fs.String("ca", EnvOr(getenv, "CONSORTIUM_CA", ""), "PEM CA file for an https registrar (env CONSORTIUM_CA)"),
-		insecure: fs.Bool("allow-insecure", false, "allow sending the credential over plain http to a non-loopback host"),
-	}
-}
-
-// Credential is CONSORTIUM_CREDENTIAL or the content of --credential-file.
-func (c ClientFlags) Credential(getenv Getenv) (string, error) {
-	if cred := getenv("CONSORTIUM_CREDENTIAL"); cred != "" {
-		return cred, nil
-	}
-	b, err := os.ReadFile(*c.credFile)
-	if err != nil {
-		return "", fmt.Errorf("reading the credential: %v (pass --credential-file, or set CONSORTIUM_CREDENTIAL)", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// Client is the registrar client the flags describe.
-func (c ClientFlags) Client(getenv Getenv) (*registrarclient.Client, error) {
-	cred, err := c.Credential(getenv)
-	if err != nil {
-		return nil, err
-	}
-	return registrarclient.New(registrarclient.Config{URL: *c.url, Credential: cred, CAFile: *c.ca, AllowInsecure: *c.insecure})
+func usageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+	return fmt.Errorf("%w: %v (see '%s --help')", ErrUsage, err, cmd.FullName())
 }

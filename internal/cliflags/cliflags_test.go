@@ -2,14 +2,29 @@ package cliflags
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
 )
+
+// parse runs a command with flags on args and returns it, to read the
+// flags' values from.
+func parse(t *testing.T, flags []cli.Flag, args ...string) *cli.Command {
+	t.Helper()
+	var parsed *cli.Command
+	cmd := Prepare(&cli.Command{Name: "t", Flags: flags, Writer: io.Discard, ErrWriter: io.Discard,
+		Action: func(_ context.Context, c *cli.Command) error { parsed = c; return nil }})
+	if err := cmd.Run(context.Background(), append([]string{"t"}, args...)); err != nil || parsed == nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return parsed
+}
 
 func TestClientFlagsFromEnv(t *testing.T) {
 	dir := t.TempDir()
@@ -25,19 +40,17 @@ func TestClientFlagsFromEnv(t *testing.T) {
 	}{
 		{"file from the environment", map[string]string{"CONSORTIUM_CREDENTIAL_FILE": credFile}, nil, "from-file"},
 		{"file from the flag", nil, []string{"--credential-file", credFile}, "from-file"},
+		{"the flag wins over the environment", map[string]string{"CONSORTIUM_CREDENTIAL_FILE": filepath.Join(dir, "missing")}, []string{"--credential-file", credFile}, "from-file"},
 		{"the credential itself wins", map[string]string{"CONSORTIUM_CREDENTIAL": "direct"}, []string{"--credential-file", credFile}, "direct"},
 		{"default file missing", nil, nil, ""},
+		{"an empty variable is unset", map[string]string{"CONSORTIUM_CREDENTIAL_FILE": ""}, nil, ""},
 	} {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		getenv := func(k string) string { return tc.env[k] }
-		cf := AddClientFlags(fs, getenv, filepath.Join(dir, "missing"), "member")
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		got, err := cf.Credential(getenv)
+		getenv := Getenv(func(k string) string { return tc.env[k] })
+		c := ReadClient(parse(t, ClientFlags(getenv, filepath.Join(dir, "missing"), "member"), tc.args...))
+		got, err := c.Credential(getenv)
 		if tc.want == "" {
-			if err == nil || !strings.Contains(err.Error(), "CONSORTIUM_CREDENTIAL") {
-				t.Errorf("%s: %q, %v; want an error naming CONSORTIUM_CREDENTIAL", tc.name, got, err)
+			if err == nil || !strings.Contains(err.Error(), "CONSORTIUM_CREDENTIAL") || !strings.Contains(err.Error(), "missing") {
+				t.Errorf("%s: %q, %v; want an error naming CONSORTIUM_CREDENTIAL and the default file", tc.name, got, err)
 			}
 			continue
 		}
@@ -45,22 +58,53 @@ func TestClientFlagsFromEnv(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
-	// Every flag takes its default from its environment variable, and the
-	// help names the variable.
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	// Every flag but --allow-insecure takes its value from its
+	// environment variable, and the help names the variable.
 	env := map[string]string{"CONSORTIUM_REGISTRAR": "https://r.example:9898", "CONSORTIUM_CA": "ca.pem", "CONSORTIUM_CREDENTIAL": "c"}
-	cf := AddClientFlags(fs, func(k string) string { return env[k] }, "credential", "administrator")
-	for name, want := range map[string]string{"registrar": "https://r.example:9898", "ca": "ca.pem", "credential-file": "credential"} {
-		if got := fs.Lookup(name).DefValue; got != want {
-			t.Errorf("--%s default %q, want %q", name, got, want)
+	getenv := Getenv(func(k string) string { return env[k] })
+	flags := ClientFlags(getenv, "credential", "administrator")
+	c := ReadClient(parse(t, flags))
+	if c.URL != "https://r.example:9898" || c.CA != "ca.pem" || c.CredFile != "credential" || c.Insecure {
+		t.Errorf("from the environment: %+v", c)
+	}
+	for _, f := range flags {
+		s := f.String()
+		name := f.Names()[0]
+		if name != "allow-insecure" && !strings.Contains(s, "[$CONSORTIUM_") {
+			t.Errorf("--%s help %q names no environment variable", name, s)
+		}
+		if name == "credential-file" && !strings.Contains(s, "administrator credential") {
+			t.Errorf("--credential-file help: %q", s)
 		}
 	}
-	if u := fs.Lookup("credential-file").Usage; !strings.Contains(u, "administrator credential") || !strings.Contains(u, "CONSORTIUM_CREDENTIAL_FILE") {
-		t.Errorf("--credential-file help: %q", u)
-	}
 	// Client uses them: the CA file of CONSORTIUM_CA is read.
-	if _, err := cf.Client(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "ca.pem") {
+	if _, err := c.Client(getenv); err == nil || !strings.Contains(err.Error(), "ca.pem") {
 		t.Errorf("Client with a missing CA file: %v", err)
+	}
+}
+
+// TestPrepare: a wrong command line is a usage error, whatever the
+// command's depth, and the library exits nothing itself.
+func TestPrepare(t *testing.T) {
+	var out bytes.Buffer
+	root := Prepare(&cli.Command{Name: "t", Writer: &out, ErrWriter: &out, Commands: []*cli.Command{{
+		Name: "sub", Flags: []cli.Flag{Duration("d", 0, "a duration"), String("s", "", "a string")},
+		Action: func(context.Context, *cli.Command) error { return cli.Exit("failed", 3) },
+	}}})
+	for _, args := range [][]string{{"sub", "--d", "x"}, {"sub", "--nope"}, {"sub", "--s"}} {
+		if err := root.Run(context.Background(), append([]string{"t"}, args...)); !errors.Is(err, ErrUsage) {
+			t.Errorf("%q: %v; want a usage error", args, err)
+		}
+	}
+	// An ExitCoder error is returned, not turned into os.Exit (this test
+	// would end here).
+	if err := root.Run(context.Background(), []string{"t", "sub"}); err == nil || err.Error() != "failed" {
+		t.Errorf("sub: %v", err)
+	}
+	// Help after an argument is the command's help.
+	out.Reset()
+	if err := root.Run(context.Background(), []string{"t", "sub", "arg", "--help"}); err != nil || !strings.Contains(out.String(), "a duration") {
+		t.Errorf("sub arg --help: %v:\n%s", err, out.String())
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,41 +27,53 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v3"
 )
 
-// RunFlags are the flags of `agent run`: the registrar client's, the
-// node's, the logger's and the firewall's.
+// RunFlags are the values of `agent run`'s flags (Flags): the registrar
+// client's, the node's, the logger's and the firewall's.
 type RunFlags struct {
-	Client                                   cliflags.ClientFlags
-	rpc, role, key, state, cfgOut, p2pListen *string
-	advertise, publicIP, listen              *string
-	logFormat, logLevel, keystore, seal      *string
-	firewall, fwTable, fwAllow               *string
-	publicPort                               *int
+	Client                                   cliflags.Client
+	rpc, role, key, state, cfgOut, p2pListen string
+	advertise, publicIP, listen              string
+	logFormat, logLevel, keystore, seal      string
+	firewall, fwTable, fwAllow               string
+	publicPort                               int
 }
 
-// AddRunFlags adds the flags of `agent run` to fs; getenv gives the
-// registrar client flags' defaults (CONSORTIUM_REGISTRAR, ...).
-func AddRunFlags(fs *flag.FlagSet, getenv cliflags.Getenv) *RunFlags {
+// Flags are the flags of `agent run`; getenv reads the registrar client
+// flags' environment variables (CONSORTIUM_REGISTRAR, ...).
+func Flags(getenv cliflags.Getenv) []cli.Flag {
+	return append(cliflags.ClientFlags(getenv, "credential", "member"),
+		cliflags.String("rpc", "", "the client's IPC socket path or http(s)/ws URL (admin API)", getenv.Source("CONSORTIUM_RPC")),
+		cliflags.String("role", "", "bootnode, validator, tx or public"),
+		cliflags.String("nodekey", "nodekey", "the client's node key file"),
+		cliflags.String("state-dir", "agent-state", "where the last peer set is kept"),
+		cliflags.String("config-out", "", "geth config.toml to keep rewriting (cold start)"),
+		cliflags.String("p2p-listen", "", "geth [Node.P2P] ListenAddr written into --config-out"),
+		cliflags.String("advertise-ip", "", "IP registered for the private endpoint (default: the client's)"),
+		cliflags.String("public-ip", "", "public endpoint IP (role public)"),
+		cliflags.Int("public-port", 0, "public endpoint port (default: the client's P2P port)"),
+		cliflags.String("listen", "127.0.0.1:9899", "address for /healthz and /metrics (empty: off)"),
+		cliflags.String("log-format", "text", "text or json"),
+		cliflags.String("log-level", "info", "debug, info, warn or error"),
+		cliflags.String("keystore", "", "geth's keystore holding the relay account of agent init --keystore: the agent marks geth 1.13 synced at each start (Clique chains)"),
+		cliflags.String("seal", "", "Clique signer address of a validator whose geth runs WITHOUT --mine: the agent starts sealing once the node is peered and at the head"),
+		cliflags.String("firewall", "", "nftables: keep an nftables table that lets only the node's peers reach its P2P TCP port (needs nft and CAP_NET_ADMIN; default off)"),
+		cliflags.String("firewall-table", agent.DefaultNFTTable, "the nftables table (inet family) the agent owns and rewrites"),
+		cliflags.String("firewall-allow", "", "further comma-separated addresses or CIDRs allowed to reach the P2P port"),
+	)
+}
+
+// ReadFlags reads the values of Flags from the command that parsed them.
+func ReadFlags(cmd *cli.Command) *RunFlags {
 	return &RunFlags{
-		Client:     cliflags.AddClientFlags(fs, getenv, "credential", "member"),
-		rpc:        fs.String("rpc", "", "the client's IPC socket path or http(s)/ws URL (admin API)"),
-		role:       fs.String("role", "", "bootnode, validator, tx or public"),
-		key:        fs.String("nodekey", "nodekey", "the client's node key file"),
-		state:      fs.String("state-dir", "agent-state", "where the last peer set is kept"),
-		cfgOut:     fs.String("config-out", "", "geth config.toml to keep rewriting (cold start)"),
-		p2pListen:  fs.String("p2p-listen", "", "geth [Node.P2P] ListenAddr written into --config-out"),
-		advertise:  fs.String("advertise-ip", "", "IP registered for the private endpoint (default: the client's)"),
-		publicIP:   fs.String("public-ip", "", "public endpoint IP (role public)"),
-		publicPort: fs.Int("public-port", 0, "public endpoint port (default: the client's P2P port)"),
-		listen:     fs.String("listen", "127.0.0.1:9899", "address for /healthz and /metrics (empty: off)"),
-		logFormat:  fs.String("log-format", "text", "text or json"),
-		logLevel:   fs.String("log-level", "info", "debug, info, warn or error"),
-		keystore:   fs.String("keystore", "", "geth's keystore holding the relay account of agent init --keystore: the agent marks geth 1.13 synced at each start (Clique chains)"),
-		seal:       fs.String("seal", "", "Clique signer address of a validator whose geth runs WITHOUT --mine: the agent starts sealing once the node is peered and at the head"),
-		firewall:   fs.String("firewall", "", "nftables: keep an nftables table that lets only the node's peers reach its P2P TCP port (needs nft and CAP_NET_ADMIN; default off)"),
-		fwTable:    fs.String("firewall-table", agent.DefaultNFTTable, "the nftables table (inet family) the agent owns and rewrites"),
-		fwAllow:    fs.String("firewall-allow", "", "further comma-separated addresses or CIDRs allowed to reach the P2P port"),
+		Client: cliflags.ReadClient(cmd),
+		rpc:    cmd.String("rpc"), role: cmd.String("role"), key: cmd.String("nodekey"), state: cmd.String("state-dir"),
+		cfgOut: cmd.String("config-out"), p2pListen: cmd.String("p2p-listen"), advertise: cmd.String("advertise-ip"),
+		publicIP: cmd.String("public-ip"), publicPort: cmd.Int("public-port"), listen: cmd.String("listen"),
+		logFormat: cmd.String("log-format"), logLevel: cmd.String("log-level"), keystore: cmd.String("keystore"),
+		seal: cmd.String("seal"), firewall: cmd.String("firewall"), fwTable: cmd.String("firewall-table"), fwAllow: cmd.String("firewall-allow"),
 	}
 }
 
@@ -82,37 +93,37 @@ type Run struct {
 // and, with --keystore, the relay account. Wrong flags give errors that
 // wrap cliflags.ErrUsage, before any file is written. Logs go to stderr.
 func (f *RunFlags) Check(stderr io.Writer, getenv cliflags.Getenv) (*Run, error) {
-	if *f.role == "" || *f.rpc == "" {
+	if f.role == "" || f.rpc == "" {
 		return nil, fmt.Errorf("%w: --role and --rpc are required", cliflags.ErrUsage)
 	}
 	var advertise, public net.IP
-	if *f.advertise != "" {
-		if advertise = net.ParseIP(*f.advertise); advertise == nil {
-			return nil, fmt.Errorf("%w: --advertise-ip %q is not an IP", cliflags.ErrUsage, *f.advertise)
+	if f.advertise != "" {
+		if advertise = net.ParseIP(f.advertise); advertise == nil {
+			return nil, fmt.Errorf("%w: --advertise-ip %q is not an IP", cliflags.ErrUsage, f.advertise)
 		}
 	}
-	if *f.publicIP != "" {
-		if public = net.ParseIP(*f.publicIP); public == nil {
-			return nil, fmt.Errorf("%w: --public-ip %q is not an IP", cliflags.ErrUsage, *f.publicIP)
+	if f.publicIP != "" {
+		if public = net.ParseIP(f.publicIP); public == nil {
+			return nil, fmt.Errorf("%w: --public-ip %q is not an IP", cliflags.ErrUsage, f.publicIP)
 		}
 	}
 	var sealAs, relay common.Address
-	if *f.seal != "" {
-		if !common.IsHexAddress(*f.seal) {
-			return nil, fmt.Errorf("%w: --seal %q is not an address (0x and 40 hex digits)", cliflags.ErrUsage, *f.seal)
+	if f.seal != "" {
+		if !common.IsHexAddress(f.seal) {
+			return nil, fmt.Errorf("%w: --seal %q is not an address (0x and 40 hex digits)", cliflags.ErrUsage, f.seal)
 		}
-		sealAs = common.HexToAddress(*f.seal)
+		sealAs = common.HexToAddress(f.seal)
 	}
-	fw, err := Firewall(*f.firewall, *f.fwTable, *f.fwAllow)
+	fw, err := Firewall(f.firewall, f.fwTable, f.fwAllow)
 	if err != nil {
 		return nil, err
 	}
-	log, err := cliflags.NewLogger(stderr, *f.logFormat, *f.logLevel)
+	log, err := cliflags.NewLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return nil, err
 	}
-	if *f.keystore != "" {
-		if relay, err = agent.RelayAccount(*f.keystore); err != nil {
+	if f.keystore != "" {
+		if relay, err = agent.RelayAccount(f.keystore); err != nil {
 			return nil, err
 		}
 	}
@@ -120,14 +131,14 @@ func (f *RunFlags) Check(stderr io.Writer, getenv cliflags.Getenv) (*Run, error)
 	if err != nil {
 		return nil, err
 	}
-	k, _, err := agent.LoadOrCreateKey(*f.key)
+	k, _, err := agent.LoadOrCreateKey(f.key)
 	if err != nil {
 		return nil, err
 	}
-	cfg := agent.Config{Registrar: rc, Key: k, Role: *f.role, StateDir: *f.state, ConfigPath: *f.cfgOut, ListenAddr: *f.p2pListen, PublicPort: *f.publicPort, Seal: sealAs, Relay: relay, Logger: log}
-	cfg.Firewall, cfg.FirewallTable, cfg.FirewallAllow = fw.Firewall, *f.fwTable, fw.Allow
+	cfg := agent.Config{Registrar: rc, Key: k, Role: f.role, StateDir: f.state, ConfigPath: f.cfgOut, ListenAddr: f.p2pListen, PublicPort: f.publicPort, Seal: sealAs, Relay: relay, Logger: log}
+	cfg.Firewall, cfg.FirewallTable, cfg.FirewallAllow = fw.Firewall, f.fwTable, fw.Allow
 	cfg.AdvertiseIP, cfg.PublicIP = advertise, public
-	return &Run{Config: cfg, RPC: *f.rpc, Listen: *f.listen, Log: log}, nil
+	return &Run{Config: cfg, RPC: f.rpc, Listen: f.listen, Log: log}, nil
 }
 
 // FirewallConfig is --firewall, --firewall-table and --firewall-allow

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v3"
 )
 
 func TestFirewall(t *testing.T) {
@@ -57,11 +57,11 @@ func TestFirewall(t *testing.T) {
 // the environment.
 func check(t *testing.T, env map[string]string, args ...string) (*Run, error) {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	getenv := func(k string) string { return env[k] }
-	rf := AddRunFlags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	var rf *RunFlags
+	cmd := &cli.Command{Name: "t", Flags: Flags(getenv), Writer: io.Discard, ErrWriter: io.Discard,
+		Action: func(_ context.Context, c *cli.Command) error { rf = ReadFlags(c); return nil }}
+	if err := cmd.Run(context.Background(), append([]string{"t"}, args...)); err != nil || rf == nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
 	return rf.Check(io.Discard, getenv)

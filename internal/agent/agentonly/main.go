@@ -20,7 +20,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/consortium/consortium/internal/agent/agentcli"
 	"github.com/consortium/consortium/internal/cliflags"
+	"github.com/urfave/cli/v3"
 )
 
 // Defaults of the Go runtime's memory knobs for the agent, applied unless
@@ -57,12 +57,10 @@ const (
 func main() {
 	memoryDefaults(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stderr, os.Getenv, os.Args[1:])
+	err := run(ctx, os.Stdout, os.Stderr, os.Getenv, os.Args[1:])
 	stop()
 	switch {
 	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		// Help was asked for and printed: not a failure.
 	case errors.Is(err, cliflags.ErrUsage):
 		fmt.Fprintln(os.Stderr, "consortium-agent:", err)
 		os.Exit(2)
@@ -83,27 +81,31 @@ func memoryDefaults(getenv cliflags.Getenv) {
 	}
 }
 
-func run(ctx context.Context, stderr io.Writer, getenv cliflags.Getenv, args []string) error {
-	fs := flag.NewFlagSet("consortium-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	rf := agentcli.AddRunFlags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", cliflags.ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (consortium-agent takes flags only)", cliflags.ErrUsage, fs.Arg(0))
-	}
-	r, err := rf.Check(stderr, getenv)
-	if err != nil {
-		return err
-	}
-	if getenv("CONSORTIUM_AGENT_RELEASE") != "off" {
-		go releaseLoop(ctx, r.Log, firstRelease, releaseEvery)
-	}
-	return agentcli.Serve(ctx, r, nil)
+// run is `consortium agent run` alone: flags only, no subcommand. --help
+// prints the flags to stdout and returns nil before anything is read.
+func run(ctx context.Context, stdout, stderr io.Writer, getenv cliflags.Getenv, args []string) error {
+	cmd := cliflags.Prepare(&cli.Command{
+		Name:      "consortium-agent",
+		Usage:     "keep a Clique node's peers equal to the registrar's answer (consortium agent run, without the consensus process)",
+		UsageText: "consortium-agent --role ROLE --rpc ENDPOINT [flags]",
+		Writer:    stdout, ErrWriter: stderr,
+		HideHelpCommand: true,
+		Flags:           agentcli.Flags(getenv),
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() > 0 {
+				return fmt.Errorf("%w: unexpected argument %q (consortium-agent takes flags only)", cliflags.ErrUsage, cmd.Args().First())
+			}
+			r, err := agentcli.ReadFlags(cmd).Check(stderr, getenv)
+			if err != nil {
+				return err
+			}
+			if getenv("CONSORTIUM_AGENT_RELEASE") != "off" {
+				go releaseLoop(ctx, r.Log, firstRelease, releaseEvery)
+			}
+			return agentcli.Serve(ctx, r, nil)
+		},
+	})
+	return cmd.Run(ctx, append([]string{"consortium-agent"}, args...))
 }
 
 // releaseLoop calls releaseBinaryPages after first and then every every,

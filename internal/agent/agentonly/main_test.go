@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
+	"io"
 	"math"
 	"path/filepath"
 	"runtime/debug"
@@ -45,24 +45,42 @@ func TestRunUsage(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{[]string{"-h"}, flag.ErrHelp, "-rpc string"},
-		{[]string{"--help"}, flag.ErrHelp, "-keystore string"},
 		{nil, cliflags.ErrUsage, "--role and --rpc are required"},
 		{[]string{"--role", "tx", "--rpc", "x", "run"}, cliflags.ErrUsage, `unexpected argument "run"`},
 		{[]string{"--no-such-flag"}, cliflags.ErrUsage, "no-such-flag"},
 		{[]string{"--role", "tx", "--rpc", "x", "--consensus-home", dir}, cliflags.ErrUsage, "consensus-home"},
 	} {
 		var stderr bytes.Buffer
-		err := run(context.Background(), &stderr, getenv, tc.args)
+		err := run(context.Background(), io.Discard, &stderr, getenv, tc.args)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error()+stderr.String(), tc.msg) {
 			t.Errorf("%q: err %v, stderr %q; want %v with %q", tc.args, err, stderr.String(), tc.want, tc.msg)
 		}
+	}
+	// Help, also after a flag, prints every flag with its environment
+	// variable, reads nothing (no credential: CONSORTIUM_CREDENTIAL_FILE
+	// points nowhere) and succeeds.
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"--role", "tx", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		read := 0
+		err := run(context.Background(), &stdout, &stderr, func(string) string { read++; return "" }, args)
+		if err != nil || read > 0 {
+			t.Errorf("%q: %v, %d environment variables read; want nil and none", args, err, read)
+		}
+		for _, want := range []string{"--rpc string", "--keystore string", "[$CONSORTIUM_REGISTRAR]", "[$CONSORTIUM_CREDENTIAL_FILE]", "[$CONSORTIUM_RPC]"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%q: help lacks %q:\n%s", args, want, stdout.String())
+			}
+		}
+	}
+	// Flags after an argument are still flags: the argument is refused.
+	if err := run(context.Background(), io.Discard, io.Discard, getenv, []string{"run", "--role", "tx", "--rpc", "x"}); !errors.Is(err, cliflags.ErrUsage) || !strings.Contains(err.Error(), `unexpected argument "run"`) {
+		t.Errorf("run --role tx --rpc x: %v", err)
 	}
 	// Good flags and no client: run waits for it until ctx ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	args := []string{"--role", "tx", "--rpc", filepath.Join(dir, "geth.ipc"), "--nodekey", filepath.Join(dir, "nodekey"), "--listen", ""}
-	if err := run(ctx, &bytes.Buffer{}, getenv, args); err != nil {
+	if err := run(ctx, io.Discard, &bytes.Buffer{}, getenv, args); err != nil {
 		t.Errorf("run with an ended ctx: %v", err)
 	}
 }
