@@ -216,7 +216,13 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	if err != nil {
 		return err
 	}
-	dash := dashboard.New(dashboard.Config{Registry: reg, Logger: log})
+	follower := newFollower(log, reg, f.chainURLs)
+	dcfg := dashboard.Config{Registry: reg, Logger: log}
+	if follower != nil {
+		// The consensus panel lists the chain's open proposals.
+		dcfg.Governance = follower.Governance
+	}
+	dash := dashboard.New(dcfg)
 	maxConns := fitConns(log, f.maxConns)
 	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, LegacyOpen: f.legacyOpen, RateLimit: f.rateLimit, MaxWait: f.maxWait,
 		MaxConns: maxConns, MaxConnsPerIP: f.maxConnsPerIP, MaxConnsPerMember: f.maxConnsPerMember, MaxWatches: f.maxWatches,
@@ -232,7 +238,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	// Shutdown would otherwise wait for the dashboard's open streams.
 	hs.RegisterOnShutdown(dash.Close)
 	done := make(chan struct{})
-	go func() { defer close(done); runRegistry(runCtx, log, reg, f.chainURLs) }()
+	go func() { defer close(done); runRegistry(runCtx, log, reg, follower) }()
 	dashDone := make(chan struct{})
 	go func() { defer close(dashDone); dash.Run(runCtx) }()
 

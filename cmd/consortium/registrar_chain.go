@@ -23,17 +23,25 @@ func parseChainRPC(s string) ([]string, error) {
 	return urls, nil
 }
 
-// runRegistry runs the registry's loops and, with chain endpoints, the
-// follower that makes its members those of the chain; it returns when
-// both have stopped, after ctx ends.
-func runRegistry(ctx context.Context, log *slog.Logger, reg *registry.Registry, chainURLs []string) {
+// newFollower is the chain follower of --chain-rpc that makes the
+// registry's members those of the chain, or nil when it is off.
+func newFollower(log *slog.Logger, reg *registry.Registry, chainURLs []string) *chainfollow.Follower {
+	if chainURLs == nil {
+		return nil
+	}
+	f, err := chainfollow.New(chainfollow.Config{URLs: chainURLs, Logger: log.With("component", "chainfollow")}, reg)
+	if err != nil { // parseChainRPC refused what New would
+		panic(err)
+	}
+	return f
+}
+
+// runRegistry runs the registry's loops and, when there is one, the chain
+// follower; it returns when both have stopped, after ctx ends.
+func runRegistry(ctx context.Context, log *slog.Logger, reg *registry.Registry, f *chainfollow.Follower) {
 	var wg sync.WaitGroup
-	if chainURLs != nil {
-		f, err := chainfollow.New(chainfollow.Config{URLs: chainURLs, Logger: log.With("component", "chainfollow")}, reg)
-		if err != nil { // parseChainRPC refused what New would
-			panic(err)
-		}
-		log.Info("members follow the chain", "chain_rpc", chainURLs)
+	if f != nil {
+		log.Info("members follow the chain", "chain_rpc", f.URLs())
 		wg.Add(1)
 		go func() { defer wg.Done(); f.Run(ctx) }()
 	}

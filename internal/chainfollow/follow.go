@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,6 +151,9 @@ func New(cfg Config, sink Sink) (*Follower, error) {
 	}
 	return &Follower{cfg: cfg, sink: sink}, nil
 }
+
+// URLs are the endpoints the follower asks.
+func (f *Follower) URLs() []string { return slices.Clone(f.cfg.URLs) }
 
 // Run polls until ctx ends.
 func (f *Follower) Run(ctx context.Context) {
