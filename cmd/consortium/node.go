@@ -29,7 +29,7 @@ func nodeCommand(e *env) *cli.Command {
 	client := func() []cli.Flag { return clientFlags(e, "data/"+AdminCredentialFile, "member or administrator") }
 	return &cli.Command{
 		Name:   "node",
-		Usage:  "list node records, or remove one (a member its own, the administrator any)",
+		Usage:  "list node records, remove one (a member its own, the administrator any), or keep an agentless node's record registered",
 		Action: group(e),
 		Commands: []*cli.Command{
 			{
@@ -48,6 +48,7 @@ func nodeCommand(e *env) *cli.Command {
 				Flags:  client(),
 				Action: func(ctx context.Context, cmd *cli.Command) error { return runNode(ctx, e, "remove", cmd) },
 			},
+			nodeRegisterCommand(e),
 		},
 	}
 }
