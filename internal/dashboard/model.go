@@ -252,16 +252,12 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// visibleEvent reports whether a derived peer event may be shown to p: the
-// administrator sees all; a member sees a connection of one of its own
-// nodes to a node it may see (its own, or another member's public node).
+// visibleEvent reports whether a derived peer event may be shown to p: both
+// ends must be nodes p may see (registry.SightOf), and one of them seen in
+// full (the administrator's view, or the member's own node): a member is
+// shown its own connections, not those between two other members.
 func visibleEvent(p registry.Principal, e Event) bool {
-	if p.Admin {
-		return true
-	}
-	if e.Member != p.Name && e.PeerMember != p.Name {
-		return false
-	}
-	see := func(member, role string) bool { return member == p.Name || role == "public" }
-	return see(e.Member, e.Role) && see(e.PeerMember, e.PeerRole)
+	a := registry.SightOf(p, e.Member, e.Role, true)
+	b := registry.SightOf(p, e.PeerMember, e.PeerRole, true)
+	return a != registry.SeeNothing && b != registry.SeeNothing && (a == registry.SeeAll || b == registry.SeeAll)
 }

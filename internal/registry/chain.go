@@ -122,17 +122,14 @@ func (r *Registry) SyncChainMembers(ctx context.Context, chain []ChainMember) (C
 		}
 		r.expect(memberKey(m.Name), memberFP(m))
 		r.mu.Lock()
+		var prev *store.Member
 		if cur, ok := r.members[m.Name]; ok {
-			cur.Member = m
+			was := cur.Member
+			prev, cur.Member = &was, m
 		} else {
 			r.members[m.Name] = &member{Member: m}
 		}
-		r.bump()
-		kind := EventMemberAdded
-		if m.Revoked {
-			kind = EventMemberRevoked
-		}
-		r.event(Event{Kind: kind, Member: m.Name})
+		r.settleMember(m.Name, stepMember(prev, m))
 		r.mu.Unlock()
 		if m.Revoked {
 			r.log.Info("member revoked: no longer a member on chain", "member", m.Name)

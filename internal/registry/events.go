@@ -1,10 +1,6 @@
 package registry
 
-import (
-	"time"
-
-	"github.com/consortium/consortium/internal/noderecord"
-)
+import "time"
 
 // EventKind names what happened.
 type EventKind string
@@ -47,7 +43,7 @@ func (r *Registry) event(e Event) {
 }
 
 // Events returns the recent events after seq that p may see, oldest first.
-// Another member's events are shown only for its public nodes.
+// Another member's events are shown only for its public nodes (SightOf).
 func (r *Registry) Events(p Principal, after uint64) []Event {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -59,7 +55,7 @@ func (r *Registry) Events(p Principal, after uint64) []Event {
 	}
 	for s := start; s < r.events.next; s++ {
 		e := r.events.buf[s%n]
-		if !p.Admin && e.Member != p.Name && e.Role != string(noderecord.RolePublic) {
+		if SightOf(p, e.Member, e.Role, true) == SeeNothing {
 			continue
 		}
 		out = append(out, e)

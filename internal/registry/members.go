@@ -209,8 +209,7 @@ func (r *Registry) AddMember(ctx context.Context, p Principal, name string) (aut
 	r.expect(memberKey(name), memberFP(m))
 	r.mu.Lock()
 	r.members[name] = &member{Member: m}
-	r.bump()
-	r.event(Event{Kind: EventMemberAdded, Member: name})
+	r.settleMember(name, stepMember(nil, m))
 	r.mu.Unlock()
 	r.log.Info("member added", "member", name)
 	return cred, nil
@@ -238,6 +237,7 @@ func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (
 		return MemberView{}, fmt.Errorf("%w: member %q", ErrNotFound, name)
 	}
 	if !cp.Revoked {
+		prev := cp
 		cp.Revoked, cp.RevokedAt = true, r.cfg.Now().UTC()
 		if err := r.store.PutMember(ctx, cp); err != nil {
 			return MemberView{}, err
@@ -245,8 +245,7 @@ func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (
 		r.expect(memberKey(name), memberFP(cp))
 		r.mu.Lock()
 		m.Member = cp
-		r.bump()
-		r.event(Event{Kind: EventMemberRevoked, Member: name})
+		r.settleMember(name, stepMember(&prev, cp))
 		r.mu.Unlock()
 		r.log.Info("member revoked", "member", name)
 	}

@@ -66,11 +66,9 @@ type regJob struct {
 	v       NodeView
 	created bool
 	err     error
-	// staged by the batch: the node to write, whether the change is
-	// visible in answers, whether the node was known and live before
-	n              *node
-	visible, known bool
-	wasLive        bool
+	// staged by the batch: the node to write, whether it was known
+	n     *node
+	known bool
 }
 
 // maxBatch bounds one transaction, so a burst does not hold writeMu long.
@@ -181,22 +179,14 @@ func (r *Registry) commitSegment(ctx context.Context, jobs []*regJob) {
 	}
 	r.mu.Lock()
 	for _, j := range ok {
-		n := j.n
 		var prev *Status
-		if old := r.nodes[n.id]; old != nil && old.live(now) {
-			prev = &old.status
+		if old := r.nodes[j.n.id]; old != nil && old.live(now) {
+			st := old.status // old is changed in place
+			prev = &st
 		}
-		r.nodes[n.id] = n
+		n, _ := r.changeNode(j.n.id, nodeChange{op: opPut, rec: j.n, status: statusTake}, now)
 		r.noteStatus(n.member, prev, &n.status)
-		if j.visible {
-			r.bump()
-			kind := EventRegistered
-			if j.wasLive {
-				kind = EventUpdated
-			}
-			r.event(Event{Kind: kind, Member: n.member, Node: n.idHex, Role: string(n.role)})
-		}
-		j.v = r.view(j.p, n, now)
+		j.v = r.view(SeeAll, n, now) // the registering member's own node
 		j.v.Index = r.index
 		j.created = !j.known
 	}
@@ -242,7 +232,6 @@ func (r *Registry) stage(j *regJob, staged map[enode.ID]*node, now time.Time) er
 	if reg.Status != nil {
 		n.status = *reg.Status
 	}
-	visible := true
 	if old != nil {
 		if oldCopy.member != p.Name {
 			return ErrNotOwner
@@ -255,14 +244,11 @@ func (r *Registry) stage(j *regJob, staged map[enode.ID]*node, now time.Time) er
 		if reg.Status == nil {
 			n.status = oldCopy.status
 		}
-		same := oldCopy.rec.ENR == n.rec.ENR && oldCopy.role == n.role && pubENR(&oldCopy) == pubENR(n)
-		if same {
+		if sameRecord(&oldCopy, n) {
 			n.updated = oldCopy.updated
 		}
-		visible = !same || !oldCopy.live(now)
 	}
-	j.n, j.visible, j.known = n, visible, old != nil
-	j.wasLive = old != nil && oldCopy.live(now)
+	j.n, j.known = n, old != nil
 	return nil
 }
 
@@ -352,7 +338,6 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	if cp.expires.IsZero() {
 		return nil // removed already; a second removal changes nothing
 	}
-	wasLive := cp.live(now) // before the removal changes cp
 	cp.expires, cp.hidden = time.Time{}, p.Admin
 	sn := cp.toStore()
 	if err := r.store.PutNode(ctx, sn); err != nil {
@@ -361,11 +346,8 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	r.expect(nodeKey(cp.idHex), nodeFP(sn))
 	r.forgetRenewal(cp.idHex)
 	r.mu.Lock()
-	n.expires, n.lapsed, n.hidden = time.Time{}, true, cp.hidden
-	if wasLive {
-		r.bump()
-	}
-	r.event(Event{Kind: EventRemoved, Member: cp.member, Node: cp.idHex, Role: string(cp.role)})
+	// From the node as it is now: a renewal may have run since the copy.
+	r.changeNode(nid, nodeChange{op: opPut, rec: &cp, status: statusTake}, now)
 	r.mu.Unlock()
 	return nil
 }
@@ -397,28 +379,23 @@ func (r *Registry) Free(ctx context.Context, p Principal, id string) error {
 	r.expect(nodeKey(n.idHex), fpDeleted)
 	r.forgetRenewal(n.idHex)
 	r.mu.Lock()
-	delete(r.nodes, nid)
-	if n.live(now) {
-		r.bump()
-	}
-	r.event(Event{Kind: EventFreed, Member: n.member, Node: n.idHex, Role: string(n.role)})
+	r.changeNode(nid, nodeChange{op: opDelete, cause: EventFreed}, now)
 	r.mu.Unlock()
 	return nil
 }
 
-// Nodes lists the nodes p may see: the administrator sees all; a member sees
-// its own nodes in full and other members' live public nodes by public
-// endpoint only.
+// Nodes lists the nodes p may see (SightOf): the administrator sees all; a
+// member sees its own nodes in full and other members' listed public nodes
+// by public endpoint only.
 func (r *Registry) Nodes(p Principal) []NodeView {
 	now := r.cfg.Now()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]NodeView, 0, len(r.nodes))
 	for _, n := range r.nodes {
-		if n.hidden || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
-			continue
+		if s := r.sight(p, n, now); s != SeeNothing {
+			out = append(out, r.view(s, n, now))
 		}
-		out = append(out, r.view(p, n, now))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Member != out[j].Member {
@@ -439,14 +416,28 @@ func (r *Registry) Node(p Principal, id string) (NodeView, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n, ok := r.nodes[nid]
-	if !ok || n.hidden || (!p.Admin && n.member != p.Name && (n.role != noderecord.RolePublic || !n.live(now) || r.revoked(n.member))) {
+	if !ok {
 		return NodeView{}, errNotRegistered(id)
 	}
-	return r.view(p, n, now), nil
+	s := r.sight(p, n, now)
+	if s == SeeNothing {
+		return NodeView{}, errNotRegistered(id)
+	}
+	return r.view(s, n, now), nil
 }
 
-// view must be called with mu held.
-func (r *Registry) view(p Principal, n *node, now time.Time) NodeView {
+// sight is SightOf for a node in memory; a node the administrator removed
+// is listed to nobody. Must be called with mu held.
+func (r *Registry) sight(p Principal, n *node, now time.Time) Sight {
+	if n.hidden {
+		return SeeNothing
+	}
+	return SightOf(p, n.member, string(n.role), n.live(now) && !r.revoked(n.member))
+}
+
+// view is node n as seen with s (not SeeNothing). Must be called with mu
+// held.
+func (r *Registry) view(s Sight, n *node, now time.Time) NodeView {
 	v := NodeView{
 		ID: n.idHex, Member: n.member, Role: string(n.role), Live: n.live(now) && !r.revoked(n.member),
 		Registered: n.registered, Updated: n.updated, Expires: n.expires,
@@ -454,11 +445,10 @@ func (r *Registry) view(p Principal, n *node, now time.Time) NodeView {
 	if n.pub != nil {
 		v.PublicSeq, v.PublicEnode, v.PublicENR = n.pub.Seq, n.pubEnode, n.pub.ENR
 	}
-	if p.Admin || p.Name == n.member {
-		v.Seq, v.Enode, v.ENR = n.rec.Seq, n.enode, n.rec.ENR
-	}
 	st := n.status
-	if !p.Admin && p.Name != n.member {
+	if s == SeeAll {
+		v.Seq, v.Enode, v.ENR = n.rec.Seq, n.enode, n.rec.ENR
+	} else {
 		st.PeerIDs = nil // another member's peers would reveal its private nodes' IDs
 	}
 	v.Status = &st

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -50,34 +52,10 @@ func (r *Registry) Reap() time.Duration {
 		}
 	}
 	r.mu.RUnlock()
+	// In a stable order, so replicas tell the expiries alike.
+	slices.SortFunc(lapsed, func(a, b *node) int { return strings.Compare(a.idHex, b.idHex) })
 	if len(lapsed) > 0 || legacyDue {
-		r.mu.Lock()
-		changed := false
-		for _, n := range lapsed {
-			if !n.lapsed && !n.expires.After(now) {
-				n.lapsed = true
-				changed = true
-				r.event(Event{Kind: EventExpired, Member: n.member, Node: n.idHex, Role: string(n.role)})
-				r.stats.Expiries.Add(1)
-			}
-		}
-		var gone [][2]string
-		for net, es := range r.legacy {
-			for e, exp := range es {
-				if !exp.After(now) {
-					delete(es, e)
-					gone = append(gone, [2]string{net, e})
-				}
-			}
-			if len(es) == 0 {
-				delete(r.legacy, net)
-			}
-		}
-		if changed || len(gone) > 0 {
-			r.bump()
-		}
-		r.mu.Unlock()
-		for _, g := range gone {
+		for _, g := range r.expire(lapsed, now) {
 			if err := r.store.DeleteLegacy(context.Background(), g[0], g[1]); err != nil {
 				r.log.Warn("deleting expired legacy enode failed", "err", err)
 			}
@@ -89,6 +67,38 @@ func (r *Registry) Reap() time.Duration {
 		wait = 50 * time.Millisecond
 	}
 	return wait
+}
+
+// expire announces the lapse of the leases of lapsed that have run out at
+// now and drops the open-POST enodes whose time is over, which it returns
+// (for the store); the index moves once for them all.
+func (r *Registry) expire(lapsed []*node, now time.Time) (gone [][2]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	moved := false
+	for _, n := range lapsed {
+		// As it is now: a writer may have changed it meanwhile.
+		_, eff := r.changeNodeOnly(n.id, nodeChange{op: opExpire}, now)
+		moved = moved || eff.moved
+		if eff.event == EventExpired {
+			r.stats.Expiries.Add(1)
+		}
+	}
+	for net, es := range r.legacy {
+		for e, exp := range es {
+			if !exp.After(now) {
+				delete(es, e)
+				gone = append(gone, [2]string{net, e})
+			}
+		}
+		if len(es) == 0 {
+			delete(r.legacy, net)
+		}
+	}
+	if moved || len(gone) > 0 {
+		r.bump() // once for them all
+	}
+	return gone
 }
 
 // Purge deletes the records whose lease ran out more than the retention
@@ -141,8 +151,7 @@ func (r *Registry) Purge(ctx context.Context) int {
 		r.forgetRenewal(n.idHex)
 		r.mu.Lock()
 		// A lapsed record is in no answer: the index does not move.
-		delete(r.nodes, id)
-		r.event(Event{Kind: EventPurged, Member: n.member, Node: n.idHex, Role: string(n.role)})
+		r.changeNode(id, nodeChange{op: opDelete, cause: EventPurged}, now)
 		r.mu.Unlock()
 		r.writeMu.Unlock()
 		purged++

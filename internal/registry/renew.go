@@ -61,11 +61,10 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	}
 	// Never shorter than a lease another replica gave (its clock may run
 	// ahead of ours).
-	n.expires = later(n.expires, now.Add(r.cfg.TTL))
+	prev := n.status // n is changed in place
+	_, eff := r.changeNode(nid, nodeChange{op: opRenew, expires: later(n.expires, now.Add(r.cfg.TTL)), st: st}, now)
 	ren := store.Renewal{ID: n.idHex, Expires: n.expires}
-	if st != nil {
-		prev := n.status
-		n.status = *st
+	if eff.status {
 		r.noteStatus(n.member, &prev, st)
 		ren.Status, _ = json.Marshal(st)
 	}

@@ -66,19 +66,6 @@ func (r *Registry) apply(c store.Change) {
 	}
 }
 
-// sameRecord reports whether two nodes carry the same signed content, role
-// and owner: what peer sets and seq checks are made of.
-func sameRecord(a, b *node) bool {
-	return a.rec.ENR == b.rec.ENR && pubENR(a) == pubENR(b) && a.role == b.role && a.member == b.member
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
 // applyNode applies a node record written by a registration or a member's
 // removal (Expires zero). Must be called with writeMu held.
 func (r *Registry) applyNode(sn store.Node, now time.Time) {
@@ -90,62 +77,16 @@ func (r *Registry) applyNode(sn store.Node, now time.Time) {
 	if r.superseded(nodeKey(sn.ID), nodeFP(sn)) {
 		return
 	}
+	rule := statusUnlessOlder
+	if len(sn.Status) == 0 {
+		rule = statusKeep
+	}
 	r.mu.Lock()
 	old := r.nodes[n.id]
-	wasLive := old != nil && old.live(now)
-	removal := sn.Expires.IsZero()
-	same := old != nil && sameRecord(old, n)
-	switch {
-	case removal:
-		n.expires, n.lapsed = time.Time{}, true
-	case same:
-		// An echo of an older registration or renewal batch must not
-		// shorten a lease renewed since.
-		n.expires = later(old.expires, sn.Expires)
-		if n.expires.Equal(old.expires) {
-			n.lapsed = old.lapsed
-		} else {
-			n.lapsed = !n.expires.After(now)
-		}
-	default:
-		n.lapsed = !n.expires.After(now)
-	}
-	if same {
-		// Keep what memory knows better: its times are not rounded by a
-		// store, and a newer lease than the stored one came with a newer
-		// status.
-		n.registered, n.updated = old.registered, old.updated
-		if len(sn.Status) == 0 || old.expires.After(sn.Expires) {
-			n.status = old.status
-		}
-		if n.expires.Equal(old.expires) && n.lapsed == old.lapsed && statusEqual(n.status, old.status) {
-			r.mu.Unlock()
-			return
-		}
-	}
-	r.nodes[n.id] = n
-	isLive := n.live(now)
-	if wasLive != isLive || (isLive && !same) {
-		r.bump()
-	}
-	kind := EventKind("")
-	switch {
-	case removal:
-		if old != nil && !old.expires.IsZero() {
-			kind = EventRemoved
-		}
-	case isLive && !wasLive:
-		kind = EventRegistered
-	case isLive && !same:
-		kind = EventUpdated
-	case wasLive && !isLive:
-		kind = EventExpired
-	}
-	if kind != "" {
-		r.event(Event{Kind: kind, Member: n.member, Node: n.idHex, Role: string(n.role)})
-	}
+	replaced := old == nil || n.expires.IsZero() || !sameRecord(old, n)
+	r.changeNode(n.id, nodeChange{op: opPut, rec: n, status: rule}, now)
 	r.mu.Unlock()
-	if removal || !same {
+	if replaced {
 		// A renewal taken for the record this one replaces must not
 		// write its status over the new registration's.
 		r.forgetRenewal(n.idHex)
@@ -165,18 +106,9 @@ func (r *Registry) applyDeletedNode(id string, now time.Time) {
 		return
 	}
 	r.mu.Lock()
-	n, ok := r.nodes[nid]
-	if ok {
-		delete(r.nodes, nid)
-		if n.live(now) {
-			r.bump()
-		}
-		kind := EventFreed
-		if n.lapsed && !n.hidden && !n.expires.IsZero() && n.expires.Before(now.Add(-r.cfg.Retention)) {
-			kind = EventPurged
-		}
-		r.event(Event{Kind: kind, Member: n.member, Node: n.idHex, Role: string(n.role)})
-	}
+	_, ok := r.nodes[nid]
+	// Freed or purged: which, the change does not say (stepNode).
+	r.changeNode(nid, nodeChange{op: opDelete}, now)
 	r.mu.Unlock()
 	if ok {
 		r.forgetRenewal(id)
@@ -203,32 +135,13 @@ func (r *Registry) applyRenewal(ren store.Renewal, now time.Time) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n, ok := r.nodes[nid]
-	if !ok || n.expires.IsZero() {
-		return
+	n := r.nodes[nid]
+	if n == nil {
+		return // a renewal does not bring back a node unknown here
 	}
-	// A batch older than the lease memory holds also carries an older status.
-	if st != nil && (ren.Expires.IsZero() || !n.expires.After(ren.Expires)) {
-		prev := n.status
-		n.status = *st
-		if n.live(now) {
-			r.noteStatus(n.member, &prev, st)
-		}
-	}
-	if ren.Expires.IsZero() || !ren.Expires.After(n.expires) {
-		return
-	}
-	wasLive, wasLapsed := n.live(now), n.lapsed
-	n.expires = ren.Expires
-	if n.lapsed && n.expires.After(now) {
-		// Reaped here before another replica's renewal arrived.
-		n.lapsed = false
-	}
-	if n.live(now) != wasLive {
-		r.bump()
-	}
-	if wasLapsed && !n.lapsed {
-		r.event(Event{Kind: EventRegistered, Member: n.member, Node: n.idHex, Role: string(n.role)})
+	prev, wasLive := n.status, n.live(now) // n is changed in place
+	if _, eff := r.changeNode(nid, nodeChange{op: opRenew, expires: ren.Expires, st: st}, now); eff.status && wasLive {
+		r.noteStatus(n.member, &prev, st)
 	}
 }
 
@@ -241,23 +154,21 @@ func (r *Registry) applyMember(m store.Member) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old, ok := r.members[m.Name]
+	var prev *store.Member
+	if ok {
+		prev = &old.Member
+	}
+	eff := stepMember(prev, m)
 	switch {
 	case !ok:
 		r.members[m.Name] = &member{Member: m}
-		r.bump()
-		r.event(Event{Kind: EventMemberAdded, Member: m.Name})
-	case old.Hash == m.Hash && old.Revoked == m.Revoked:
+	case eff == effect{}:
 		// Our own write, or the same one again: memory's times are exact.
+		return
 	default:
-		revoked := !old.Revoked && m.Revoked
 		old.Member = m
-		// A revocation takes the member's nodes out of every answer; a
-		// new hash makes open dashboard streams check their credential.
-		r.bump()
-		if revoked {
-			r.event(Event{Kind: EventMemberRevoked, Member: m.Name})
-		}
 	}
+	r.settleMember(m.Name, eff)
 }
 
 // applyAdminHash applies a new administrator credential hash. Must be called

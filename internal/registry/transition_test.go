@@ -1,0 +1,193 @@
+package registry
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/store"
+)
+
+// tn is a node for the transition tables: record text rec, lease ending
+// at exp (zero: none), lapsed announced or not, reporting head.
+func tn(rec string, exp time.Time, lapsed bool, head uint64) *node {
+	return &node{
+		idHex: "n", member: "acme", role: "tx", rec: &recInfo{Seq: 1, ENR: rec},
+		expires: exp, lapsed: lapsed, status: Status{Head: head},
+	}
+}
+
+func TestStepNode(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	const retention = time.Hour
+	soon, later, past, long := now.Add(30*time.Second), now.Add(40*time.Second), now.Add(-time.Second), now.Add(-2*time.Hour)
+	hidden := tn("a", time.Time{}, true, 1)
+	hidden.hidden = true
+	st := &Status{Head: 9}
+	cases := []struct {
+		name string
+		old  *node
+		c    nodeChange
+		// want: the node after (nil: none), or repeat: old itself
+		repeat bool
+		want   *node
+		eff    effect
+	}{
+		{name: "first registration", old: nil,
+			c: nodeChange{op: opPut, rec: tn("a", soon, false, 1), status: statusTake}, want: tn("a", soon, false, 1),
+			eff: effect{moved: true, event: EventRegistered}},
+		{name: "same record again while live: a longer lease, no answer moves", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opPut, rec: tn("a", later, false, 2), status: statusTake}, want: tn("a", later, false, 2)},
+		{name: "an older echo of the same record does not shorten the lease nor take its status", old: tn("a", later, false, 2),
+			c: nodeChange{op: opPut, rec: tn("a", soon, false, 1), status: statusUnlessOlder}, repeat: true},
+		{name: "a stored row without a status keeps memory's", old: tn("a", soon, false, 2),
+			c: nodeChange{op: opPut, rec: tn("a", later, false, 0), status: statusKeep}, want: tn("a", later, false, 2)},
+		{name: "a changed record while live", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opPut, rec: tn("b", later, false, 1), status: statusTake}, want: tn("b", later, false, 1),
+			eff: effect{moved: true, event: EventUpdated}},
+		{name: "registered again after its lapse", old: tn("a", past, true, 1),
+			c: nodeChange{op: opPut, rec: tn("a", soon, false, 1), status: statusTake}, want: tn("a", soon, false, 1),
+			eff: effect{moved: true, event: EventRegistered}},
+		{name: "registered again after its lease ran out, before the reaper: answers built meanwhile lack it", old: tn("a", past, false, 1),
+			c: nodeChange{op: opPut, rec: tn("a", soon, false, 1), status: statusTake}, want: tn("a", soon, false, 1),
+			eff: effect{moved: true}},
+		{name: "a live node removed", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opPut, rec: tn("a", time.Time{}, false, 1), status: statusTake}, want: tn("a", time.Time{}, true, 1),
+			eff: effect{moved: true, event: EventRemoved}},
+		{name: "a lapsed node removed: in no answer", old: tn("a", past, true, 1),
+			c: nodeChange{op: opPut, rec: tn("a", time.Time{}, false, 1), status: statusTake}, want: tn("a", time.Time{}, true, 1),
+			eff: effect{event: EventRemoved}},
+		{name: "a node removed after its lease ran out, before the reaper: a cached answer may hold it", old: tn("a", past, false, 1),
+			c: nodeChange{op: opPut, rec: tn("a", time.Time{}, false, 1), status: statusTake}, want: tn("a", time.Time{}, true, 1),
+			eff: effect{moved: true, event: EventRemoved}},
+		{name: "a removal repeated", old: tn("a", time.Time{}, true, 1),
+			c: nodeChange{op: opPut, rec: tn("a", time.Time{}, false, 1), status: statusTake}, repeat: true},
+		{name: "the administrator's removal of a removed node hides it, telling nothing", old: tn("a", time.Time{}, true, 1),
+			c: nodeChange{op: opPut, rec: hidden, status: statusTake}, want: hidden},
+		{name: "a stored row already over replaces a live node", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opPut, rec: tn("b", past, false, 1), status: statusUnlessOlder}, want: tn("b", past, true, 1),
+			eff: effect{moved: true, event: EventExpired}},
+
+		{name: "renewal with a status", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opRenew, expires: later, st: st}, want: tn("a", later, false, 9), eff: effect{status: true}},
+		{name: "an older renewal batch: neither its lease nor its status", old: tn("a", later, false, 1),
+			c: nodeChange{op: opRenew, expires: soon, st: st}, want: tn("a", later, false, 1)},
+		{name: "a status without a lease", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opRenew, st: st}, want: tn("a", soon, false, 9), eff: effect{status: true}},
+		{name: "another registrar's renewal after the reaper here", old: tn("a", past, true, 1),
+			c: nodeChange{op: opRenew, expires: soon}, want: tn("a", soon, false, 1),
+			eff: effect{moved: true, event: EventRegistered}},
+		{name: "a renewal does not bring back a removed node", old: tn("a", time.Time{}, true, 1),
+			c: nodeChange{op: opRenew, expires: soon, st: st}, repeat: true},
+		{name: "a renewal of an unknown node", old: nil, c: nodeChange{op: opRenew, expires: soon}, repeat: true},
+
+		{name: "a lease that ran out", old: tn("a", past, false, 1), c: nodeChange{op: opExpire},
+			want: tn("a", past, true, 1), eff: effect{moved: true, event: EventExpired}},
+		{name: "a live lease does not expire", old: tn("a", soon, false, 1), c: nodeChange{op: opExpire}, repeat: true},
+		{name: "an expiry told once", old: tn("a", past, true, 1), c: nodeChange{op: opExpire}, repeat: true},
+
+		{name: "a live node freed", old: tn("a", soon, false, 1), c: nodeChange{op: opDelete, cause: EventFreed},
+			eff: effect{moved: true, event: EventFreed}},
+		{name: "a lapsed node purged", old: tn("a", long, true, 1), c: nodeChange{op: opDelete, cause: EventPurged},
+			eff: effect{event: EventPurged}},
+		{name: "a replicated deletion of a node lapsed past the retention is a purge", old: tn("a", long, true, 1),
+			c: nodeChange{op: opDelete}, eff: effect{event: EventPurged}},
+		{name: "a replicated deletion of a node lapsed lately is a release", old: tn("a", past, true, 1),
+			c: nodeChange{op: opDelete}, eff: effect{event: EventFreed}},
+		{name: "a replicated deletion of a hidden node is a release", old: hidden, c: nodeChange{op: opDelete},
+			eff: effect{event: EventFreed}},
+		{name: "a deletion of an unknown node", old: nil, c: nodeChange{op: opDelete}},
+	}
+	for _, c := range cases {
+		var before node
+		if c.old != nil {
+			before = *c.old
+		}
+		got, out, eff := stepNode(c.old, c.c, now, retention)
+		if eff != c.eff {
+			t.Errorf("%s: effect %+v, want %+v", c.name, eff, c.eff)
+		}
+		if c.old != nil && !sameNode(&before, c.old) {
+			t.Errorf("%s: the old node was changed in place: %+v", c.name, *c.old)
+		}
+		switch {
+		case c.repeat:
+			if out != keepOld {
+				t.Errorf("%s: outcome %d (%+v), want the old one kept (a repeat)", c.name, out, got)
+			}
+		case c.want == nil:
+			if out != dropNode && (c.old != nil || out != keepOld) {
+				t.Errorf("%s: outcome %d (%+v), want none held", c.name, out, got)
+			}
+		case out != holdNext || !sameNode(&got, c.want):
+			t.Errorf("%s: outcome %d, %+v; want %+v held", c.name, out, got, c.want)
+		}
+	}
+}
+
+func sameNode(a, b *node) bool {
+	return a.rec.ENR == b.rec.ENR && a.expires.Equal(b.expires) && a.lapsed == b.lapsed &&
+		a.hidden == b.hidden && statusEqual(a.status, b.status)
+}
+
+func TestStepMember(t *testing.T) {
+	m := store.Member{Name: "acme", Hash: "h1"}
+	revoked := store.Member{Name: "acme", Hash: "h1", Revoked: true}
+	rehashed := store.Member{Name: "acme", Hash: "h2"}
+	revokedRehashed := store.Member{Name: "acme", Hash: "h2", Revoked: true}
+	cases := []struct {
+		name string
+		old  *store.Member
+		m    store.Member
+		want effect
+	}{
+		{"a new member", nil, m, effect{moved: true, event: EventMemberAdded}},
+		{"the same again", &m, m, effect{}},
+		{"revoked", &m, revoked, effect{moved: true, event: EventMemberRevoked}},
+		{"revoked again", &revoked, revoked, effect{}},
+		{"readmitted (the chain's vote)", &revoked, m, effect{moved: true, event: EventMemberAdded}},
+		{"readmitted with another credential", &m, rehashed, effect{moved: true, event: EventMemberAdded}},
+		{"a revoked member's hash replaced", &revoked, revokedRehashed, effect{moved: true}},
+	}
+	for _, c := range cases {
+		if got := stepMember(c.old, c.m); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// A node removed after its lease ran out but before the reaper told it was
+// left in the answers cached meanwhile: the removal moved nothing (the node
+// was not live) and the reaper skips a removed node, so peers kept it until
+// some other change. The removal now moves the answers.
+func TestRemovalBeforeTheReaperMovesTheAnswers(t *testing.T) {
+	c := newCluster(t, 1, false)
+	r := c.regs[0]
+	c.addMember(r, "m")
+	p := Principal{Name: "m"}
+	n1, n2 := newNode(t, "m", "tx"), newNode(t, "m", "tx")
+	c.register(r, n1, 1, "10.0.0.1")
+	v2 := c.register(r, n2, 1, "10.0.0.2")
+	c.clock.Advance(sharedTTL - time.Second)
+	if _, err := r.Renew(context.Background(), p, n1.id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PeersFor(p, n1.id); err != nil { // the answer is built and cached
+		t.Fatal(err)
+	}
+	c.clock.Advance(2 * time.Second) // n2's lease is over; nothing reaps it
+	if ps, err := r.PeersFor(p, n1.id); err != nil || !slices.Equal(ps.Static, []string{v2.Enode}) {
+		t.Fatalf("n1's answer = %v, %v; want n2 still in the answer cached before its lease ran out", ps, err)
+	}
+	if err := r.Remove(context.Background(), p, n2.id); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := r.PeersFor(p, n1.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps.Static) != 0 {
+		t.Fatalf("n1's answer after n2's removal = %v, want none", ps.Static)
+	}
+}
