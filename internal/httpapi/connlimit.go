@@ -26,6 +26,10 @@ import (
 // Anonymous requests get "Connection: close" (see Server.ServeHTTP), so an
 // anonymous connection lives for one request, or until ReadHeaderTimeout
 // if it sends none.
+//
+// New connections from addresses members authenticated from recently have
+// capacity reserved for them (reserve.go): at the cap, and while the
+// kernel's accept queue is long.
 
 // Connection limits and server timeouts: defaults of the fields of Config.
 const (
@@ -51,13 +55,18 @@ type connLimiter struct {
 	log                         *slog.Logger
 	lastLog                     atomic.Int64 // unix ns of the last warning
 
-	mu    sync.Mutex
-	total int
-	anon  *list.List            // anonymous connections, oldest first
-	byIP  map[string]*list.List // anonymous connections per address, oldest first
-	authd map[string]*list.List // authenticated connections per principal, in the order they authenticated
+	addrs                     *memberAddrs
+	reserve, reservePerMember int
 
-	refused, shed atomic.Uint64
+	mu        sync.Mutex
+	total     int
+	anon      *list.List            // anonymous connections, oldest first
+	byIP      map[string]*list.List // anonymous connections per address, oldest first
+	authd     map[string]*list.List // authenticated connections per principal, in the order they authenticated
+	reserved  *list.List            // not yet authenticated, from members' addresses (in the reserve)
+	pendingBy map[string]int        // reserved connections per member
+
+	refused, shed, drained atomic.Uint64
 }
 
 type trackedConn struct {
@@ -67,8 +76,16 @@ type trackedConn struct {
 	accepted time.Time
 	busy     atomic.Int32 // requests in a handler
 
+	// addr is the remembered address entry to refresh on each
+	// authenticated request (nil until authenticated, or if the set was
+	// full).
+	addr atomic.Pointer[memberAddr]
+
 	// guarded by l.mu
 	principal string // "" until the connection authenticates
+	// reservedFor is the member whose reserve holds the connection until
+	// it authenticates ("": it is anonymous).
+	reservedFor string
 	// authed is principal once set, read without the lock: every request
 	// of an authenticated connection checks it.
 	authed          atomic.Pointer[string]
@@ -77,8 +94,11 @@ type trackedConn struct {
 }
 
 func newConnLimiter(max, maxPerIP, maxPerMember int, log *slog.Logger) *connLimiter {
+	r := reserveFor(max)
 	return &connLimiter{max: max, maxPerIP: maxPerIP, maxPerMember: maxPerMember, now: time.Now, log: log,
-		anon: list.New(), byIP: map[string]*list.List{}, authd: map[string]*list.List{}}
+		addrs: newMemberAddrs(), reserve: r, reservePerMember: reservePerMemberFor(r),
+		anon: list.New(), byIP: map[string]*list.List{}, authd: map[string]*list.List{},
+		reserved: list.New(), pendingBy: map[string]int{}}
 }
 
 // warn tells the operator, at most every 10 s, that the limits are at work.
@@ -92,23 +112,38 @@ func (l *connLimiter) warn(now time.Time) {
 	l.mu.Unlock()
 	l.log.Warn("connection limit reached: closing idle anonymous connections and refusing new ones over the limits",
 		"open", total, "anonymous", anon, "max", l.max, "max_per_ip", l.maxPerIP,
-		"refused_total", l.refused.Load(), "closed_to_make_room_total", l.shed.Load())
+		"refused_total", l.refused.Load(), "closed_to_make_room_total", l.shed.Load(),
+		"closed_unread_accept_queue_long_total", l.drained.Load())
 }
 
 type limitedListener struct {
 	net.Listener
-	l *connLimiter
+	l       *connLimiter
+	backlog backlogGauge // used by the accept loop only
 }
 
 // Accept returns the next connection within the limits. A connection over
 // them is closed at once, unless an older idle one can be closed instead.
+// While the accept queue is long, a connection from an address no member
+// authenticated from recently is closed unread: closing costs the
+// registrar far less than serving, so the queue drains, and the members'
+// connections in it are reached soon.
 func (ll *limitedListener) Accept() (net.Conn, error) {
 	for {
 		c, err := ll.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if tc := ll.l.admit(c); tc != nil {
+		now := ll.l.now()
+		ip := hostOf(c.RemoteAddr())
+		member := ll.l.addrs.member(ip, now)
+		if member == "" && ll.backlog.long() {
+			ll.l.drained.Add(1)
+			c.Close()
+			ll.l.warn(now)
+			continue
+		}
+		if tc := ll.l.admit(c, ip, member, now); tc != nil {
 			return tc, nil
 		}
 	}
@@ -125,13 +160,24 @@ func hostOf(a net.Addr) string {
 	return h
 }
 
-// admit registers c, making room if it must; nil means c was refused (and
-// closed).
-func (l *connLimiter) admit(c net.Conn) *trackedConn {
-	now := l.now()
-	tc := &trackedConn{Conn: c, l: l, ip: hostOf(c.RemoteAddr()), accepted: now}
-	var victims []*trackedConn
+// admit registers c, from ip, making room if it must; nil means c was
+// refused (and closed). member is the member ip is remembered for, if any:
+// c then goes to the reserve if that member's share of it has room.
+func (l *connLimiter) admit(c net.Conn, ip, member string, now time.Time) *trackedConn {
+	tc := &trackedConn{Conn: c, l: l, ip: ip, accepted: now}
 	l.mu.Lock()
+	if member != "" && l.pendingBy[member] < l.reservePerMember {
+		if ok, v := l.admitReservedLocked(tc, member); ok {
+			l.mu.Unlock()
+			if v != nil {
+				l.shed.Add(1)
+				v.Conn.Close()
+				l.warn(now)
+			}
+			return tc
+		}
+	}
+	var victims []*trackedConn
 	if q := l.byIP[tc.ip]; q != nil && q.Len() >= l.maxPerIP {
 		v := l.victim(q)
 		if v == nil {
@@ -178,6 +224,45 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 	return tc
 }
 
+// admitReservedLocked admits tc into member's reserve: under the cap as
+// any connection, at the cap in place of an idle anonymous one, and failing
+// that within the reserve. v is the connection to close to make room.
+// Must be called with mu held.
+func (l *connLimiter) admitReservedLocked(tc *trackedConn, member string) (ok bool, v *trackedConn) {
+	if l.total >= l.max {
+		if v = l.victim(l.anon); v != nil {
+			l.removeLocked(v)
+		} else if l.total >= l.max+l.reserve {
+			return false, nil
+		}
+	}
+	l.total++
+	tc.reservedFor = member
+	tc.inAll = l.reserved.PushBack(tc)
+	l.pendingBy[member]++
+	return true, v
+}
+
+// unlistPendingLocked takes tc, not authenticated yet, out of the
+// anonymous connections or the reserve. Must be called with mu held.
+func (l *connLimiter) unlistPendingLocked(tc *trackedConn) {
+	if m := tc.reservedFor; m != "" {
+		l.reserved.Remove(tc.inAll)
+		if l.pendingBy[m]--; l.pendingBy[m] <= 0 {
+			delete(l.pendingBy, m)
+		}
+		tc.reservedFor = ""
+		return
+	}
+	l.anon.Remove(tc.inAll)
+	if q := l.byIP[tc.ip]; q != nil {
+		q.Remove(tc.inIP)
+		if q.Len() == 0 {
+			delete(l.byIP, tc.ip)
+		}
+	}
+}
+
 // victim is the connection of q to close to make room: the oldest one not
 // serving a request and with nothing unread (a silent or slow client, an
 // idle keep-alive); failing that, the oldest one not serving a request. A
@@ -221,13 +306,7 @@ func (l *connLimiter) removeLocked(tc *trackedConn) {
 		}
 		return
 	}
-	l.anon.Remove(tc.inAll)
-	if q := l.byIP[tc.ip]; q != nil {
-		q.Remove(tc.inIP)
-		if q.Len() == 0 {
-			delete(l.byIP, tc.ip)
-		}
-	}
+	l.unlistPendingLocked(tc)
 }
 
 // authenticated moves tc out of the anonymous connections, to principal's:
@@ -237,9 +316,16 @@ func (l *connLimiter) removeLocked(tc *trackedConn) {
 // cap, and its request is refused).
 func (tc *trackedConn) authenticated(principal string) (ok bool) {
 	if p := tc.authed.Load(); p != nil {
+		if a := tc.addr.Load(); a != nil {
+			a.touch(tc.l.now())
+		}
 		return true // counted once, as its first credential's
 	}
 	l := tc.l
+	now := l.now()
+	if a := l.addrs.note(tc.ip, principal, now); a != nil {
+		tc.addr.Store(a)
+	}
 	l.mu.Lock()
 	if tc.closed || tc.principal == principal {
 		l.mu.Unlock()
@@ -264,13 +350,7 @@ func (tc *trackedConn) authenticated(principal string) (ok bool) {
 		}
 		l.removeLocked(v)
 	}
-	l.anon.Remove(tc.inAll)
-	if iq := l.byIP[tc.ip]; iq != nil {
-		iq.Remove(tc.inIP)
-		if iq.Len() == 0 {
-			delete(l.byIP, tc.ip)
-		}
-	}
+	l.unlistPendingLocked(tc)
 	tc.principal = principal
 	tc.authed.Store(&principal)
 	tc.in = q.PushBack(tc)
@@ -323,5 +403,5 @@ func (s *Server) Prepare(hs *http.Server, ln net.Listener) net.Listener {
 		return ctx
 	}
 	deferAccept(ln, hs.ReadHeaderTimeout)
-	return &limitedListener{Listener: ln, l: s.conns}
+	return &limitedListener{Listener: ln, l: s.conns, backlog: backlogGauge{ln: ln}}
 }

@@ -2,11 +2,13 @@ package httpapi_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +239,65 @@ func TestConnectionsPerMember(t *testing.T) {
 	c := dialFrom(t, "127.0.0.1", addr)
 	if st := whoami(c, bufio.NewReader(c), b.cred); st != 200 {
 		t.Fatalf("another member: %d", st)
+	}
+}
+
+// At the connection cap, with every anonymous connection in a handler
+// (none can be closed to make room), a member's agent that authenticated
+// from an address before still gets a new connection served, from the
+// reserve; a client from an unknown address is refused.
+func TestMembersNewConnectionsAtTheCap(t *testing.T) {
+	h := newHarness(t, opts{real: true})
+	a, _ := consortium2(t, h)
+	release := make(chan struct{})
+	var inHandler sync.WaitGroup
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inHandler.Done()
+		<-release
+	})
+	addr := limitedServer(t, h, httpapi.Config{MaxConns: 8, Extra: map[string]http.Handler{"GET /slow": slow}}, 30*time.Second)
+	t.Cleanup(func() { close(release) })
+	renew := func(src string) error {
+		c := dialFrom(t, src, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "POST /v1/nodes/%s/renew HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n", a.val.id, a.cred)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		if res.StatusCode != 200 {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	}
+	// The member's agent has renewed from 127.0.0.5 before.
+	if err := renew("127.0.0.5"); err != nil {
+		t.Fatal(err)
+	}
+	// Every place under the cap taken by an anonymous request in a handler.
+	inHandler.Add(8)
+	for i := range 8 {
+		c := dialFrom(t, fmt.Sprintf("127.1.1.%d", 1+i), addr)
+		fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		t.Cleanup(func() { c.Close() })
+	}
+	inHandler.Wait()
+	stranger := dialFrom(t, "127.1.2.1", addr)
+	fmt.Fprintf(stranger, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	stranger.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// Closed unread: a reset, or EOF; not an answer, not a timeout.
+	if n, err := stranger.Read(make([]byte, 1)); n > 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("a connection from an unknown address was admitted over the cap")
+	}
+	for i := range 3 {
+		start := time.Now()
+		if err := renew("127.0.0.5"); err != nil {
+			t.Fatalf("renewal %d on a new connection of the member at the cap: %v", i, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("renewal %d took %v", i, d)
+		}
 	}
 }

@@ -43,3 +43,23 @@ func unread(c net.Conn) bool {
 	})
 	return n > 0
 }
+
+// acceptQueue is the number of connections waiting in ln's accept queue:
+// for a listening socket, TCP_INFO's tcpi_unacked is that count.
+func acceptQueue(ln net.Listener) (n int, ok bool) {
+	tl, isTCP := ln.(*net.TCPListener)
+	if !isTCP {
+		return 0, false
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	rc.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil {
+			n, ok = int(info.Unacked), true
+		}
+	})
+	return n, ok
+}
