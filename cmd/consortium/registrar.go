@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,8 +245,15 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		go func() { errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey) }()
+		certs, err := reloadingCert(runCtx, log, f.tlsCert, f.tlsKey)
+		if err != nil {
+			cancel()
+			<-done
+			<-dashDone
+			return err
+		}
+		hs.TLSConfig = certs.TLSConfig()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { errc <- hs.Serve(ln) }()
 	}
