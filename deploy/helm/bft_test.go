@@ -139,9 +139,29 @@ func bftNode(t *testing.T, ss *appsv1.StatefulSet, gethImage string, engine, cmt
 	}
 }
 
+// stateFlags checks geth's state flags in a node's pod: with crashSafe
+// (geth.stateScheme hash, the BFT default) geth init makes hash-scheme
+// state and geth keeps every block's state on disk; without, geth gets no
+// state flag and keeps whatever scheme its volume holds.
+func stateFlags(t *testing.T, ss *appsv1.StatefulSet, crashSafe bool) {
+	t.Helper()
+	geth, init := container(t, ss, "geth"), container(t, ss, "geth-init")
+	scheme, gc, initScheme := argAfter(geth.Args, "--state.scheme"), argAfter(geth.Args, "--gcmode"), argAfter(init.Args, "--state.scheme")
+	if crashSafe && (scheme != "hash" || gc != "archive" || initScheme != "hash") {
+		t.Errorf("%s: geth --state.scheme %q --gcmode %q, geth init --state.scheme %q; want hash, archive, hash", ss.Name, scheme, gc, initScheme)
+	}
+	if crashSafe && slices.Index(init.Args, "--state.scheme") > slices.Index(init.Args, "init") {
+		t.Errorf("%s: geth init args %q: --state.scheme must come before the command", ss.Name, init.Args)
+	}
+	if !crashSafe && (slices.Contains(geth.Args, "--state.scheme") || slices.Contains(geth.Args, "--gcmode") || slices.Contains(init.Args, "--state.scheme")) {
+		t.Errorf("%s: state flags given: geth %q, geth init %q", ss.Name, geth.Args, init.Args)
+	}
+}
+
 func checkBFTMinimal(t *testing.T, r *rendered) {
 	for _, n := range []string{"acme-validator-0", "acme-tx", "acme-public-0"} {
 		bftNode(t, find(t, r.statefulSets, ssName, n), "consortium/geth:v1.17.10", 8551, 26656, 6060)
+		stateFlags(t, find(t, r.statefulSets, ssName, n), true)
 	}
 	v := find(t, r.statefulSets, ssName, "acme-validator-0")
 	agent := container(t, v, "agent")
@@ -211,6 +231,7 @@ func checkBFTFull(t *testing.T, r *rendered) {
 	for _, n := range []string{"acme-validator-0", "acme-tx", "acme-public-0", "acme-public-1"} {
 		ss := find(t, r.statefulSets, ssName, n)
 		bftNode(t, ss, "registry.example.org/geth:v1.17.10-custom", 8651, 26666, 6061)
+		stateFlags(t, ss, false) // geth.stateScheme: path
 		if got := volume(t, ss, "engine").Secret.SecretName; got != "acme-engine-jwt" {
 			t.Errorf("%s: Engine API secret from %s, want the existing acme-engine-jwt", n, got)
 		}

@@ -603,6 +603,7 @@ func checkMemberMinimal(t *testing.T, r *rendered) {
 		t.Errorf("bootnode without nodekeys reads its key from %s, want its volume", got)
 	}
 	v := find(t, r.statefulSets, ssName, "acme-validator-0")
+	stateFlags(t, v, false) // Clique: geth v1.13 keeps its default (hash)
 	geth := container(t, v, "geth")
 	// The signer's geth runs without --mine: its agent starts sealing
 	// (--seal) once peered and at the head, from the keystore agent-init

@@ -173,6 +173,7 @@ Arguments (a dict):
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 {{- $bft := include "cm.bft" $root -}}
+{{- $crashSafe := and $bft (eq ($v.geth.stateScheme | default "hash") "hash") -}}
 {{- $home := "/cometbft" -}}
 apiVersion: apps/v1
 kind: StatefulSet
@@ -218,11 +219,12 @@ spec:
         {{- include "cm.podSecurityContext" $root | nindent 8 }}
       initContainers:
         # geth init is idempotent: it writes the genesis once and checks it
-        # against the stored one on every later start.
+        # against the stored one on every later start (and the state scheme
+        # against the volume's: see geth.stateScheme).
         - name: geth-init
           image: {{ include "cm.image.geth" $root }}
           imagePullPolicy: {{ $v.image.geth.pullPolicy }}
-          args: [--datadir, /data, init, /genesis/genesis.json]
+          args: [--datadir, /data,{{ if $crashSafe }} --state.scheme, hash,{{ end }} init, /genesis/genesis.json]
           securityContext:
             {{- include "cm.securityContext" $root | nindent 12 }}
           volumeMounts:
@@ -291,6 +293,15 @@ spec:
             - {{ $v.geth.cache | default 256 | quote }}
             - --ipcpath
             - /data/geth.ipc
+            {{- if $crashSafe }}
+            # Crash-safe state: each block's state on disk once imported, so
+            # a geth killed (OOM, node loss) comes back at its height, not at
+            # genesis with a whole chain for its consensus process to replay.
+            - --state.scheme
+            - hash
+            - --gcmode
+            - archive
+            {{- end }}
             {{- if $bft }}
             # The Engine API, for the consensus process in this pod only.
             - --authrpc.addr
