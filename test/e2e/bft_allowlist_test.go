@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,7 @@ func (c *bftConsortium) strangerCannotConnect(t *testing.T) {
 				return false, errString(err)
 			}
 			for j := range bftMembers {
-				if ip := fmt.Sprintf("%s.0.%d", bftNetPrefix, 11+j); j != i && !strings.Contains(table, ip) {
+				if ip := fmt.Sprintf("%s.0.%d", bftNetPrefix, 11+j); j != i && !nftSetHas(table, "peers4", ip) {
 					return false, fmt.Sprintf("the allow-list lacks %s (member %s's public node):\n%s", ip, bftMembers[j], table)
 				}
 			}
@@ -213,4 +214,42 @@ func (c *bftConsortium) allowListValues(t *testing.T) {
 		return slices.Equal(got, want), out
 	})
 	t.Logf("Helm values from the allow-list of a's public node:\n%s", out)
+}
+
+// nftSetHas reports whether the set of an `nft list table` output holds ip.
+// The set has auto-merge: adjacent addresses are listed as one range
+// ("10.203.0.12-10.203.0.14"), so a plain search for the address misses it.
+func nftSetHas(table, set, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	_, rest, ok := strings.Cut(table, "set "+set+" {")
+	if !ok {
+		return false
+	}
+	// Up to the first closing brace: the elements' or, with none, the set's.
+	rest, _, _ = strings.Cut(rest, "}")
+	_, elems, ok := strings.Cut(rest, "elements = {")
+	if !ok {
+		return false
+	}
+	for _, e := range strings.Split(elems, ",") {
+		e = strings.TrimSpace(e)
+		if lo, hi, isRange := strings.Cut(e, "-"); isRange {
+			a, errA := netip.ParseAddr(strings.TrimSpace(lo))
+			b, errB := netip.ParseAddr(strings.TrimSpace(hi))
+			if errA == nil && errB == nil && a.Compare(addr) <= 0 && addr.Compare(b) <= 0 {
+				return true
+			}
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil && p.Contains(addr) {
+			return true
+		}
+		if a, err := netip.ParseAddr(e); err == nil && a == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -175,32 +175,32 @@ func (c *bftConsortium) transaction(t *testing.T) {
 	_, raw, to, value := signTransfer(t, filepath.Join(c.dir, fr.Keystore), filepath.Join(c.dir, fr.Password), c.man.ChainID,
 		func(expr string, v any) error { return c.js("a-tx", expr, v) })
 	var hash string
-	if err := c.js("a-tx", fmt.Sprintf(`eth.sendRawTransaction(%q)`, hexutil.Encode(raw)), &hash); err != nil {
+	if err := c.call("a-tx", &hash, "eth_sendRawTransaction", hexutil.Encode(raw)); err != nil {
 		t.Fatal(err)
 	}
 	var blockN uint64
 	d := waitFor(t, "receipt at d-tx", time.Minute, 200*time.Millisecond, func() (bool, string) {
-		var r struct {
-			Status      string `json:"status"`
-			BlockNumber uint64 `json:"blockNumber"`
+		var r *struct {
+			Status      hexutil.Uint64 `json:"status"`
+			BlockNumber hexutil.Uint64 `json:"blockNumber"`
 		}
-		if err := c.js("d-tx", fmt.Sprintf(`eth.getTransactionReceipt(%q)`, hash), &r); err != nil {
+		if err := c.call("d-tx", &r, "eth_getTransactionReceipt", hash); err != nil {
 			return false, err.Error()
 		}
-		if r.Status == "" {
+		if r == nil {
 			return false, "no receipt yet"
 		}
-		if r.Status != "0x1" {
-			t.Fatalf("receipt status %s", r.Status)
+		if r.Status != 1 {
+			t.Fatalf("receipt status %d", r.Status)
 		}
-		blockN = r.BlockNumber
+		blockN = uint64(r.BlockNumber)
 		return true, ""
 	})
-	var bal string
-	if err := c.js("d-tx", fmt.Sprintf(`eth.getBalance(%q).toString(10)`, to.Hex()), &bal); err != nil || bal != value.String() {
-		t.Errorf("balance of %s at d-tx %s (%v), want %s", to.Hex(), bal, err, value)
+	var bal hexutil.Big
+	if err := c.call("d-tx", &bal, "eth_getBalance", to.Hex(), "latest"); err != nil || bal.ToInt().Cmp(value) != 0 {
+		t.Errorf("balance of %s at d-tx %s (%v), want %s", to.Hex(), bal.ToInt(), err, value)
 	}
-	c.record(t, "transaction sent at a-tx → final receipt at d-tx", d, fmt.Sprintf("block %d; includes one docker exec per poll", blockN))
+	c.record(t, "transaction sent at a-tx → final receipt at d-tx", d, fmt.Sprintf("block %d; polled through the RPC probe", blockN))
 }
 
 // validatorKilled: kill -9 member a's validator (geth and its consensus
@@ -231,9 +231,9 @@ func (c *bftConsortium) validatorKilled(t *testing.T) {
 	}
 	var proposed time.Duration
 	waitFor(t, "a's validator at the head and proposing again", bftCatchBound, 500*time.Millisecond, func() (bool, string) {
-		// b-tx's head first: each read is a docker exec of seconds on a
-		// loaded machine, in which the chain moves on by as many blocks;
-		// read the other way round, a node at the head looked behind.
+		// b-tx's head first: on a loaded machine a read can take long
+		// enough for the chain to move on; read the other way round, a
+		// node at the head could look behind.
 		b, err := c.head("b-tx")
 		if err != nil {
 			return false, err.Error()
