@@ -593,6 +593,22 @@ EOF
     depends_on:
       $m-plain-init: {condition: service_completed_successfully}
       registrar: {condition: service_started}
+
+  # Its record: signed with the key geth made in its data directory and
+  # kept leased by consortium node register, which never talks to geth.
+  # Without it the member's agents drop the plain node (it would be in no
+  # peer set). Until geth has written its key the command fails and the
+  # container is started again.
+  $m-plain-register:
+    <<: *consortium
+    network_mode: "service:$m-plain"
+    command: [node, register, --nodekey, /plain/geth/nodekey, --ip, "$ip", --port, "30303", --role, tx,
+      $(reg_flags "$i")]
+    healthcheck: {disable: true}
+    volumes:
+      - $m-plain:/plain:ro
+$(client_mounts "$m")
+    depends_on: [$m-plain]
 EOF
 	done
 
