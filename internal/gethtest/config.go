@@ -51,6 +51,15 @@ type Config struct {
 	KeepConfig bool
 	// ExtraArgs are appended to geth's command line (e.g. --mine).
 	ExtraArgs []string
+	// CrashSafe makes the data directory with `geth init --state.scheme
+	// hash` and runs geth with --state.scheme hash --gcmode archive, as a
+	// BFT chain's geth must run (internal/consensus/doc.go): each block's
+	// state is on disk once imported, so a geth killed with SIGKILL comes
+	// back at its height, not at the last state it happened to flush.
+	// geth refuses to open a database with the other scheme, so keep it
+	// the same across restarts of one data directory. Default false:
+	// geth's defaults (path scheme, full gc).
+	CrashSafe bool
 	// StartTimeout bounds the wait for admin_nodeInfo to answer after the
 	// process starts. Default: 90 s (a loaded 2-core machine under -race).
 	StartTimeout time.Duration
@@ -121,6 +130,9 @@ func gethArgs(c Config, p ports, dataDir, configPath, keyPath, ipcPath string) [
 		"--syncmode", "full",
 		"--verbosity", "3",
 	}
+	if c.CrashSafe {
+		args = append(args, crashSafeFlags...)
+	}
 	switch {
 	case len(c.Bootnodes) > 0:
 		args = append(args, "--bootnodes", strings.Join(c.Bootnodes, ","))
@@ -131,6 +143,19 @@ func gethArgs(c Config, p ports, dataDir, configPath, keyPath, ipcPath string) [
 		args = append(args, "--bootnodes", "")
 	}
 	return append(args, c.ExtraArgs...)
+}
+
+// crashSafeFlags are geth's flags for CrashSafe; `geth init` takes the
+// first two (it has no --gcmode).
+var crashSafeFlags = []string{"--state.scheme", "hash", "--gcmode", "archive"}
+
+// initArgs is the command line of `geth init` (without the binary).
+func initArgs(c Config, dataDir, genesis string) []string {
+	args := []string{"init", "--datadir", dataDir}
+	if c.CrashSafe {
+		args = append(args, crashSafeFlags[:2]...)
+	}
+	return append(args, genesis)
 }
 
 var (

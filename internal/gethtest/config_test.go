@@ -146,6 +146,23 @@ func TestArgsBootnodes(t *testing.T) {
 	}
 }
 
+func TestCrashSafeArgs(t *testing.T) {
+	run := strings.Join(gethArgs(Config{CrashSafe: true}, ports{1, 2, 3}, "/d", "/d/c.toml", "/d/k", "/tmp/x/geth.ipc"), " ")
+	if !strings.Contains(run, "--state.scheme hash --gcmode archive") {
+		t.Errorf("CrashSafe run args lack the state flags: %s", run)
+	}
+	if got, want := strings.Join(initArgs(Config{CrashSafe: true}, "/d", "/d/g.json"), " "), "init --datadir /d --state.scheme hash /d/g.json"; got != want {
+		t.Errorf("CrashSafe init args %q, want %q", got, want)
+	}
+	plain := strings.Join(gethArgs(Config{}, ports{1, 2, 3}, "/d", "/d/c.toml", "/d/k", "/tmp/x/geth.ipc"), " ")
+	if strings.Contains(plain, "--state.scheme") || strings.Contains(plain, "--gcmode") {
+		t.Errorf("default args set the state scheme: %s", plain)
+	}
+	if got, want := strings.Join(initArgs(Config{}, "/d", "/d/g.json"), " "), "init --datadir /d /d/g.json"; got != want {
+		t.Errorf("default init args %q, want %q", got, want)
+	}
+}
+
 // TestEffectiveBootnodes asks real geth (dumpconfig) which bootnodes it
 // would use: never the mainnet ones, and the configured ones for both
 // discovery versions.

@@ -170,7 +170,7 @@ func (n *Node) initChain() error {
 	defer logf.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, n.bin, "init", "--datadir", n.dataDir, genesis)
+	cmd := exec.CommandContext(ctx, n.bin, initArgs(n.cfg, n.dataDir, genesis)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Run(); err != nil {
@@ -349,6 +349,24 @@ func (n *Node) Restart() error {
 	return nil
 }
 
+// RestartWithKey stops the node and starts it again with a new node key,
+// written over the key file geth reads (KeyPath) first, as an operator
+// rotating the key does; data directory and ports stay. ID, Key, Enode
+// and Node are the new key's afterwards.
+func (n *Node) RestartWithKey(key *ecdsa.PrivateKey) error {
+	n.Stop()
+	if err := crypto.SaveECDSA(n.keyPath, key); err != nil {
+		return fmt.Errorf("%s: writing the new node key: %w", n.label, err)
+	}
+	n.mu.Lock()
+	n.key, n.id = key, enode.PubkeyToIDV4(&key.PublicKey)
+	n.mu.Unlock()
+	if err := n.launch(); err != nil {
+		return fmt.Errorf("%s: restart with a new key: %w (log: %s)", n.label, err, n.logPath)
+	}
+	return nil
+}
+
 // Running reports whether the geth process is alive.
 func (n *Node) Running() bool {
 	n.mu.Lock()
@@ -391,10 +409,22 @@ func (n *Node) Node() *enode.Node {
 }
 
 // ID is the node's devp2p node ID.
-func (n *Node) ID() enode.ID { return n.id }
+func (n *Node) ID() enode.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id
+}
 
 // Key is the node's devp2p private key.
-func (n *Node) Key() *ecdsa.PrivateKey { return n.key }
+func (n *Node) Key() *ecdsa.PrivateKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.key
+}
+
+// KeyPath is the node key file geth reads (--nodekey): the file an agent
+// beside it reads too.
+func (n *Node) KeyPath() string { return n.keyPath }
 
 // RPCURL is the node's HTTP JSON-RPC endpoint.
 func (n *Node) RPCURL() string { return "http://127.0.0.1:" + strconv.Itoa(n.ports.http) }

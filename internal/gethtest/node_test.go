@@ -188,3 +188,44 @@ func TestCleanupOnFailure(t *testing.T) {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 }
+
+// TestCrashSafe checks that a CrashSafe node's database is made and opened
+// with the hash state scheme (geth logs the scheme it opens; it refuses a
+// database made with the other one, so init and run must agree), and that
+// it opens again after a SIGKILL.
+func TestCrashSafe(t *testing.T) {
+	n := Start(t, Config{CrashSafe: true})
+	n.Kill()
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(log), "scheme=hash"); got < 3 {
+		t.Errorf("geth logged scheme=hash %d times over init and two starts, want 3 or more:\n%s", got, tail(n.LogPath(), 80))
+	}
+	if strings.Contains(string(log), "scheme=path") {
+		t.Errorf("geth used the path scheme:\n%s", tail(n.LogPath(), 80))
+	}
+}
+
+// TestRestartWithKey checks that a node restarted with a new key runs it,
+// keeps its ports, and that the key file holds the new key.
+func TestRestartWithKey(t *testing.T) {
+	n := Start(t, Config{})
+	oldID, port := n.ID(), n.P2PPort()
+	key, _ := crypto.GenerateKey()
+	if err := n.RestartWithKey(key); err != nil {
+		t.Fatal(err)
+	}
+	want := enode.PubkeyToIDV4(&key.PublicKey)
+	if n.ID() != want || n.ID() == oldID || n.Node().ID() != want || n.P2PPort() != port {
+		t.Errorf("after RestartWithKey: ID %s, enode ID %s, port %d; want %s, port %d", n.ID(), n.Node().ID(), n.P2PPort(), want, port)
+	}
+	onDisk, err := crypto.LoadECDSA(n.KeyPath())
+	if err != nil || enode.PubkeyToIDV4(&onDisk.PublicKey) != want {
+		t.Errorf("key file %s does not hold the new key (%v)", n.KeyPath(), err)
+	}
+}
