@@ -13,9 +13,9 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consortium/consortium/internal/ethclient"
@@ -25,10 +25,10 @@ import (
 
 // Agent is one node's agent. Run it once.
 type Agent struct {
-	cfg Config
-	log *slog.Logger
-	id  enode.ID
-	m   *metrics
+	cfg  Config
+	log  *slog.Logger
+	self atomic.Pointer[identity] // the node key and ID (rotate.go)
+	m    *metrics
 
 	kick      chan struct{} // wake the reconcile loop
 	watchKick chan struct{} // end a watch backoff early
@@ -51,6 +51,8 @@ type Agent struct {
 	cmtPending bool     // cmtWant not yet given to the consensus process
 	seq        uint64
 	registered bool
+	lease      time.Duration // the lease the registrar granted last
+	retired    []enode.ID    // former IDs whose records are still to delete (rotate.go)
 	health     Health
 
 	watchCancel  context.CancelFunc // ends the watch loop's query in flight
@@ -93,21 +95,22 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg: cfg, log: cfg.Logger, id: enode.PubkeyToIDV4(&cfg.Key.PublicKey),
+		cfg: cfg, log: cfg.Logger,
 		kick: make(chan struct{}, 1), watchKick: make(chan struct{}, 1), events: make(chan enode.ID, 64),
 	}
+	a.self.Store(newIdentity(cfg.Key))
 	a.m = newMetrics(cfg.Metrics)
 	a.regOutage = outage{what: "registrar", every: cfg.OutageReport, log: a.log}
 	a.clientOutage = outage{what: "client", every: cfg.OutageReport, log: a.log}
-	a.health.NodeID, a.health.Role = a.id.String(), cfg.Role
+	a.health.NodeID, a.health.Role = a.nodeID().String(), cfg.Role
 	return a, nil
 }
 
 // now is the agent's clock (Config.Now).
 func (a *Agent) now() time.Time { return a.cfg.Now() }
 
-// ID is the node's ID.
-func (a *Agent) ID() enode.ID { return a.id }
+// ID is the node's ID (the new one once the client runs a new key).
+func (a *Agent) ID() enode.ID { return a.nodeID() }
 
 // Health returns a snapshot.
 func (a *Agent) Health() Health {
@@ -130,7 +133,7 @@ func (a *Agent) wake() {
 func (a *Agent) Run(ctx context.Context) error {
 	if st, ok, err := LoadState(a.cfg.StateDir); err != nil {
 		a.log.Warn("ignoring saved peer set", "err", err)
-	} else if ok && (st.Node == "" || st.Node == a.id.String()) {
+	} else if ok && (st.Node == "" || st.Node == a.nodeID().String()) {
 		nodes, perr := parseEnodes(st.Static)
 		if perr != nil {
 			a.log.Warn("saved peer set", "err", perr)
@@ -183,8 +186,10 @@ func (a *Agent) mainLoop(ctx context.Context) error {
 			resetTimer(timer, retry.next())
 			continue
 		}
-		if info.ID != a.id {
-			return fmt.Errorf("the client runs node %s but the agent's key is node %s: give both the same --nodekey", info.ID, a.id)
+		if info.ID != a.nodeID() {
+			if err := a.rotate(info.ID); err != nil {
+				return err
+			}
 		}
 		wasDown := !a.clientUp()
 		a.setClientUp(true)
@@ -243,6 +248,7 @@ func (a *Agent) leaseStep(ctx context.Context, info ethclient.NodeInfo, renewAt 
 			return now.Add(r.next())
 		}
 		r.reset()
+		a.removeRetired(ctx) // after the new record is in: peers move over
 		return now.Add(a.renewInterval())
 	}
 	if !a.takeRenewNow() && now.Before(renewAt) {
@@ -253,6 +259,7 @@ func (a *Agent) leaseStep(ctx context.Context, info ethclient.NodeInfo, renewAt 
 		return now.Add(min(r.next(), a.renewInterval()))
 	}
 	r.reset()
+	a.removeRetired(ctx) // one left over from a registrar outage
 	return now.Add(a.renewInterval())
 }
 

@@ -25,6 +25,14 @@ type Config struct {
 	// Key is the node key the client runs with (--nodekey). Required: the
 	// registrar only accepts records signed by it.
 	Key *ecdsa.PrivateKey
+	// KeyFile is the file Key was read from (--nodekey). When the client
+	// comes back running another node ID (its operator rotated the node
+	// key), the agent reads this file again and, when it holds the
+	// client's new key, takes it on without stopping: it registers the
+	// new record, deletes the old one and keeps its peers and consensus
+	// process (rotate.go). Empty: a client that runs another key stops
+	// the agent with an error, as does a file that does not hold it.
+	KeyFile string
 	// Role is bootnode, validator, tx or public. Required.
 	Role string
 	// AdvertiseIP is the private endpoint's IP. Default: the IP the client

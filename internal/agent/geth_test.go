@@ -144,7 +144,7 @@ func (s *suite) startAgent(n *tnode) {
 		s.t.Fatal(err)
 	}
 	cfg := agent.Config{
-		Client: ec, Registrar: s.reg.client(n.m.cred), Key: n.geth.Key(), Role: n.role,
+		Client: ec, Registrar: s.reg.client(n.m.cred), Key: n.geth.Key(), KeyFile: n.geth.KeyPath(), Role: n.role,
 		StateDir: s.t.TempDir(), ConfigPath: n.geth.ConfigPath(), ListenAddr: n.geth.ListenAddr(),
 		RetryMax: time.Second, WatchWait: 30 * time.Second, Logger: s.log.With("node", n.name),
 	}

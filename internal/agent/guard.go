@@ -235,7 +235,7 @@ func (a *Agent) onForeignPeer(ctx context.Context, id enode.ID) {
 	a.mu.Lock()
 	etag := a.etag
 	a.mu.Unlock()
-	fresh, err := a.cfg.Registrar.WatchPeers(cctx, a.id.String(), 0, etag, 0)
+	fresh, err := a.cfg.Registrar.WatchPeers(cctx, a.nodeID().String(), 0, etag, 0)
 	a.registrarResult(err)
 	if err != nil || fresh.NotModified {
 		return

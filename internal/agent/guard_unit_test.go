@@ -61,11 +61,12 @@ func TestGuardDropsStrangerAtOnce(t *testing.T) {
 func TestDroppedNewcomerDialledWithoutStagger(t *testing.T) {
 	fc := &fakeClient{connected: map[enode.ID]*enode.Node{}}
 	a := newUnitAgent(t, fc, Config{DialStagger: time.Hour})
+	self := a.nodeID()
 	var lower, higher *enode.Node
 	for b := byte(1); lower == nil || higher == nil; b++ {
 		n := peerAt(t, bytesOf(b), 30300+int(b))
 		id := n.ID()
-		if string(id[:]) > string(a.id[:]) {
+		if string(id[:]) > string(self[:]) {
 			higher = n
 		} else {
 			lower = n
@@ -80,7 +81,7 @@ func TestDroppedNewcomerDialledWithoutStagger(t *testing.T) {
 	var newcomer *enode.Node
 	for b := byte(100); newcomer == nil; b++ {
 		n := peerAt(t, bytesOf(b), 30300+int(b))
-		if id := n.ID(); string(id[:]) > string(a.id[:]) {
+		if id := n.ID(); string(id[:]) > string(self[:]) {
 			newcomer = n
 		}
 	}

@@ -72,7 +72,7 @@ func (a *Agent) addProofs(ctx context.Context, st *api.Status) {
 	}
 	if cb != ps.sigFor || (ps.sig == "" && now.Sub(ps.sigFailedAt) >= proofRetry) {
 		ps.sigFor, ps.sig = cb, ""
-		sig, err := p.SignText(ctx, cb, api.CoinbaseMessage(a.id.String()))
+		sig, err := p.SignText(ctx, cb, api.CoinbaseMessage(a.nodeID().String()))
 		if err != nil || len(sig) != 65 {
 			ps.sigFailedAt = now
 			a.log.Debug("the coinbase key does not sign; its coinbase is reported without proof", "coinbase", st.Coinbase, "err", err)

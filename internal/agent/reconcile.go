@@ -22,7 +22,7 @@ import (
 func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 	a.mu.Lock()
 	have := a.haveSet
-	desired, applied := a.desired, a.applied
+	desired, applied, lease := a.desired, a.applied, a.lease
 	a.mu.Unlock()
 	if !have {
 		return true, 0 // nothing known yet: touch nothing
@@ -47,10 +47,10 @@ func (a *Agent) reconcile(ctx context.Context) (bool, time.Duration) {
 	dropped := a.dropped
 	a.mu.Unlock()
 	plan, err := reconcile.Timed(reconcile.TimedInput{
-		Self: a.id, Desired: desired, Previous: applied, Actual: actual,
+		Self: a.nodeID(), Desired: desired, Previous: applied, Actual: actual,
 		Dropped: dropped, Since: a.since, Now: a.now(),
 		Rules: reconcile.Rules{
-			ForeignGrace: a.cfg.ForeignGrace, DepartGrace: a.cfg.DepartGrace,
+			ForeignGrace: a.cfg.ForeignGrace, DepartGrace: a.cfg.DepartGrace, Lease: lease,
 			DialStagger: a.cfg.DialStagger, DialHistory: dialHistory,
 		},
 	})

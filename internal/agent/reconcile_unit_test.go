@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -159,4 +162,48 @@ func bytesOf(b byte) []byte {
 	k := make([]byte, 32)
 	k[31] = b
 	return k
+}
+
+// The lease the registrar grants bounds the departure grace: with a 4 s
+// lease a departed peer goes after 2 s, not after DepartGrace (10 s), so a
+// node taken out of the set is out of every peer set within one lease.
+func TestDepartureGraceWithinTheLease(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"id": "x", "ttl_seconds": 4})
+	}))
+	defer srv.Close()
+	p1 := peerAt(t, bytesOf(1), 30301)
+	p2 := peerAt(t, bytesOf(2), 30302)
+	fc := &fakeClient{connected: map[enode.ID]*enode.Node{p1.ID(): p1, p2.ID(): p2}}
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := newUnitAgent(t, fc, Config{DepartGrace: 10 * time.Second, Now: clock.now})
+	rc, err := registrarclient.New(registrarclient.Config{URL: srv.URL, Credential: "m.x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cfg.Registrar = rc
+	ctx := context.Background()
+	if err := a.register(ctx, ethclient.NodeInfo{ID: a.nodeID(), IP: "127.0.0.1", ListenerPort: 30300, DiscoveryPort: 30300}); err != nil {
+		t.Fatal(err)
+	}
+	a.desired, a.applied, a.haveSet = []*enode.Node{p1, p2}, []*enode.Node{p1, p2}, true
+	a.reconcile(ctx)
+	fc.took()
+
+	a.desired = []*enode.Node{p1}
+	if _, recheck := a.reconcile(ctx); recheck != 2*time.Second {
+		t.Fatalf("recheck %v after a departure under a 4 s lease, want 2 s", recheck)
+	}
+	clock.t = clock.t.Add(2*time.Second - time.Nanosecond)
+	a.reconcile(ctx)
+	if calls := fc.took(); contains(calls, "remove", p2) {
+		t.Fatalf("departed peer removed before half the lease: %v", calls)
+	}
+	clock.t = clock.t.Add(time.Nanosecond)
+	a.reconcile(ctx)
+	if calls := fc.took(); !contains(calls, "remove", p2) {
+		t.Fatalf("departed peer kept past half the lease: %v", calls)
+	}
 }

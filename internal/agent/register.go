@@ -61,7 +61,8 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	}
 	seq := a.seq
 	a.mu.Unlock()
-	rec, err := SignRecordWith(a.cfg.Key, seq, ep, a.consensusEntry(a.cfg.ConsensusPort))
+	key, id := a.nodeKey(), a.nodeID()
+	rec, err := SignRecordWith(key, seq, ep, a.consensusEntry(a.cfg.ConsensusPort))
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 		if port == 0 {
 			port = info.ListenerPort
 		}
-		pub, err := SignRecordWith(a.cfg.Key, seq, Endpoint{IP: a.cfg.PublicIP, TCP: port, UDP: port}, a.consensusEntry(a.cfg.PublicConsensusPort))
+		pub, err := SignRecordWith(key, seq, Endpoint{IP: a.cfg.PublicIP, TCP: port, UDP: port}, a.consensusEntry(a.cfg.PublicConsensusPort))
 		if err != nil {
 			return err
 		}
@@ -94,10 +95,11 @@ func (a *Agent) register(ctx context.Context, info ethclient.NodeInfo) error {
 	a.m.registrations.WithLabelValues("ok").Inc()
 	a.mu.Lock()
 	a.registered, a.endpoint = true, ep
-	a.health.LeaseExpires = a.now().Add(time.Duration(resp.TTLSeconds * float64(time.Second)))
+	a.lease = time.Duration(resp.TTLSeconds * float64(time.Second))
+	a.health.LeaseExpires = a.now().Add(a.lease)
 	a.mu.Unlock()
 	a.m.leaseExpires.Set(float64(a.health.LeaseExpires.Unix()))
-	a.log.Info("registered", "node", a.id, "role", a.cfg.Role, "endpoint", ep.String(), "seq", seq, "ttl", resp.TTLSeconds)
+	a.log.Info("registered", "node", id, "role", a.cfg.Role, "endpoint", ep.String(), "seq", seq, "ttl", resp.TTLSeconds)
 	a.wakeWatch()
 	return nil
 }
@@ -109,7 +111,7 @@ func (a *Agent) renew(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
 		defer cancel()
 		var err error
-		resp, err = a.cfg.Registrar.Renew(cctx, a.id.String(), st)
+		resp, err = a.cfg.Registrar.Renew(cctx, a.nodeID().String(), st)
 		a.registrarResult(err)
 		return err
 	})
@@ -119,7 +121,7 @@ func (a *Agent) renew(ctx context.Context) error {
 		a.registered = false
 		a.mu.Unlock()
 		a.log.Warn("lease lapsed at the registrar; registering again")
-		if info.ID == a.id {
+		if info.ID == a.nodeID() {
 			return a.register(ctx, info)
 		}
 		return err
@@ -131,6 +133,9 @@ func (a *Agent) renew(ctx context.Context) error {
 	a.m.renewals.WithLabelValues("ok").Inc()
 	a.mu.Lock()
 	a.health.LeaseExpires = resp.Expires
+	if resp.TTLSeconds > 0 {
+		a.lease = time.Duration(resp.TTLSeconds * float64(time.Second))
+	}
 	a.mu.Unlock()
 	a.m.leaseExpires.Set(float64(resp.Expires.Unix()))
 	return nil

@@ -91,7 +91,13 @@ func TestRestartDoesNotTripStallGuard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real geth processes")
 	}
-	s := newSuite(t, gethtest.V113) // 4 s leases: heads reported every ~1.3 s
+	// 12 s leases (heads reported every ~4 s): longer than the restart
+	// below, so the tx node's record does not lapse while its geth is down.
+	// A lapsed record leaves its peers' sets after their departure grace
+	// (half the lease: reconcile.Timed), which is a removal, not the
+	// restart this test is about; at 4 s leases it was, and the signer's
+	// guard then dropped the restarted node's first dial.
+	s := newSuiteTTL(t, gethtest.V113, 12*time.Second)
 	alpha := s.addMember("alpha")
 	_, signer, unlock := signerKeystore(t)
 	genesis := cliqueGenesis(t, signer)

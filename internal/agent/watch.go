@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,10 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errNewID) {
+			probe = true
+			continue
+		}
 		a.registrarResult(err)
 		if err != nil {
 			d := retry.next()
@@ -54,7 +59,12 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	}
 }
 
-// watchOnce sends one blocking query; registrarResult may end it early.
+// errNewID ends a query made for the node's former ID (rotate.go): its
+// answer, or its error, is not the node's any more.
+var errNewID = errors.New("the node has a new ID")
+
+// watchOnce sends one blocking query; registrarResult may end it early,
+// and so may a new node key.
 func (a *Agent) watchOnce(ctx context.Context, index uint64, etag string, wait time.Duration) (*registrarclient.Peers, error) {
 	limit := wait + a.cfg.CallTimeout
 	if wait > 0 {
@@ -65,10 +75,14 @@ func (a *Agent) watchOnce(ctx context.Context, index uint64, etag string, wait t
 	a.mu.Lock()
 	a.watchCancel = cancel
 	a.mu.Unlock()
-	p, err := a.cfg.Registrar.WatchPeers(wctx, a.id.String(), index, etag, wait)
+	id := a.nodeID()
+	p, err := a.cfg.Registrar.WatchPeers(wctx, id.String(), index, etag, wait)
 	a.mu.Lock()
 	a.watchCancel = nil
 	a.mu.Unlock()
+	if a.nodeID() != id {
+		return nil, errNewID
+	}
 	if err != nil && wctx.Err() == context.Canceled && ctx.Err() == nil {
 		// Ended by registrarResult: another call found the registrar down.
 		err = fmt.Errorf("%w: ended after another call failed: %v", registrarclient.ErrUnreachable, err)
@@ -100,7 +114,7 @@ func (a *Agent) applySet(p *registrarclient.Peers) {
 	a.m.desired.Set(float64(len(nodes)))
 	a.log.Info("peer set changed", "peers", len(nodes), "bootnodes", len(p.Bootnodes), "index", p.Index)
 	a.setConsensusPeers(p.Consensus)
-	st := State{Node: a.id.String(), Index: p.Index, ETag: p.ETag, Static: p.Static, Bootnodes: p.Bootnodes, Consensus: p.Consensus, Saved: time.Now().UTC()}
+	st := State{Node: a.nodeID().String(), Index: p.Index, ETag: p.ETag, Static: p.Static, Bootnodes: p.Bootnodes, Consensus: p.Consensus, Saved: time.Now().UTC()}
 	if err := SaveState(a.cfg.StateDir, st); err != nil {
 		a.log.Warn("saving the peer set failed", "err", err)
 	}

@@ -23,7 +23,14 @@ import (
 //   - Departure grace: a peer that left the set is kept for DepartGrace.
 //     When a member comes back after its leases lapsed, its nodes register
 //     again one by one; without the grace the first answers (which lack the
-//     others) would cut links inside the member that never broke.
+//     others) would cut links inside the member that never broke. The grace
+//     is never more than half the lease (Rules.Lease): a node taken out of
+//     the set (its member removed on chain or revoked, its record deleted)
+//     must be out of every peer set within one lease, and the other half is
+//     for the registrar's push and the reconcile. The nodes of a member that
+//     comes back register again within about the agents' longest retry gap
+//     of each other (4 s, ±20 %), which half of a lease of 10 s or more
+//     still covers.
 //   - Held move: a peer that moved (a new endpoint) and is connected is left
 //     alone: geth takes a new endpoint for a static peer only after removing
 //     it, and removing disconnects. Its static entry is renewed once it
@@ -50,7 +57,11 @@ type Since struct {
 type Rules struct {
 	ForeignGrace time.Duration
 	DepartGrace  time.Duration
-	DialStagger  time.Duration
+	// Lease is the lease the registrar grants this node's record; when
+	// set, the departure grace is at most half of it. 0: unknown (not
+	// registered yet), DepartGrace as it is.
+	Lease       time.Duration
+	DialStagger time.Duration
 	// DialHistory is how long the client refuses to redial a node it was
 	// disconnected from (geth: ~35 s).
 	DialHistory time.Duration
@@ -141,6 +152,7 @@ func Timed(in TimedInput) (TimedPlan, error) {
 
 	// Departure grace.
 	out.Since.Gone = map[enode.ID]time.Time{}
+	grace := in.Rules.departGrace()
 	effective := append([]*enode.Node(nil), in.Desired...)
 	for _, old := range in.Previous {
 		id := old.ID()
@@ -151,7 +163,7 @@ func Timed(in TimedInput) (TimedPlan, error) {
 		if !ok {
 			t = now
 		}
-		if left := in.Rules.DepartGrace - now.Sub(t); left > 0 {
+		if left := grace - now.Sub(t); left > 0 {
 			out.Since.Gone[id] = t
 			effective = append(effective, old)
 			again(left)
@@ -199,6 +211,14 @@ func Timed(in TimedInput) (TimedPlan, error) {
 		out.Applied = append(out.Applied, n)
 	}
 	return out, nil
+}
+
+// departGrace is DepartGrace, at most half the lease when it is known.
+func (r Rules) departGrace() time.Duration {
+	if r.Lease > 0 {
+		return min(r.DepartGrace, r.Lease/2)
+	}
+	return r.DepartGrace
 }
 
 // since keeps each ID's time from old, and gives the new ones now.

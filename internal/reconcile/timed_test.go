@@ -61,6 +61,7 @@ func TestTimed(t *testing.T) {
 		recheck   time.Duration
 		since     [3]ages // the Since returned: wanted, gone, dialled
 		skipSince bool
+		lease     time.Duration // Rules.Lease; 0: unknown
 	}{
 		{
 			name:    "a new peer is dialled at once from the higher ID",
@@ -158,6 +159,53 @@ func TestTimed(t *testing.T) {
 			since:    [3]ages{{"a": time.Minute}, {}, {}},
 		},
 		{
+			name:     "departure grace under a 10 s lease: half of it, 5 s, not DepartGrace",
+			desired:  nodes("a"),
+			previous: nodes("a", "b"),
+			actual:   []Peer{inbound("a"), inbound("b")},
+			wanted:   ages{"a": time.Minute},
+			lease:    10 * time.Second,
+			applied:  []string{"a@30303", "b@30303"},
+			recheck:  5 * time.Second,
+			since:    [3]ages{{"a": time.Minute}, {"b": 0}, {}},
+		},
+		{
+			name:     "departure grace under a 10 s lease: still kept 1 ns before half of it",
+			desired:  nodes("a"),
+			previous: nodes("a", "b"),
+			actual:   []Peer{inbound("a"), inbound("b")},
+			wanted:   ages{"a": time.Minute},
+			gone:     ages{"b": 5*time.Second - 1},
+			lease:    10 * time.Second,
+			applied:  []string{"a@30303", "b@30303"},
+			recheck:  1,
+			since:    [3]ages{{"a": time.Minute}, {"b": 5*time.Second - 1}, {}},
+		},
+		{
+			name:     "departure grace under a 10 s lease: removed at half of it",
+			desired:  nodes("a"),
+			previous: nodes("a", "b"),
+			actual:   []Peer{inbound("a"), inbound("b")},
+			wanted:   ages{"a": time.Minute},
+			gone:     ages{"b": 5 * time.Second},
+			lease:    10 * time.Second,
+			want:     []string{"remove-trusted b@10.0.0.2:30303 departed", "remove-peer b@10.0.0.2:30303 departed"},
+			applied:  []string{"a@30303"},
+			since:    [3]ages{{"a": time.Minute}, {}, {}},
+		},
+		{
+			name:     "departure grace under a long lease: DepartGrace, the shorter",
+			desired:  nodes("a"),
+			previous: nodes("a", "b"),
+			actual:   []Peer{inbound("a"), inbound("b")},
+			wanted:   ages{"a": time.Minute},
+			gone:     ages{"b": 9 * time.Second},
+			lease:    time.Minute,
+			applied:  []string{"a@30303", "b@30303"},
+			recheck:  time.Second,
+			since:    [3]ages{{"a": time.Minute}, {"b": 9 * time.Second}, {}},
+		},
+		{
 			name:     "departure grace: a peer back in the set forgets its departure",
 			desired:  nodes("a", "b"),
 			previous: nodes("a", "b"),
@@ -250,7 +298,7 @@ func TestTimed(t *testing.T) {
 				Self: id(self), Desired: tc.desired, Previous: tc.previous, Actual: tc.actual,
 				Dropped: tc.dropped.times(),
 				Since:   Since{Wanted: tc.wanted.times(), Gone: tc.gone.times(), Dialled: tc.dialled.times()},
-				Now:     t0, Rules: rules,
+				Now:     t0, Rules: withLease(rules, tc.lease),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -286,6 +334,11 @@ func TestTimed(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withLease(r Rules, lease time.Duration) Rules {
+	r.Lease = lease
+	return r
 }
 
 func equalAges(a, b ages) bool {

@@ -47,7 +47,7 @@ func Flags(getenv cliflags.Getenv) []cli.Flag {
 	return append(cliflags.ClientFlags(getenv, "credential", "member"),
 		cliflags.String("rpc", "", "the client's IPC socket path or http(s)/ws URL (admin API)", getenv.Source("CONSORTIUM_RPC")),
 		cliflags.String("role", "", "bootnode, validator, tx or public"),
-		cliflags.String("nodekey", "nodekey", "the client's node key file"),
+		cliflags.String("nodekey", "nodekey", "the client's node key file (read again when the client comes back with another key: a node-key rotation)"),
 		cliflags.String("state-dir", "agent-state", "where the last peer set is kept"),
 		cliflags.String("config-out", "", "geth config.toml to keep rewriting (cold start)"),
 		cliflags.String("p2p-listen", "", "geth [Node.P2P] ListenAddr written into --config-out"),
@@ -136,6 +136,9 @@ func (f *RunFlags) Check(stderr io.Writer, getenv cliflags.Getenv) (*Run, error)
 		return nil, err
 	}
 	cfg := agent.Config{Registrar: rc, Key: k, Role: f.role, StateDir: f.state, ConfigPath: f.cfgOut, ListenAddr: f.p2pListen, PublicPort: f.publicPort, Seal: sealAs, Relay: relay, Logger: log}
+	// Read again when the client comes back with another key: the agent
+	// takes the new key on in place (a node-key rotation).
+	cfg.KeyFile = f.key
 	cfg.Firewall, cfg.FirewallTable, cfg.FirewallAllow = fw.Firewall, f.fwTable, fw.Allow
 	cfg.AdvertiseIP, cfg.PublicIP = advertise, public
 	return &Run{Config: cfg, RPC: f.rpc, Listen: f.listen, Log: log}, nil
