@@ -185,8 +185,11 @@ func (c *cluster) start(member string, role consortiuminit.Role) *node {
 		c.t.Fatal(err)
 	}
 	n := &node{c: c, member: member, spec: *spec, name: member + "/" + spec.Name}
+	// CrashSafe: --state.scheme hash --gcmode archive, as a BFT chain's
+	// geth runs (internal/consensus/doc.go): a geth killed here comes back
+	// at its height, as in the deployments.
 	n.geth = gethtest.Start(c.t, gethtest.Config{
-		Version: gethtest.V117, Genesis: genesis, NodeKey: key,
+		Version: gethtest.V117, Genesis: genesis, NodeKey: key, CrashSafe: true,
 		ExtraArgs: []string{"--authrpc.jwtsecret", c.path(spec.JWTSecret)},
 	})
 	ports := proctest.FreePorts(c.t, 2)
