@@ -598,10 +598,13 @@ EOF
   # kept leased by consortium node register, which never talks to geth.
   # Without it the member's agents drop the plain node (it would be in no
   # peer set). Until geth has written its key the command fails and the
-  # container is started again.
+  # container is started again. It has an address of its own on the
+  # member's network: sharing the plain node's network namespace would
+  # leave it without a network once that container restarts.
   $m-plain-register:
     <<: *consortium
-    network_mode: "service:$m-plain"
+    networks:
+      $m: {ipv4_address: "$NET.$i.15"}
     command: [node, register, --nodekey, /plain/geth/nodekey, --ip, "$ip", --port, "30303", --role, tx,
       $(reg_flags "$i")]
     healthcheck: {disable: true}
