@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,13 +156,18 @@ func TestBFTDevnet(t *testing.T) {
 		}
 		eventually(t, 3*time.Minute, "not every member's plain geth joined", func() bool { return len(d.Stats().PlainJoined) == 4 })
 		st := d.Stats()
+		dialled := 0
 		for m, took := range st.PlainJoined {
 			// It has no static peer and no bootnode: a peer it dialled
 			// came from its tree.
 			t.Logf("%s/%s joined via DNS %.1fs after its start; dialled %d of its member's 3 nodes itself", m, plainName, took.Seconds(), st.PlainDialled[m])
-			if st.PlainDialled[m] == 0 {
-				t.Errorf("%s's plain geth dialled none of its peers", m)
-			}
+			dialled += st.PlainDialled[m]
+		}
+		// The member's agents may win the race to every connection of one
+		// plain node (they know it from its record, registered before its
+		// geth starts); not of all four: some dials came from the trees.
+		if dialled == 0 {
+			t.Error("no plain geth dialled any of its peers: none found them in its tree")
 		}
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.Contains(l, "dns-1") && (strings.Contains(l, "started") || strings.Contains(l, "dns  ")) {
@@ -233,6 +240,51 @@ func TestBFTDevnet(t *testing.T) {
 		eventually(t, 30*time.Second, "b's validator does not sign again", func() bool {
 			st, ok := n.consensusStatus()
 			return ok && st.IsValidator && slices.Contains(st.Signers, validatorAddr(t, d, "b"))
+		})
+	})
+
+	t.Run("a validator killed with SIGKILL comes back at its height", func(t *testing.T) {
+		// geth runs with crash-safe state (state_scheme.go): with geth's
+		// default it came back at genesis, its state of recent blocks lost
+		// ("Head state missing, repairing"). It may still lose its last
+		// few writes: geth writes its database without waiting for them to
+		// reach the file (pebble NoSync; its WAL is flushed every 500 KB),
+		// so a kill takes those with it and the consensus node replays
+		// those heights. lostBound bounds that loss.
+		const label, lostBound = "c/validator-1", 32
+		n, err := d.node(label)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Minute, label+" never reached block 8", func() bool { return headOf(n.RPCURL()) >= 8 })
+		at := headOf(n.RPCURL())
+		pid, up := n.running()
+		if !up {
+			t.Fatalf("%s is not running", label)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, label+"'s geth did not die", func() bool { _, up := n.running(); return !up })
+		if err := d.StopNode(label); err != nil { // its agent and consensus node
+			t.Fatal(err)
+		}
+		if err := d.StartNode(ctx, label); err != nil {
+			t.Fatal(err)
+		}
+		loaded, repaired := restartHead(t, n.logPath)
+		t.Logf("%s killed at block %d or later; its geth came back at block %d", label, at, loaded)
+		if repaired != "" {
+			t.Errorf("%s's geth lost its state: %s", label, repaired)
+		}
+		if loaded == 0 || loaded+lostBound < at {
+			t.Errorf("%s's geth came back at block %d, not at its height (%d or later, less at most %d unsynced)", label, loaded, at, lostBound)
+		}
+		ref := rpcOf("a/tx-1")
+		eventually(t, 60*time.Second, label+" did not catch up", func() bool { return headOf(n.RPCURL()) >= headOf(ref) })
+		eventually(t, 30*time.Second, label+" does not sign again", func() bool {
+			st, ok := n.consensusStatus()
+			return ok && st.IsValidator && slices.Contains(st.Signers, validatorAddr(t, d, "c"))
 		})
 	})
 
@@ -351,4 +403,39 @@ func hashesAt(t *testing.T, url string, to uint64) []common.Hash {
 		out[i] = b.Result.(*header).Hash
 	}
 	return out
+}
+
+// restartHead reads the log of geth's latest start: the head block it
+// loaded from its database (its last "Loaded most recent local block"
+// line) and geth's "Head state missing" line, if it had to rewind.
+func restartHead(t *testing.T, logPath string) (loaded uint64, repaired string) {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if i := strings.LastIndex(text, "==== consortium devnet"); i >= 0 {
+		text = text[i:]
+	}
+	found := false
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.Contains(line, "Head state missing") {
+			repaired = strings.TrimSpace(line)
+		}
+		if !strings.Contains(line, "Loaded most recent local block") {
+			continue
+		}
+		_, num, ok := strings.Cut(line, "number=")
+		num, _, _ = strings.Cut(num, " ")
+		v, err := strconv.ParseUint(strings.ReplaceAll(num, ",", ""), 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("unreadable line in %s: %q", logPath, line)
+		}
+		loaded, found = v, true
+	}
+	if !found {
+		t.Fatalf("%s: no \"Loaded most recent local block\" line since geth's last start", logPath)
+	}
+	return loaded, repaired
 }

@@ -25,7 +25,12 @@ import (
 // startBFT launches geth (args: the flags every geth gets) with the Engine
 // API secret, then the consensus node, then the agent.
 func (n *gethNode) startBFT(ctx context.Context, args []string) error {
+	state, err := n.stateFlags()
+	if err != nil {
+		return err
+	}
 	args = append(args, "--authrpc.jwtsecret", n.env.path(n.spec.JWTSecret))
+	args = append(args, state...)
 	if err := n.launch(ctx, args); err != nil {
 		return err
 	}

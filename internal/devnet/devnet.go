@@ -252,6 +252,7 @@ func (d *Devnet) startNodes(ctx context.Context, specs []nodeSpec) error {
 	d.mu.Lock()
 	d.nodes = append(d.nodes, geths...)
 	d.mu.Unlock()
+	d.warnLegacyState(geths)
 	d.waitRegistered(ctx, boots, 15*time.Second)
 
 	errs := make([]error, len(geths))

@@ -191,8 +191,12 @@ func (n *gethNode) start(ctx context.Context) error {
 
 // initChain runs `geth init` unless the data directory holds a chain.
 func (n *gethNode) initChain(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Join(n.dataDir, "geth", "chaindata")); err == nil {
+	if n.hasChain() {
 		return nil
+	}
+	flags, err := n.initFlags()
+	if err != nil {
+		return err
 	}
 	logf, err := openLog(n.logPath, "geth init")
 	if err != nil {
@@ -201,7 +205,8 @@ func (n *gethNode) initChain(ctx context.Context) error {
 	defer logf.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, n.env.geth, "init", "--datadir", n.dataDir, n.env.genesis)
+	args := append(append([]string{"init", "--datadir", n.dataDir}, flags...), n.env.genesis)
+	cmd := exec.CommandContext(ctx, n.env.geth, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Run(); err != nil {
