@@ -86,20 +86,9 @@ func (c *bftConsortium) strangerCannotConnect(t *testing.T) {
 // network and returns its line for each address.
 func (c *bftConsortium) probe(t *testing.T, addrs []string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "probe")
-	if out, err := run(context.Background(), []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, filepath.Join(c.root, "test", "e2e", "probe")); err != nil {
-		t.Fatalf("building the probe: %v %s", err, out)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	img, err := run(context.Background(), nil, filepath.Join(c.root, "deploy", "build-images.sh"), "--print")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, image := c.buildProbe(t)
 	args := []string{"run", "--rm", "--network", c.network(t, "internet"), "-v", dir + ":/probe:ro",
-		"--entrypoint", "/probe/probe", strings.Fields(img)[0], "-timeout", "3s"}
+		"--entrypoint", "/probe/probe", image, "-timeout", "3s"}
 	out, err := run(context.Background(), nil, "docker", append(args, addrs...)...)
 	if err != nil {
 		t.Fatalf("probe: %v", err)

@@ -29,11 +29,11 @@ import (
 // never sees it, and removed before down.sh removes the volumes it mounts.
 func probeName() string { return bftProject + "-rpc-probe" }
 
-// startProbe starts the probe with the twelve nodes' volumes and points
-// c.rpcURL at its port on the host's loopback.
-func (c *bftConsortium) startProbe(t *testing.T) {
+// buildProbe builds test/e2e/probe, static, into a directory to mount at
+// /probe, and names the consortium image to run it in (it has no shell).
+func (c *bftConsortium) buildProbe(t *testing.T) (dir, image string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	bin := filepath.Join(dir, "probe")
 	if out, err := run(context.Background(), []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, filepath.Join(c.root, "test", "e2e", "probe")); err != nil {
 		t.Fatalf("building the probe: %v %s", err, out)
@@ -45,6 +45,14 @@ func (c *bftConsortium) startProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, strings.Fields(img)[0]
+}
+
+// startProbe starts the probe with the twelve nodes' volumes and points
+// c.rpcURL at its port on the host's loopback.
+func (c *bftConsortium) startProbe(t *testing.T) {
+	t.Helper()
+	dir, image := c.buildProbe(t)
 	removeProbe()
 	// Root, for geth's sockets (mode 0600, owned by the containers' user).
 	args := []string{"run", "-d", "--name", probeName(), "--user", "0:0", "-p", "127.0.0.1::8545", "-v", dir + ":/probe:ro"}
@@ -56,7 +64,7 @@ func (c *bftConsortium) startProbe(t *testing.T) {
 		}
 		args = append(args, "-v", vol+":/ipc/"+n.name)
 	}
-	args = append(args, "--entrypoint", "/probe/probe", strings.Fields(img)[0], "-serve", "0.0.0.0:8545", "-ipc-dir", "/ipc")
+	args = append(args, "--entrypoint", "/probe/probe", image, "-serve", "0.0.0.0:8545", "-ipc-dir", "/ipc")
 	if out, err := run(context.Background(), nil, "docker", args...); err != nil {
 		t.Fatalf("starting the probe: %v %s", err, out)
 	}
