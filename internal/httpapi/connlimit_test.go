@@ -257,12 +257,21 @@ func TestMembersNewConnectionsAtTheCap(t *testing.T) {
 	})
 	addr := limitedServer(t, h, httpapi.Config{MaxConns: 8, Extra: map[string]http.Handler{"GET /slow": slow}}, 30*time.Second)
 	t.Cleanup(func() { close(release) })
-	renew := func(src string) error {
+	// renew renews on a new connection from src. With untilClosed it
+	// asks the server to close the connection and waits until it has: the
+	// server forgets a connection before it closes it, so the connection
+	// no longer counts against the cap when renew returns.
+	renew := func(src string, untilClosed bool) error {
 		c := dialFrom(t, src, addr)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "POST /v1/nodes/%s/renew HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n", a.val.id, a.cred)
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		closing := ""
+		if untilClosed {
+			closing = "Connection: close\r\n"
+		}
+		fmt.Fprintf(c, "POST /v1/nodes/%s/renew HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%sContent-Length: 0\r\n\r\n", a.val.id, a.cred, closing)
+		br := bufio.NewReader(c)
+		res, err := http.ReadResponse(br, nil)
 		if err != nil {
 			return err
 		}
@@ -270,10 +279,17 @@ func TestMembersNewConnectionsAtTheCap(t *testing.T) {
 		if res.StatusCode != 200 {
 			return fmt.Errorf("status %d", res.StatusCode)
 		}
+		if untilClosed {
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				return fmt.Errorf("waiting for the server to close: %w", err)
+			}
+		}
 		return nil
 	}
-	// The member's agent has renewed from 127.0.0.5 before.
-	if err := renew("127.0.0.5"); err != nil {
+	// The member's agent has renewed from 127.0.0.5 before. Until the
+	// server has closed that connection, it holds one of the 8 places,
+	// and the eighth anonymous request below would be refused.
+	if err := renew("127.0.0.5", true); err != nil {
 		t.Fatal(err)
 	}
 	// Every place under the cap taken by an anonymous request in a handler.
@@ -283,7 +299,13 @@ func TestMembersNewConnectionsAtTheCap(t *testing.T) {
 		fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 		t.Cleanup(func() { c.Close() })
 	}
-	inHandler.Wait()
+	entered := make(chan struct{})
+	go func() { inHandler.Wait(); close(entered) }()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("8 anonymous requests did not all reach a handler under a cap of 8")
+	}
 	stranger := dialFrom(t, "127.1.2.1", addr)
 	fmt.Fprintf(stranger, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	stranger.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -293,7 +315,7 @@ func TestMembersNewConnectionsAtTheCap(t *testing.T) {
 	}
 	for i := range 3 {
 		start := time.Now()
-		if err := renew("127.0.0.5"); err != nil {
+		if err := renew("127.0.0.5", false); err != nil {
 			t.Fatalf("renewal %d on a new connection of the member at the cap: %v", i, err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
