@@ -23,6 +23,16 @@ type Member struct {
 	Created   time.Time
 	Revoked   bool
 	RevokedAt time.Time
+	// PrevHash is the hash of the credential a rotation replaced; it is
+	// accepted until PrevUntil, so the member's agents move over without
+	// downtime. Empty when no rotation is in its grace period.
+	PrevHash  string
+	PrevUntil time.Time
+	// ChainHash is the credential hash a BFT chain's vote admitted the
+	// member with (empty for other members): a rotation changes Hash, not
+	// ChainHash, so the chain follower tells a rotation by the member from
+	// a new decision of the chain.
+	ChainHash string
 }
 
 // Node is a registered node record. ENR and PublicENR are the signed texts as

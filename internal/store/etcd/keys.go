@@ -81,6 +81,10 @@ type memberValue struct {
 	Created   int64  `json:"created"`
 	Revoked   bool   `json:"revoked,omitempty"`
 	RevokedAt int64  `json:"revoked_at,omitempty"`
+	// Written only when set, as nodeValue's later fields.
+	PrevHash  string `json:"prev_hash,omitempty"`
+	PrevUntil int64  `json:"prev_until,omitempty"`
+	ChainHash string `json:"chain_hash,omitempty"`
 }
 
 type nodeValue struct {
@@ -104,7 +108,8 @@ type legacyValue struct {
 }
 
 func encodeMember(m store.Member) string {
-	return mustJSON(memberValue{Name: m.Name, Hash: m.Hash, Created: store.Millis(m.Created), Revoked: m.Revoked, RevokedAt: store.Millis(m.RevokedAt)})
+	return mustJSON(memberValue{Name: m.Name, Hash: m.Hash, Created: store.Millis(m.Created), Revoked: m.Revoked, RevokedAt: store.Millis(m.RevokedAt),
+		PrevHash: m.PrevHash, PrevUntil: store.Millis(m.PrevUntil), ChainHash: m.ChainHash})
 }
 
 func decodeMember(v []byte) (store.Member, error) {
@@ -112,7 +117,8 @@ func decodeMember(v []byte) (store.Member, error) {
 	if err := json.Unmarshal(v, &mv); err != nil {
 		return store.Member{}, err
 	}
-	return store.Member{Name: mv.Name, Hash: mv.Hash, Created: store.FromMillis(mv.Created), Revoked: mv.Revoked, RevokedAt: store.FromMillis(mv.RevokedAt)}, nil
+	return store.Member{Name: mv.Name, Hash: mv.Hash, Created: store.FromMillis(mv.Created), Revoked: mv.Revoked, RevokedAt: store.FromMillis(mv.RevokedAt),
+		PrevHash: mv.PrevHash, PrevUntil: store.FromMillis(mv.PrevUntil), ChainHash: mv.ChainHash}, nil
 }
 
 func encodeNode(n store.Node) string {

@@ -102,7 +102,8 @@ func Compare(a, b *store.State) error {
 	am, bm := sortedMembers(a.Members), sortedMembers(b.Members)
 	for i := range am {
 		x, y := am[i], bm[i]
-		if x.Name != y.Name || x.Hash != y.Hash || x.Revoked != y.Revoked || !x.Created.Equal(y.Created) || !x.RevokedAt.Equal(y.RevokedAt) {
+		if x.Name != y.Name || x.Hash != y.Hash || x.Revoked != y.Revoked || !x.Created.Equal(y.Created) || !x.RevokedAt.Equal(y.RevokedAt) ||
+			x.PrevHash != y.PrevHash || !x.PrevUntil.Equal(y.PrevUntil) || x.ChainHash != y.ChainHash {
 			return fmt.Errorf("member %s", x.Name)
 		}
 	}

@@ -16,7 +16,8 @@ import (
 	"github.com/consortium/consortium/internal/testutil"
 )
 
-// fill writes a small consortium: admin, 3 members (one revoked), 20 nodes
+// fill writes a small consortium: admin, 3 members (one revoked, one
+// rotating its credential), 20 nodes
 // (one removed by its member: zero expiry), 2 legacy enodes.
 func fill(t *testing.T, s store.Store) {
 	t.Helper()
@@ -27,6 +28,9 @@ func fill(t *testing.T, s store.Store) {
 		m := store.Member{Name: name, Hash: strings.Repeat(fmt.Sprint(i), 64), Created: now}
 		if name == "initech" {
 			m.Revoked, m.RevokedAt = true, now
+		}
+		if name == "globex" { // in a rotation's grace period, admitted by a chain vote
+			m.PrevHash, m.PrevUntil, m.ChainHash = strings.Repeat("9", 64), now.Add(time.Hour), strings.Repeat("9", 64)
 		}
 		must(t, s.PutMember(ctx, m))
 	}

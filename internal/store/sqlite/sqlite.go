@@ -21,7 +21,9 @@ const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
   name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL,
-  revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);
+  revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0,
+  prev_hash TEXT NOT NULL DEFAULT '', prev_until INTEGER NOT NULL DEFAULT 0,
+  chain_hash TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY, member TEXT NOT NULL, role TEXT NOT NULL, enr TEXT NOT NULL,
   public_enr TEXT NOT NULL DEFAULT '', registered INTEGER NOT NULL, updated INTEGER NOT NULL,
@@ -36,6 +38,9 @@ CREATE TABLE IF NOT EXISTS legacy (
 var columns = []struct{ table, name, add string }{
 	{"nodes", "public_seq", "ALTER TABLE nodes ADD COLUMN public_seq INTEGER NOT NULL DEFAULT 0"},
 	{"nodes", "admin_removed", "ALTER TABLE nodes ADD COLUMN admin_removed INTEGER NOT NULL DEFAULT 0"},
+	{"members", "prev_hash", "ALTER TABLE members ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''"},
+	{"members", "prev_until", "ALTER TABLE members ADD COLUMN prev_until INTEGER NOT NULL DEFAULT 0"},
+	{"members", "chain_hash", "ALTER TABLE members ADD COLUMN chain_hash TEXT NOT NULL DEFAULT ''"},
 }
 
 // FileName is the database file inside the data directory.
@@ -153,18 +158,18 @@ func (s *Store) Load(ctx context.Context) (*State, error) {
 	if alive > 0 {
 		st.Alive = store.FromMillis(alive)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT name, hash, created, revoked, revoked_at FROM members ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT name, hash, created, revoked, revoked_at, prev_hash, prev_until, chain_hash FROM members ORDER BY name")
 	if err != nil {
 		return nil, wrap(err)
 	}
 	for rows.Next() {
 		var m store.Member
-		var created, revokedAt int64
-		if err := rows.Scan(&m.Name, &m.Hash, &created, &m.Revoked, &revokedAt); err != nil {
+		var created, revokedAt, prevUntil int64
+		if err := rows.Scan(&m.Name, &m.Hash, &created, &m.Revoked, &revokedAt, &m.PrevHash, &prevUntil, &m.ChainHash); err != nil {
 			rows.Close()
 			return nil, wrap(err)
 		}
-		m.Created, m.RevokedAt = store.FromMillis(created), store.FromMillis(revokedAt)
+		m.Created, m.RevokedAt, m.PrevUntil = store.FromMillis(created), store.FromMillis(revokedAt), store.FromMillis(prevUntil)
 		st.Members = append(st.Members, m)
 	}
 	rows.Close()
@@ -223,9 +228,10 @@ func (s *Store) SetAlive(ctx context.Context, t time.Time) error {
 }
 
 func (s *Store) PutMember(ctx context.Context, m store.Member) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO members(name, hash, created, revoked, revoked_at) VALUES(?,?,?,?,?)
-ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, revoked=excluded.revoked, revoked_at=excluded.revoked_at`,
-		m.Name, m.Hash, store.Millis(m.Created), m.Revoked, store.Millis(m.RevokedAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO members(name, hash, created, revoked, revoked_at, prev_hash, prev_until, chain_hash) VALUES(?,?,?,?,?,?,?,?)
+ON CONFLICT(name) DO UPDATE SET hash=excluded.hash, created=excluded.created, revoked=excluded.revoked, revoked_at=excluded.revoked_at,
+ prev_hash=excluded.prev_hash, prev_until=excluded.prev_until, chain_hash=excluded.chain_hash`,
+		m.Name, m.Hash, store.Millis(m.Created), m.Revoked, store.Millis(m.RevokedAt), m.PrevHash, store.Millis(m.PrevUntil), m.ChainHash)
 	return wrap(err)
 }
 

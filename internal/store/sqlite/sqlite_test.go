@@ -86,6 +86,9 @@ func TestOlderDatabaseGetsNewColumns(t *testing.T) {
   public_enr TEXT NOT NULL DEFAULT '', registered INTEGER NOT NULL, updated INTEGER NOT NULL,
   expires INTEGER NOT NULL, status BLOB)`,
 		`INSERT INTO nodes VALUES('01', 'a', 'tx', 'enr:x', '', 1, 2, 3, NULL)`,
+		`CREATE TABLE members (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0)`,
+		`INSERT INTO members VALUES('a', 'ha', 1, 0, 0)`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -101,7 +104,13 @@ func TestOlderDatabaseGetsNewColumns(t *testing.T) {
 	if err != nil || len(st.Nodes) != 1 || st.Nodes[0].ID != "01" || st.Nodes[0].PublicSeq != 0 || st.Nodes[0].AdminRemoved {
 		t.Fatalf("after the upgrade: %+v %v", st, err)
 	}
+	if len(st.Members) != 1 || st.Members[0].Hash != "ha" || st.Members[0].PrevHash != "" || st.Members[0].ChainHash != "" {
+		t.Fatalf("member after the upgrade: %+v", st.Members)
+	}
 	if err := s.PutNode(context.Background(), store.Node{ID: "01", Member: "a", Role: "tx", ENR: "enr:x", PublicSeq: 9, AdminRemoved: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMember(context.Background(), store.Member{Name: "a", Hash: "hb", PrevHash: "ha", PrevUntil: time.UnixMilli(5), ChainHash: "ha"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -42,6 +42,9 @@ func Run(t *testing.T, newStore Factory) {
 		must(t, s.PutMember(ctx, store.Member{Name: "a", Hash: "ha", Created: now}))
 		must(t, s.PutMember(ctx, store.Member{Name: "b", Hash: "hb", Created: now}))
 		must(t, s.PutMember(ctx, store.Member{Name: "b", Hash: "hb", Created: now, Revoked: true, RevokedAt: now}))
+		// a rotated its credential: both hashes kept, the old one until a time.
+		rotated := store.Member{Name: "a", Hash: "ha2", Created: now, PrevHash: "ha", PrevUntil: now.Add(time.Hour), ChainHash: "ha"}
+		must(t, s.PutMember(ctx, rotated))
 		n1 := store.Node{ID: "01", Member: "a", Role: "tx", ENR: "enr:x", Registered: now, Updated: now, Expires: now.Add(time.Minute), Status: []byte(`{"head":1}`)}
 		n2 := store.Node{ID: "02", Member: "a", Role: "public", ENR: "enr:y", PublicENR: "enr:z", Registered: now, Updated: now, Expires: now.Add(time.Minute), PublicSeq: 1<<40 + 7}
 		n4 := store.Node{ID: "04", Member: "b", Role: "tx", ENR: "enr:v", Registered: now, Updated: now, PublicSeq: 3, AdminRemoved: true}
@@ -67,6 +70,14 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if len(st.Members) != 2 || st.Members[0].Name != "a" || st.Members[1].Revoked != true || !st.Members[1].RevokedAt.Equal(now) {
 			t.Errorf("members %+v", st.Members)
+		}
+		if len(st.Members) == 2 {
+			if a := st.Members[0]; a.Hash != rotated.Hash || a.PrevHash != rotated.PrevHash || !a.PrevUntil.Equal(rotated.PrevUntil) || a.ChainHash != rotated.ChainHash {
+				t.Errorf("rotated member %+v, want %+v", a, rotated)
+			}
+			if b := st.Members[1]; b.PrevHash != "" || !b.PrevUntil.IsZero() || b.ChainHash != "" {
+				t.Errorf("member without rotation %+v", b)
+			}
 		}
 		if len(st.Nodes) != 3 {
 			t.Fatalf("nodes %+v", st.Nodes)
