@@ -440,6 +440,8 @@ func (m *monitor) events(v view) {
 			m.d.out.printf("lease out  %-16s %s (no renewal: it left every peer set)", name, e.Role)
 		case registry.EventRemoved:
 			m.d.out.printf("removed    %s", name)
+		case registry.EventLeft:
+			m.d.out.printf("left       %-16s %s (out of every peer set: its member was revoked, or it is public no more)", name, e.Role)
 		case registry.EventMemberAdded:
 			m.d.out.printf("member     %s added at the registrar", e.Member)
 		case registry.EventMemberRevoked:

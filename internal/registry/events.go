@@ -5,12 +5,18 @@ import "time"
 // EventKind names what happened.
 type EventKind string
 
-// Event kinds.
+// Event kinds. EventLeft tells those who were offered a node that it went
+// without its lease ending: its member was revoked (told for each of its
+// live nodes, in its role), or a live public node took another role (told
+// with role public, the side the other members saw, before the "updated"
+// its own member sees). Without it another member's event stream never
+// said such a node went.
 const (
 	EventRegistered    EventKind = "registered"
 	EventUpdated       EventKind = "updated"
 	EventExpired       EventKind = "expired"
 	EventRemoved       EventKind = "removed"
+	EventLeft          EventKind = "left"   // out of the answers while its lease runs
 	EventFreed         EventKind = "freed"  // the administrator released a node ID's binding
 	EventPurged        EventKind = "purged" // a lapsed record deleted after the retention (Config.Retention)
 	EventMemberAdded   EventKind = "member_added"

@@ -107,28 +107,47 @@ func (a *LegacyAnswer) Render(name string, fn func(LegacyView) []byte) *Rendered
 	return r
 }
 
-// legacyMode is how a caller sees a network: anonymously (open POST only),
-// as its own member (or the administrator), or as another member.
-type legacyMode uint8
+// legacySights is what a caller may see of a network's nodes, by role
+// (SightOf, with the node listed: the groups hold listed nodes only). It
+// keys the cache: callers who may see the same see the same view.
+type legacySights [len(legacyRoles)]Sight
 
-const (
-	legacyAnon legacyMode = iota
-	legacyOwn
-	legacyOther
-)
+// legacyRoles index legacySights.
+var legacyRoles = [...]noderecord.Role{noderecord.RoleBootnode, noderecord.RoleValidator, noderecord.RoleTx, noderecord.RolePublic}
+
+func sightsOf(p *Principal, network string) legacySights {
+	var s legacySights
+	if p == nil {
+		return s // anonymous: the open POST's enodes only
+	}
+	for i, role := range legacyRoles {
+		s[i] = SightOf(*p, network, string(role), true)
+	}
+	return s
+}
+
+func (s legacySights) of(role noderecord.Role) Sight {
+	for i, ro := range legacyRoles {
+		if ro == role {
+			return s[i]
+		}
+	}
+	return SeeNothing
+}
 
 type legacyViewKey struct {
 	network string
-	mode    legacyMode
+	sights  legacySights
 	open    bool
 }
 
-// Legacy answers the seed's read endpoints. network maps onto a member: a
-// member reading its own network sees its nodes by private endpoint; reading
-// another member's network it sees that member's public nodes by public
-// endpoint; the administrator sees a network as its member does. Enodes
-// posted on the open legacy POST are served to everyone only when open is
-// set (the operator's opt-in).
+// Legacy answers the seed's read endpoints. network maps onto a member and
+// its nodes are shown as SightOf lets p see them: by private endpoint those
+// p sees in full (a member its own network's, the administrator every
+// network's; bootnodes apart), by public endpoint those p sees by their
+// public side (another member's public nodes). Enodes posted on the open
+// legacy POST are served to everyone only when open is set (the
+// operator's opt-in).
 func (r *Registry) Legacy(p *Principal, network string, open bool) (LegacyView, error) {
 	a, err := r.LegacyAnswer(p, network, open)
 	if err != nil {
@@ -139,18 +158,13 @@ func (r *Registry) Legacy(p *Principal, network string, open bool) (LegacyView, 
 
 // LegacyAnswer is Legacy from the per-index cache, with its renderings.
 func (r *Registry) LegacyAnswer(p *Principal, network string, open bool) (*LegacyAnswer, error) {
-	k := legacyViewKey{network: network, mode: legacyAnon, open: open}
-	if p != nil {
-		if k.network == "" {
-			k.network = p.Name
+	if network == "" {
+		network = "default"
+		if p != nil {
+			network = p.Name
 		}
-		k.mode = legacyOther
-		if p.Admin || k.network == p.Name {
-			k.mode = legacyOwn
-		}
-	} else if k.network == "" {
-		k.network = "default"
 	}
+	k := legacyViewKey{network: network, sights: sightsOf(p, network), open: open}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	g := r.currentGroups()
@@ -174,39 +188,40 @@ func (r *Registry) LegacyAnswer(p *Principal, network string, open bool) (*Legac
 }
 
 // buildLegacy must be called with mu held for reading; g is the current
-// groups (live nodes of non-revoked members only, each list sorted by enode).
+// groups (live nodes of non-revoked members only, each list sorted by
+// enode). A node in full shows its private endpoint (from the private or
+// boot list), a node by its public side its public one (public list).
 func (r *Registry) buildLegacy(g *groups, k legacyViewKey) *LegacyAnswer {
 	v := LegacyView{Bootnodes: []string{}, Enodes: []string{}}
-	if k.mode != legacyAnon {
-		if _, ok := r.members[k.network]; ok {
-			if k.mode == legacyOwn {
-				for _, e := range g.boot[k.network] {
-					v.Bootnodes = append(v.Bootnodes, e.enode)
-				}
-				for _, e := range g.private[k.network] {
-					v.Enodes = append(v.Enodes, e.enode)
-				}
-			} else {
-				for _, e := range g.public[k.network] {
-					v.Enodes = append(v.Enodes, e.enode)
-				}
+	if _, ok := r.members[k.network]; ok {
+		if k.sights.of(noderecord.RoleBootnode) == SeeAll {
+			for _, e := range g.boot[k.network] {
+				v.Bootnodes = append(v.Bootnodes, e.enode)
+			}
+		}
+		for _, e := range g.private[k.network] {
+			if n := r.nodes[e.id]; n != nil && k.sights.of(n.role) == SeeAll {
+				v.Enodes = append(v.Enodes, e.enode)
+			}
+		}
+		if k.sights.of(noderecord.RolePublic) == SeePublic {
+			for _, e := range g.public[k.network] {
+				v.Enodes = append(v.Enodes, e.enode)
 			}
 		}
 	}
 	if k.open {
 		now := r.cfg.Now()
-		added := false
 		for en, exp := range r.legacy[k.network] {
 			if exp.After(now) {
 				v.Enodes = append(v.Enodes, en)
 				v.Bootnodes = append(v.Bootnodes, en)
-				added = true
 			}
 		}
-		if added {
-			sort.Strings(v.Bootnodes)
-			sort.Strings(v.Enodes)
-		}
 	}
+	// The lists are sorted each; a view may join several (pdqsort takes
+	// a sorted one in linear time).
+	sort.Strings(v.Bootnodes)
+	sort.Strings(v.Enodes)
 	return &LegacyAnswer{Index: g.index, View: v, rendered: map[string]*Rendered{}}
 }

@@ -23,6 +23,10 @@ type Registration struct {
 // Register verifies and stores a node record. created reports a first
 // registration. The node is bound to p's member from then on.
 func (r *Registry) Register(ctx context.Context, p Principal, reg Registration) (v NodeView, created bool, err error) {
+	// Checked again in its batch (stage), after any revocation before it.
+	if err := r.admitted(p); err != nil {
+		return NodeView{}, false, err
+	}
 	if p.Admin {
 		return NodeView{}, false, fmt.Errorf("%w: the administrator does not own nodes; register with a member credential", ErrForbidden)
 	}
@@ -204,6 +208,10 @@ func (r *Registry) commitSegment(ctx context.Context, jobs []*regJob) {
 func (r *Registry) stage(j *regJob, staged map[enode.ID]*node, now time.Time) error {
 	p, pair, reg := j.p, j.pair, j.reg
 	r.mu.RLock()
+	if err := r.admittedLocked(p); err != nil {
+		r.mu.RUnlock()
+		return err
+	}
 	old := staged[pair.Node.ID]
 	if old == nil {
 		old = r.nodes[pair.Node.ID]
@@ -326,12 +334,16 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 	defer r.writeMu.Unlock()
 	now := r.cfg.Now()
 	r.mu.RLock()
+	admErr := r.admittedLocked(p)
 	n, ok := r.nodes[nid]
 	var cp node
 	if ok {
 		cp = *n
 	}
 	r.mu.RUnlock()
+	if admErr != nil {
+		return admErr
+	}
 	if !ok || (!p.Admin && cp.member != p.Name) {
 		return errNotRegistered(id)
 	}
@@ -357,6 +369,9 @@ func (r *Registry) Remove(ctx context.Context, p Principal, id string) error {
 // any seq, as a first registration. It is how an ID whose key moved to
 // another member, or whose member was revoked, is given up.
 func (r *Registry) Free(ctx context.Context, p Principal, id string) error {
+	if err := r.admitted(p); err != nil {
+		return err
+	}
 	if !p.Admin {
 		return ErrForbidden
 	}

@@ -262,10 +262,13 @@ func checkAgainstReference(t *testing.T, seed uint64) {
 		live := p.liveNodes()
 		switch op := rng.IntN(6); {
 		case round == 6:
-			// A member is revoked: its nodes leave every answer.
-			if _, err := p.r.RevokeMember(context.Background(), admin, members[rng.IntN(len(members))]); err != nil {
+			// A member is revoked: its nodes leave every answer, and it
+			// registers no more (Register refuses it).
+			i := rng.IntN(len(members))
+			if _, err := p.r.RevokeMember(context.Background(), admin, members[i]); err != nil {
 				t.Fatal(err)
 			}
+			members = slices.Delete(slices.Clone(members), i, i+1)
 		case op == 0 || len(live) == 0:
 			p.add(members[rng.IntN(len(members))], roles[rng.IntN(len(roles))])
 		case op == 1:

@@ -32,6 +32,10 @@ func (r *Registry) Renew(ctx context.Context, p Principal, id string, st *Status
 	}
 	now := r.cfg.Now()
 	r.mu.Lock()
+	if err := r.admittedLocked(p); err != nil {
+		r.mu.Unlock()
+		return NodeView{}, err
+	}
 	n, ok := r.nodes[nid]
 	var claimErr error
 	if ok && st != nil && n.member == p.Name {

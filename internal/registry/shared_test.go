@@ -148,6 +148,7 @@ func TestSharedRegistrationReachesWaiterOnB(t *testing.T) {
 	c := newCluster(t, 2, true)
 	a, b := c.regs[0], c.regs[1]
 	c.addMember(a, "m")
+	c.sync() // B knows m: it refuses a member it does not know
 	n1, n2 := newNode(t, "m", "tx"), newNode(t, "m", "validator")
 	c.register(b, n1, 1, "10.0.0.1")
 	c.sync()

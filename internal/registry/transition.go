@@ -1,8 +1,11 @@
 package registry
 
 import (
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/consortium/consortium/internal/store"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -23,10 +26,27 @@ type effect struct {
 	// so an answer that might have held the node before must move too.
 	moved bool
 	event EventKind // "" for none
+	// left: the node was public and up (other members may hold it) and
+	// is public no more. Told first (EventLeft, role public): event is
+	// told in the node's new role, which other members do not see.
+	left bool
 	// status: a renewal's status was taken (for the claim summary,
 	// noteStatus).
 	status bool
+	// nodes: a member's change takes its live nodes out of the answers
+	// or brings them back (settleMember tells each, memberNodeEvents).
+	nodes memberMove
 }
+
+// memberMove is what a member's change does to its nodes' place in the
+// answers.
+type memberMove uint8
+
+const (
+	nodesStay  memberMove = iota
+	nodesLeave            // revoked: its nodes leave every answer
+	nodesJoin             // admitted or readmitted: its live nodes are offered again
+)
 
 // nodeOp is the kind of a change to a node.
 type nodeOp uint8
@@ -157,6 +177,9 @@ func stepPut(old *node, c nodeChange, now time.Time) (node, outcome, effect) {
 		}
 	}
 	eff.moved, eff.event = nodeMoved(old, &n, same, now)
+	// Other members see a node only while it is public (SightOf), and
+	// every event is told in the node's role after the change.
+	eff.left = old != nil && !old.lapsed && old.role == noderecord.RolePublic && n.role != noderecord.RolePublic
 	if n.expires.IsZero() {
 		// A removal: told once, when it ends a lease.
 		eff.event = ""
@@ -192,20 +215,52 @@ func nodeMoved(old, n *node, same bool, now time.Time) (bool, EventKind) {
 // stepMember is the transition of member old (nil: unknown here) to m: a
 // new member, or one back from revocation or with a new credential, is
 // added; one newly revoked is revoked. Any change moves the answers: a
-// revocation takes the member's nodes out of every answer, and a new hash
-// makes open dashboard streams check their credential.
+// revocation takes the member's nodes out of every answer (nodesLeave), a
+// readmission brings them back (nodesJoin; so does a new member, as an
+// unknown member's nodes are in no answer), and a new hash makes open
+// dashboard streams check their credential.
 func stepMember(old *store.Member, m store.Member) effect {
 	switch {
-	case old == nil:
+	case old == nil && m.Revoked:
+		// Known here only once revoked (a replica that missed its
+		// admission): told as before, none of its nodes in an answer.
 		return effect{moved: true, event: EventMemberAdded}
+	case old == nil:
+		return effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}
 	case old.Hash == m.Hash && old.Revoked == m.Revoked:
 		return effect{} // a repeat: memory's times are exact
 	case m.Revoked && !old.Revoked:
-		return effect{moved: true, event: EventMemberRevoked}
+		return effect{moved: true, event: EventMemberRevoked, nodes: nodesLeave}
+	case !m.Revoked && old.Revoked:
+		return effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}
 	case !m.Revoked:
 		return effect{moved: true, event: EventMemberAdded}
 	}
 	return effect{moved: true} // a revoked member's hash replaced
+}
+
+// memberNodeEvents is what a member's change that moves its nodes (move,
+// from stepMember) tells of them: each of member's nodes that is live
+// (in the answers while its member is admitted) left, or is registered
+// again, in its role, so that those who may see it (SightOf) are told.
+// Nodes whose lease ran out are in no answer either way: the reaper tells
+// their expiry. In node ID order, so that replicas tell alike.
+func memberNodeEvents(member string, nodes map[enode.ID]*node, move memberMove, now time.Time) []Event {
+	kind := EventLeft
+	switch move {
+	case nodesStay:
+		return nil
+	case nodesJoin:
+		kind = EventRegistered
+	}
+	var out []Event
+	for _, n := range nodes {
+		if n.member == member && n.live(now) {
+			out = append(out, Event{Kind: kind, Member: member, Node: n.idHex, Role: string(n.role)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Event) int { return strings.Compare(a.Node, b.Node) })
+	return out
 }
 
 // sameRecord reports whether two nodes carry the same signed content, role
@@ -250,6 +305,9 @@ func (r *Registry) changeNodeOnly(id enode.ID, c nodeChange, now time.Time) (*no
 		*held = next
 		r.nodes[id] = held
 	}
+	if eff.left {
+		r.event(Event{Kind: EventLeft, Member: old.member, Node: old.idHex, Role: string(noderecord.RolePublic)})
+	}
 	if eff.event != "" {
 		who := held // as it is now; a deleted node as it was
 		if who == nil {
@@ -261,12 +319,17 @@ func (r *Registry) changeNodeOnly(id enode.ID, c nodeChange, now time.Time) (*no
 }
 
 // settleMember applies a member's change's effect (stepMember): the index
-// moves and the event is told. Must be called with mu held for writing.
+// moves, the event is told, then what the change did to each of its nodes
+// (memberNodeEvents). Must be called with mu held for writing, after the
+// member in memory is changed.
 func (r *Registry) settleMember(name string, eff effect) {
 	if eff.moved {
 		r.bump()
 	}
 	if eff.event != "" {
 		r.event(Event{Kind: eff.event, Member: name})
+	}
+	for _, e := range memberNodeEvents(name, r.nodes, eff.nodes, r.cfg.Now()) {
+		r.event(e)
 	}
 }

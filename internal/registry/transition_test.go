@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/consortium/consortium/internal/store"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 // tn is a node for the transition tables: record text rec, lease ending
@@ -98,6 +100,25 @@ func TestStepNode(t *testing.T) {
 		{name: "a replicated deletion of a hidden node is a release", old: hidden, c: nodeChange{op: opDelete},
 			eff: effect{event: EventFreed}},
 		{name: "a deletion of an unknown node", old: nil, c: nodeChange{op: opDelete}},
+
+		{name: "a live public node turns validator: it left the public side, then its update", old: as(tn("a", soon, false, 1), "public"),
+			c: nodeChange{op: opPut, rec: as(tn("b", later, false, 1), "validator"), status: statusTake}, want: tn("b", later, false, 1),
+			eff: effect{moved: true, event: EventUpdated, left: true}},
+		{name: "a public node whose lease ran out, not yet told, turns tx: it left too", old: as(tn("a", past, false, 1), "public"),
+			c: nodeChange{op: opPut, rec: tn("b", later, false, 1), status: statusTake}, want: tn("b", later, false, 1),
+			eff: effect{moved: true, event: EventUpdated, left: true}},
+		{name: "a live public node replaced by a row already over in another role: left, then expired", old: as(tn("a", soon, false, 1), "public"),
+			c: nodeChange{op: opPut, rec: tn("b", past, false, 1), status: statusUnlessOlder}, want: tn("b", past, true, 1),
+			eff: effect{moved: true, event: EventExpired, left: true}},
+		{name: "a lapsed public node back as a validator: it had been told gone", old: as(tn("a", past, true, 1), "public"),
+			c: nodeChange{op: opPut, rec: as(tn("b", soon, false, 1), "validator"), status: statusTake}, want: tn("b", soon, false, 1),
+			eff: effect{moved: true, event: EventRegistered}},
+		{name: "a tx node turns public: no departure", old: tn("a", soon, false, 1),
+			c: nodeChange{op: opPut, rec: as(tn("b", later, false, 1), "public"), status: statusTake}, want: tn("b", later, false, 1),
+			eff: effect{moved: true, event: EventUpdated}},
+		{name: "a public node moves, public still: no departure", old: as(tn("a", soon, false, 1), "public"),
+			c: nodeChange{op: opPut, rec: as(tn("b", later, false, 1), "public"), status: statusTake}, want: tn("b", later, false, 1),
+			eff: effect{moved: true, event: EventUpdated}},
 	}
 	for _, c := range cases {
 		var before node
@@ -126,6 +147,12 @@ func TestStepNode(t *testing.T) {
 	}
 }
 
+// as is n in role.
+func as(n *node, role noderecord.Role) *node {
+	n.role = role
+	return n
+}
+
 func sameNode(a, b *node) bool {
 	return a.rec.ENR == b.rec.ENR && a.expires.Equal(b.expires) && a.lapsed == b.lapsed &&
 		a.hidden == b.hidden && statusEqual(a.status, b.status)
@@ -142,16 +169,63 @@ func TestStepMember(t *testing.T) {
 		m    store.Member
 		want effect
 	}{
-		{"a new member", nil, m, effect{moved: true, event: EventMemberAdded}},
+		{"a new member: an unknown member's nodes were in no answer", nil, m, effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}},
+		{"known here only once revoked", nil, revoked, effect{moved: true, event: EventMemberAdded}},
 		{"the same again", &m, m, effect{}},
-		{"revoked", &m, revoked, effect{moved: true, event: EventMemberRevoked}},
+		{"revoked: its nodes leave", &m, revoked, effect{moved: true, event: EventMemberRevoked, nodes: nodesLeave}},
 		{"revoked again", &revoked, revoked, effect{}},
-		{"readmitted (the chain's vote)", &revoked, m, effect{moved: true, event: EventMemberAdded}},
+		{"readmitted (the chain's vote): its nodes are back", &revoked, m, effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}},
 		{"readmitted with another credential", &m, rehashed, effect{moved: true, event: EventMemberAdded}},
 		{"a revoked member's hash replaced", &revoked, revokedRehashed, effect{moved: true}},
 	}
 	for _, c := range cases {
 		if got := stepMember(c.old, c.m); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestMemberNodeEvents: a member's revocation or readmission tells each of
+// its nodes that is in the answers, in its role and in ID order; nodes
+// out of the answers already (lapsed, lease over, removed, hidden) and
+// other members' nodes are not told.
+func TestMemberNodeEvents(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	soon, past := now.Add(30*time.Second), now.Add(-time.Second)
+	hidden := tn("h", time.Time{}, true, 0)
+	hidden.hidden = true
+	mk := map[string]*node{
+		"03": as(tn("a", soon, false, 0), "public"),
+		"01": as(tn("b", soon, false, 0), "validator"),
+		"02": tn("c", past, true, 0),        // lapsed
+		"04": tn("d", past, false, 0),       // lease over, not yet told
+		"05": tn("e", time.Time{}, true, 0), // removed by its member
+		"06": hidden,                        // removed by the administrator
+		"07": as(tn("f", soon, false, 0), "public"),
+	}
+	nodes := map[enode.ID]*node{}
+	for i, id := range []string{"03", "01", "02", "04", "05", "06", "07"} {
+		n := mk[id]
+		n.idHex = id
+		if id == "07" {
+			n.member = "beta"
+		}
+		nodes[enode.ID{byte(i)}] = n
+	}
+	want := func(kind EventKind) []Event {
+		return []Event{{Kind: kind, Member: "acme", Node: "01", Role: "validator"}, {Kind: kind, Member: "acme", Node: "03", Role: "public"}}
+	}
+	cases := []struct {
+		name string
+		move memberMove
+		want []Event
+	}{
+		{"revoked: its live nodes left", nodesLeave, want(EventLeft)},
+		{"readmitted: its live nodes are registered again", nodesJoin, want(EventRegistered)},
+		{"a change that moves no node", nodesStay, nil},
+	}
+	for _, c := range cases {
+		if got := memberNodeEvents("acme", nodes, c.move, now); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
 		}
 	}

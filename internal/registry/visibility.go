@@ -39,3 +39,29 @@ func SightOf(p Principal, owner, role string, listed bool) Sight {
 	}
 	return SeeNothing
 }
+
+// admitted refuses a member's Principal whose member is revoked (or
+// unknown) now, with the error Authenticate gives it: a Principal is
+// taken when a request is authenticated and may be held across a
+// revocation (a request in flight, a batch waiting for its turn), and a
+// revoked member must change nothing from then on.
+func (r *Registry) admitted(p Principal) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.admittedLocked(p)
+}
+
+// admittedLocked is admitted with mu held.
+func (r *Registry) admittedLocked(p Principal) error {
+	if p.Admin {
+		return nil
+	}
+	m, ok := r.members[p.Name]
+	switch {
+	case !ok:
+		return ErrUnauthenticated
+	case m.Revoked:
+		return ErrRevoked
+	}
+	return nil
+}
