@@ -18,5 +18,5 @@ func clientFlags(e *env, defCred, who string) []cli.Flag {
 // registrarClient is the client the command's client flags describe; it
 // reads the credential.
 func registrarClient(e *env, cmd *cli.Command) (*registrarclient.Client, error) {
-	return cliflags.ReadClient(cmd).Client(e.getenv)
+	return cliflags.ReadClient(cmd).Client(e.getenv, nil)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // memberCommand is `consortium member`: the registrar's member
-// administration (add, list, revoke) and the vote on the validator set
+// administration (add, list, revoke, rotate-credential) and the vote on the validator set
 // (propose, vote, proposals, new-credential; governance.go).
 func memberCommand(e *env) *cli.Command {
 	admin := func(name, args, usage string) *cli.Command {
@@ -24,12 +24,13 @@ func memberCommand(e *env) *cli.Command {
 	}
 	return &cli.Command{
 		Name:   "member",
-		Usage:  "add, list or revoke members (registrar); propose, vote, proposals (validator set, on chain)",
+		Usage:  "add, list, revoke members, rotate a credential (registrar); propose, vote, proposals (validator set, on chain)",
 		Action: group(e),
 		Commands: append([]*cli.Command{
 			admin("add", "NAME", "add a member: prints its credential, once (administrator)"),
 			admin("list", "", "list the members (administrator)"),
 			admin("revoke", "NAME", "revoke a member: its nodes leave every peer set (administrator)"),
+			rotateCredentialCommand(e),
 		}, governanceCommands(e)...),
 	}
 }

@@ -24,6 +24,25 @@ type MemberView struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	Nodes     int        `json:"nodes"`
 	LiveNodes int        `json:"live_nodes"`
+	// PreviousCredentialUntil: the member rotated its credential and the
+	// one it replaced is accepted until then.
+	PreviousCredentialUntil *time.Time `json:"previous_credential_until,omitempty"`
+}
+
+// CredentialRequest is the (optional) body of
+// POST /v1/members/{name}/credential. Grace is a Go duration ("24h",
+// "0s"); absent, the registrar's default (24h).
+type CredentialRequest struct {
+	Grace *string `json:"grace,omitempty"`
+}
+
+// CredentialRotated is the answer to POST /v1/members/{name}/credential:
+// the new credential, shown once, and until when the replaced one is still
+// accepted (absent when it no longer is).
+type CredentialRotated struct {
+	Name               string     `json:"name"`
+	Credential         string     `json:"credential"`
+	PreviousValidUntil *time.Time `json:"previous_valid_until,omitempty"`
 }
 
 // MemberList is the answer to GET /v1/members.

@@ -2,6 +2,7 @@ package cliflags
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -50,11 +51,16 @@ func (c Client) Credential(getenv Getenv) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// Client is the registrar client the flags describe.
-func (c Client) Client(getenv Getenv) (*registrarclient.Client, error) {
+// Client is the registrar client the flags describe; log (nil: none) hears
+// of failovers and of a credential file that changed.
+func (c Client) Client(getenv Getenv, log *slog.Logger) (*registrarclient.Client, error) {
 	cred, err := c.Credential(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return registrarclient.New(registrarclient.Config{URL: c.URL, Credential: cred, CAFile: c.CA, AllowInsecure: c.Insecure})
+	file := c.CredFile
+	if getenv("CONSORTIUM_CREDENTIAL") != "" {
+		file = ""
+	}
+	return registrarclient.New(registrarclient.Config{URL: c.URL, Credential: cred, CredentialFile: file, CAFile: c.CA, AllowInsecure: c.Insecure, Logger: log})
 }

@@ -78,7 +78,7 @@ func TestClientFlagsFromEnv(t *testing.T) {
 		}
 	}
 	// Client uses them: the CA file of CONSORTIUM_CA is read.
-	if _, err := c.Client(getenv); err == nil || !strings.Contains(err.Error(), "ca.pem") {
+	if _, err := c.Client(getenv, nil); err == nil || !strings.Contains(err.Error(), "ca.pem") {
 		t.Errorf("Client with a missing CA file: %v", err)
 	}
 }

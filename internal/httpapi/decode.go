@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/api"
+	"github.com/consortium/consortium/internal/registry"
 )
 
 // MaxBody is the largest request body accepted.
@@ -87,6 +88,24 @@ func DecodeMember(b []byte) (MemberRequest, error) {
 		return req, errBadRequest(api.CodeMissingField, `"name" is required`)
 	}
 	return req, nil
+}
+
+// DecodeCredential decodes the (optional) body of a credential rotation:
+// the grace period of the credential it replaces, a Go duration; absent,
+// registry.DefaultCredentialGrace.
+func DecodeCredential(b []byte) (time.Duration, error) {
+	var req api.CredentialRequest
+	if err := decodeStrict(b, &req, true); err != nil {
+		return 0, err
+	}
+	if req.Grace == nil {
+		return registry.DefaultCredentialGrace, nil
+	}
+	d, err := time.ParseDuration(*req.Grace)
+	if err != nil {
+		return 0, errBadRequest(api.CodeInvalid, `"grace" must be a duration such as "24h" or "0s": `+clip(err.Error()))
+	}
+	return d, nil
 }
 
 // WaitQuery is the blocking-query part of a peer-set request.

@@ -50,6 +50,26 @@ func FuzzDecodeRenew(f *testing.F) {
 	})
 }
 
+func FuzzDecodeCredential(f *testing.F) {
+	f.Add([]byte(``))
+	f.Add([]byte(`{"grace":"24h"}`))
+	f.Add([]byte(`{"grace":"0s"}`))
+	f.Add([]byte(`{"grace":"-1h"}`))
+	f.Add([]byte(`{"grace":5}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := httpapi.DecodeCredential(b)
+		if err != nil {
+			if !strings.Contains(err.Error(), "JSON") && !strings.Contains(err.Error(), "grace") {
+				t.Fatalf("unclear error %q", err)
+			}
+			return
+		}
+		if len(bytes.TrimSpace(b)) == 0 && d != registry.DefaultCredentialGrace {
+			t.Fatalf("empty body: grace %v, want the default", d)
+		}
+	})
+}
+
 func FuzzParseWaitQuery(f *testing.F) {
 	for _, s := range []string{"index=1&wait=30s", "format=toml", "wait=-1s", "index=x", "a=b", "index=1&index=2", "wait=1000h", "index=3&delta=1", "delta=1&format=enr", "delta=yes"} {
 		f.Add(s)

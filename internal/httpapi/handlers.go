@@ -60,6 +60,34 @@ func (s *Server) revokeMember(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rotateCredential is POST /v1/members/{name}/credential: a new credential
+// for the member, shown once; the one it replaces stays valid for the
+// grace period (registry.RotateCredential says who may).
+func (s *Server) rotateCredential(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principal(r)
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	grace, err := DecodeCredential(b)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	rot, err := s.reg.RotateCredential(r.Context(), p, name, grace)
+	if err != nil {
+		return err
+	}
+	out := api.CredentialRotated{Name: name, Credential: rot.Credential.String()}
+	if !rot.PreviousValidUntil.IsZero() {
+		t := rot.PreviousValidUntil
+		out.PreviousValidUntil = &t
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principal(r)
 	b, err := readBody(w, r)

@@ -114,6 +114,7 @@ func New(cfg Config) *Server {
 	s.route("POST /v1/members", s.addMember, true)
 	s.route("GET /v1/members", s.listMembers, true)
 	s.route("DELETE /v1/members/{name}", s.revokeMember, true)
+	s.route("POST /v1/members/{name}/credential", s.rotateCredential, true)
 	s.route("GET /v1/members/{name}/tree", s.memberTree, true)
 	s.route("POST /v1/nodes", s.register, true)
 	s.route("GET /v1/nodes", s.listNodes, true)

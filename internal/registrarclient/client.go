@@ -45,6 +45,9 @@ type Config struct {
 	// tried in that order. Default DefaultURL.
 	URL        string
 	Credential string // bearer credential
+	// CredentialFile, when Credential was read from it, is read again
+	// when it changes, so a rotated credential is used without a restart.
+	CredentialFile string
 	// CAFile is a PEM file of CAs to trust for an https URL.
 	CAFile string
 	// AllowInsecure permits sending the credential over plain http to a
@@ -71,7 +74,7 @@ type Config struct {
 type Client struct {
 	bases []string      // validated base URLs, without a trailing slash
 	cur   atomic.Uint32 // index into bases
-	cred  string
+	cred  *credential
 	hc    *http.Client
 	names *names // the default transport's name cache; nil with Config.HTTPClient
 	log   *slog.Logger
@@ -90,7 +93,7 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cred: strings.TrimSpace(cfg.Credential), log: log}
+	c := &Client{cred: newCredential(cfg.Credential, cfg.CredentialFile, log), log: log}
 	bases := make([]string, len(urls))
 	for i, u := range urls {
 		if u.Scheme == "http" && cfg.Credential != "" && !cfg.AllowInsecure && !isLoopback(u.Hostname()) {
@@ -196,6 +199,17 @@ func (c *Client) Members(ctx context.Context) ([]api.MemberView, error) {
 func (c *Client) RevokeMember(ctx context.Context, name string) (api.MemberView, error) {
 	var out api.MemberView
 	err := c.call(ctx, repeatable, "DELETE", "/v1/members/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+// RotateCredential replaces member name's credential (its own, or as the
+// administrator); the replaced one stays valid for grace. The new
+// credential is in the answer only: the call is not retried, since a retry
+// would rotate again.
+func (c *Client) RotateCredential(ctx context.Context, name string, grace time.Duration) (api.CredentialRotated, error) {
+	var out api.CredentialRotated
+	g := grace.String()
+	err := c.call(ctx, once, "POST", "/v1/members/"+url.PathEscape(name)+"/credential", api.CredentialRequest{Grace: &g}, &out)
 	return out, err
 }
 

@@ -142,8 +142,8 @@ func (c *Client) attempt(ctx context.Context, base string, r *request) (resp *re
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.cred != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cred)
+	if cred := c.cred.get(); cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
 	}
 	for k, v := range r.header {
 		req.Header[k] = v

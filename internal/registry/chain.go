@@ -49,7 +49,8 @@ func (r *Registry) ChainGoverned() bool { return r.chainGoverned.Load() }
 // records to write so that the registry's members equal the chain's.
 //   - on chain with a hash: present, not revoked, with that hash (the
 //     chain decided, by a vote of more than 2/3 of the power, to admit the
-//     holder of that credential);
+//     holder of that credential), unless the member has since rotated the
+//     credential the chain admitted it with (ChainHash records which);
 //   - on chain without a hash: left as it is; unknown when absent or
 //     revoked here;
 //   - here and not on chain: revoked (kept, so its name and nodes stay
@@ -66,12 +67,18 @@ func planChainSync(have map[string]store.Member, chain []ChainMember, now time.T
 			out.Unknown = append(out.Unknown, cm.Name)
 		case cm.CredHash == "":
 		case !ok:
-			puts = append(puts, store.Member{Name: cm.Name, Hash: cm.CredHash, Created: now})
+			puts = append(puts, store.Member{Name: cm.Name, Hash: cm.CredHash, ChainHash: cm.CredHash, Created: now})
 			out.Added = append(out.Added, cm.Name)
-		case m.Revoked || m.Hash != cm.CredHash:
-			m.Hash, m.Revoked, m.RevokedAt = cm.CredHash, false, time.Time{}
+		case m.Revoked || chainDecidedAnew(m, cm.CredHash):
+			m.Hash, m.ChainHash, m.Revoked, m.RevokedAt = cm.CredHash, cm.CredHash, false, time.Time{}
+			m.PrevHash, m.PrevUntil = "", time.Time{}
 			puts = append(puts, m)
 			out.Readmitted = append(out.Readmitted, cm.Name)
+		case m.ChainHash == "":
+			// Admitted with this hash by a version that did not record
+			// it: record it, so a later rotation is told apart.
+			m.ChainHash = cm.CredHash
+			puts = append(puts, m)
 		}
 	}
 	for name, m := range have {
@@ -92,6 +99,17 @@ func planChainSync(have map[string]store.Member, chain []ChainMember, now time.T
 	})
 	slices.Sort(out.Revoked)
 	return puts, out
+}
+
+// chainDecidedAnew reports whether the chain admitted m with a credential
+// hash other than the one it last admitted m with: a new vote, which
+// replaces whatever credential m has. A hash that differs only because m
+// rotated its credential (RotateCredential) is not one: ChainHash stays.
+func chainDecidedAnew(m store.Member, chainHash string) bool {
+	if m.ChainHash == "" {
+		return m.Hash != chainHash
+	}
+	return m.ChainHash != chainHash
 }
 
 // SyncChainMembers makes the registry's members follow the chain's list
@@ -116,6 +134,12 @@ func (r *Registry) SyncChainMembers(ctx context.Context, chain []ChainMember) (C
 	}
 	r.mu.RUnlock()
 	puts, out := planChainSync(have, chain, r.cfg.Now().UTC())
+	told := make(map[string]bool, len(out.Added)+len(out.Readmitted)+len(out.Revoked))
+	for _, names := range [][]string{out.Added, out.Readmitted, out.Revoked} {
+		for _, n := range names {
+			told[n] = true
+		}
+	}
 	for _, m := range puts {
 		if err := r.store.PutMember(ctx, m); err != nil {
 			return out, err
@@ -131,9 +155,11 @@ func (r *Registry) SyncChainMembers(ctx context.Context, chain []ChainMember) (C
 		}
 		r.settleMember(m.Name, stepMember(prev, m))
 		r.mu.Unlock()
-		if m.Revoked {
+		switch {
+		case !told[m.Name]:
+		case m.Revoked:
 			r.log.Info("member revoked: no longer a member on chain", "member", m.Name)
-		} else {
+		default:
 			r.log.Info("member admitted: a member on chain", "member", m.Name)
 		}
 	}

@@ -1,6 +1,10 @@
 package registry
 
-import "github.com/consortium/consortium/internal/store"
+import (
+	"fmt"
+
+	"github.com/consortium/consortium/internal/store"
+)
 
 // A replica sees its own writes again through the watch, after it has already
 // applied them to memory. Applied on their own they are no-ops (see apply),
@@ -44,10 +48,14 @@ func nodeFP(sn store.Node) string {
 }
 
 func memberFP(m store.Member) string {
+	fp := m.Hash
 	if m.Revoked {
-		return m.Hash + "\x00revoked"
+		fp += "\x00revoked"
 	}
-	return m.Hash
+	if m.PrevHash != "" || m.ChainHash != "" {
+		fp += fmt.Sprintf("\x00%s\x00%d\x00%s", m.PrevHash, store.Millis(m.PrevUntil), m.ChainHash)
+	}
+	return fp
 }
 
 const (

@@ -14,6 +14,9 @@ import (
 type Principal struct {
 	Name  string
 	Admin bool
+	// Previous: authenticated with the credential a rotation replaced,
+	// still in its grace period (see RotateCredential).
+	Previous bool
 }
 
 // EnsureAdmin creates the administrator credential when none exists yet and
@@ -169,13 +172,17 @@ func (r *Registry) Authenticate(token string) (Principal, error) {
 		auth.Verify("0000000000000000000000000000000000000000000000000000000000000000", c.Secret)
 		return Principal{}, ErrUnauthenticated
 	}
+	p := Principal{Name: m.Name}
 	if !auth.Verify(m.Hash, c.Secret) {
-		return Principal{}, ErrUnauthenticated
+		if !prevValid(m.Member, r.cfg.Now()) || !auth.Verify(m.PrevHash, c.Secret) {
+			return Principal{}, ErrUnauthenticated
+		}
+		p.Previous = true
 	}
 	if m.Revoked {
 		return Principal{}, ErrRevoked
 	}
-	return Principal{Name: m.Name}, nil
+	return p, nil
 }
 
 // AddMember creates a member and returns its credential, which is shown
@@ -275,6 +282,10 @@ func (r *Registry) memberView(m *member, now time.Time) MemberView {
 	if m.Revoked {
 		t := m.RevokedAt
 		v.RevokedAt = &t
+	}
+	if prevValid(m.Member, now) && !m.Revoked {
+		t := m.PrevUntil
+		v.PreviousCredentialUntil = &t
 	}
 	for _, n := range r.nodes {
 		if n.member == m.Name && !n.hidden {

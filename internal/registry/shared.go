@@ -162,7 +162,7 @@ func (r *Registry) applyMember(m store.Member) {
 	switch {
 	case !ok:
 		r.members[m.Name] = &member{Member: m}
-	case eff == effect{}:
+	case memberFP(old.Member) == memberFP(m):
 		// Our own write, or the same one again: memory's times are exact.
 		return
 	default:

@@ -229,6 +229,10 @@ func stepMember(old *store.Member, m store.Member) effect {
 		return effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}
 	case old.Hash == m.Hash && old.Revoked == m.Revoked:
 		return effect{} // a repeat: memory's times are exact
+	case !old.Revoked && !m.Revoked && old.ChainHash == m.ChainHash:
+		// The member rotated its credential (RotateCredential): no
+		// answer depends on it. (A chain's new vote changes ChainHash.)
+		return effect{}
 	case m.Revoked && !old.Revoked:
 		return effect{moved: true, event: EventMemberRevoked, nodes: nodesLeave}
 	case !m.Revoked && old.Revoked:

@@ -161,7 +161,8 @@ func sameNode(a, b *node) bool {
 func TestStepMember(t *testing.T) {
 	m := store.Member{Name: "acme", Hash: "h1"}
 	revoked := store.Member{Name: "acme", Hash: "h1", Revoked: true}
-	rehashed := store.Member{Name: "acme", Hash: "h2"}
+	rehashed := store.Member{Name: "acme", Hash: "h2", ChainHash: "h2"} // a new vote
+	rotated := store.Member{Name: "acme", Hash: "h2", PrevHash: m.Hash} // by the member
 	revokedRehashed := store.Member{Name: "acme", Hash: "h2", Revoked: true}
 	cases := []struct {
 		name string
@@ -176,6 +177,7 @@ func TestStepMember(t *testing.T) {
 		{"revoked again", &revoked, revoked, effect{}},
 		{"readmitted (the chain's vote): its nodes are back", &revoked, m, effect{moved: true, event: EventMemberAdded, nodes: nodesJoin}},
 		{"readmitted with another credential", &m, rehashed, effect{moved: true, event: EventMemberAdded}},
+		{"its credential rotated: no answer moves", &m, rotated, effect{}},
 		{"a revoked member's hash replaced", &revoked, revokedRehashed, effect{moved: true}},
 	}
 	for _, c := range cases {

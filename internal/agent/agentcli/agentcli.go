@@ -127,7 +127,7 @@ func (f *RunFlags) Check(stderr io.Writer, getenv cliflags.Getenv) (*Run, error)
 			return nil, err
 		}
 	}
-	rc, err := f.Client.Client(getenv)
+	rc, err := f.Client.Client(getenv, log)
 	if err != nil {
 		return nil, err
 	}
