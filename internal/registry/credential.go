@@ -49,15 +49,9 @@ func (r *Registry) RotateCredential(ctx context.Context, p Principal, name strin
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	r.mu.RLock()
-	m, ok := r.members[name]
-	var cp store.Member
-	if ok {
-		cp = m.Member
-	}
-	r.mu.RUnlock()
-	if !ok {
-		return Rotation{}, fmt.Errorf("%w: member %q", ErrNotFound, name)
+	m, cp, err := r.memberRecord(name)
+	if err != nil {
+		return Rotation{}, err
 	}
 	if cp.Revoked {
 		return Rotation{}, fmt.Errorf("%w: member %q", ErrRevoked, name)
@@ -67,20 +61,14 @@ func (r *Registry) RotateCredential(ctx context.Context, p Principal, name strin
 		return Rotation{}, err
 	}
 	now := r.cfg.Now().UTC()
-	prev := cp
 	cp.PrevHash, cp.PrevUntil = "", time.Time{}
 	if grace > 0 {
 		cp.PrevHash, cp.PrevUntil = cp.Hash, now.Add(grace)
 	}
 	cp.Hash = auth.Hash(cred.Secret)
-	if err := r.store.PutMember(ctx, cp); err != nil {
+	if err := r.putMember(ctx, m, cp); err != nil {
 		return Rotation{}, err
 	}
-	r.expect(memberKey(name), memberFP(cp))
-	r.mu.Lock()
-	m.Member = cp
-	r.settleMember(name, stepMember(&prev, cp))
-	r.mu.Unlock()
 	if grace > 0 {
 		r.log.Info("member credential rotated", "member", name, "by", p.Name, "previous_valid_until", cp.PrevUntil)
 	} else {

@@ -233,32 +233,48 @@ func (r *Registry) RevokeMember(ctx context.Context, p Principal, name string) (
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	r.mu.RLock()
-	m, ok := r.members[name]
-	var cp store.Member
-	if ok {
-		cp = m.Member
-	}
-	r.mu.RUnlock()
-	if !ok {
-		return MemberView{}, fmt.Errorf("%w: member %q", ErrNotFound, name)
+	m, cp, err := r.memberRecord(name)
+	if err != nil {
+		return MemberView{}, err
 	}
 	if !cp.Revoked {
-		prev := cp
 		cp.Revoked, cp.RevokedAt = true, r.cfg.Now().UTC()
-		if err := r.store.PutMember(ctx, cp); err != nil {
+		if err := r.putMember(ctx, m, cp); err != nil {
 			return MemberView{}, err
 		}
-		r.expect(memberKey(name), memberFP(cp))
-		r.mu.Lock()
-		m.Member = cp
-		r.settleMember(name, stepMember(&prev, cp))
-		r.mu.Unlock()
 		r.log.Info("member revoked", "member", name)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.memberView(m, r.cfg.Now()), nil
+}
+
+// memberRecord is member name and a copy of its record, to change and
+// write with putMember. Must be called with writeMu held.
+func (r *Registry) memberRecord(name string) (*member, store.Member, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, ok := r.members[name]
+	if !ok {
+		return nil, store.Member{}, fmt.Errorf("%w: member %q", ErrNotFound, name)
+	}
+	return m, m.Member, nil
+}
+
+// putMember stores cp as m's record, then applies it in memory (the
+// index moves and events are told as stepMember says). Must be called
+// with writeMu held.
+func (r *Registry) putMember(ctx context.Context, m *member, cp store.Member) error {
+	if err := r.store.PutMember(ctx, cp); err != nil {
+		return err
+	}
+	r.expect(memberKey(cp.Name), memberFP(cp))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := m.Member
+	m.Member = cp
+	r.settleMember(cp.Name, stepMember(&prev, cp))
+	return nil
 }
 
 // Members lists every member (administrator only).
