@@ -66,8 +66,12 @@ func runMember(ctx context.Context, e *env, sub string, cmd *cli.Command) error 
 		fmt.Fprintln(tw, "NAME\tSTATE\tNODES\tLIVE\tCREATED")
 		for _, m := range ms {
 			state := "active"
-			if m.Revoked {
+			switch {
+			case m.Revoked:
 				state = "revoked"
+			case m.PreviousCredentialUntil != nil:
+				// A rotation's grace: the replaced credential still works.
+				state = "rotating"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", m.Name, state, m.Nodes, m.LiveNodes, m.Created.Format(time.RFC3339))
 		}

@@ -55,6 +55,10 @@ func TestMemberRotateCredential(t *testing.T) {
 	if err := whoami(old); err != nil {
 		t.Fatalf("the old credential in its grace: %v", err)
 	}
+	out, _, err = cliRun(nil, "member", "list", "--registrar", url, "--credential-file", adminFile)
+	if err != nil || !strings.Contains(out, "acme  rotating") {
+		t.Fatalf("member list during the grace: %q, %v", out, err)
+	}
 	time.Sleep(2100 * time.Millisecond)
 	if err := whoami(old); err == nil {
 		t.Fatal("the old credential after its grace was accepted")
