@@ -121,8 +121,9 @@ func startBFT(t *testing.T) (*bftConsortium, time.Time) {
 	}
 	c := &bftConsortium{suite: &suite{root: repoRoot(t), dir: t.TempDir(), compose: composeCommand(), project: bftProject, title: "measurement (BFT)"},
 		prom: "http://127.0.0.1:" + bftPromPt}
+	// COMPOSE_HTTP_TIMEOUT: see start's (harness_test.go).
 	c.env = []string{
-		"CONSENSUS=bft", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject, "NET=" + bftNetPrefix,
+		"CONSENSUS=bft", "COMPOSE_HTTP_TIMEOUT=600", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + bftProject, "NET=" + bftNetPrefix,
 		"REGISTRAR_PORT=" + bftRegistrarPt, "PROMETHEUS_PORT=" + bftPromPt, "TTL=" + ttl.String(),
 	}
 	removeProbe() // a run killed before its cleanup: it would hold volumes down.sh removes

@@ -434,7 +434,7 @@ func (c *bftConsortium) everythingRestarted(t *testing.T) {
 	// (COMPOSE_PARALLEL_LIMIT is no help: with it, up -d once hung for 13
 	// minutes with its slots held by services waiting on their
 	// dependencies.)
-	env := append(c.env, "SKIP_BUILD=1", "COMPOSE_HTTP_TIMEOUT=600")
+	env := append(c.env, "SKIP_BUILD=1")
 	file := filepath.Join(c.root, "deploy", "compose", "docker-compose.bft.yml")
 	dc := append(append([]string{}, c.compose[1:]...), "-p", bftProject, "--env-file", filepath.Join(c.dir, "compose.env"), "-f", file)
 	stop := time.Now()

@@ -314,8 +314,11 @@ func start(t *testing.T) (*consortium, time.Time) {
 	}
 	pickNetwork(t)
 	c := &consortium{suite: &suite{root: repoRoot(t), dir: t.TempDir(), compose: composeCommand(), project: project, title: "measurement"}}
+	// COMPOSE_HTTP_TIMEOUT: docker-compose gives up on the engine after
+	// 60 s by default, which creating some 60-80 containers on a loaded
+	// 2-core machine exceeded (a BFT run at 20:30 on 2026-12-07, load 68).
 	c.env = []string{
-		"CONSENSUS=clique", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
+		"CONSENSUS=clique", "COMPOSE_HTTP_TIMEOUT=600", "CONSORTIUM_DIR=" + c.dir, "COMPOSE_PROJECT_NAME=" + project, "NET=" + netPrefix,
 		"REGISTRAR_PORT=" + registrarPt, "TTL=" + ttl.String(),
 	}
 	up := c.bringUp(t, c.dumpLogs, "", "58 containers created")
