@@ -1,5 +1,5 @@
-// Package testutil holds helpers shared by tests: signed node records and a
-// settable clock. It is imported only from _test files.
+// Package testutil holds helpers shared by tests: signed node records, a
+// settable clock and Eventually. It is imported only from _test files.
 package testutil
 
 import (
