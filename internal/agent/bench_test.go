@@ -48,14 +48,14 @@ func benchConvergence(b *testing.B, version string) {
 	for i := 0; i < rounds; i++ {
 		m := members[i%len(members)]
 		after := uint64(0)
-		if ev := s.reg.reg.Events(admin, 0); len(ev) > 0 {
+		if ev := s.reg.Registry.Events(admin, 0); len(ev) > 0 {
 			after = ev[len(ev)-1].Seq
 		}
 		n := s.startNode(m, fmt.Sprintf("%s-new%d", m.name, i), "tx")
 		var committed time.Time
 		deadline := time.Now().Add(60 * time.Second)
 		for committed.IsZero() && time.Now().Before(deadline) {
-			for _, e := range s.reg.reg.Events(admin, after) {
+			for _, e := range s.reg.Registry.Events(admin, after) {
 				if e.Kind == registry.EventRegistered && e.Node == n.geth.ID().String() {
 					committed = e.Time
 				}
@@ -88,7 +88,7 @@ func benchConvergence(b *testing.B, version string) {
 		// Take it out again so every round starts from the same mesh.
 		n.stopAgent()
 		n.geth.Kill()
-		if err := s.reg.reg.Remove(context.Background(), admin, n.geth.ID().String()); err != nil {
+		if err := s.reg.Registry.Remove(context.Background(), admin, n.geth.ID().String()); err != nil {
 			b.Fatal(err)
 		}
 	}

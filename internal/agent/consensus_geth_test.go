@@ -11,6 +11,7 @@ import (
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // recordingConsensus stands in for the consensus process (internal/
@@ -85,7 +86,7 @@ func TestConsensusPeersFollowTheRegistrar(t *testing.T) {
 		t.Helper()
 		for c, w := range want {
 			w = slices.Sorted(slices.Values(w))
-			waitFor(t, 10*time.Second, what+": "+c.n.name+"'s consensus peers", func() bool { return slices.Equal(c.c.peers(), w) })
+			testutil.EventuallyTrue(t, 10*time.Second, what+": "+c.n.name+"'s consensus peers", func() bool { return slices.Equal(c.c.peers(), w) })
 		}
 	}
 	check("all three up")

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -242,33 +244,18 @@ func (s *suite) meshDiff(running []*tnode) string {
 func (s *suite) waitMesh(running []*tnode, within time.Duration) time.Duration {
 	s.t.Helper()
 	start := time.Now()
-	var d string
 	logged := false
-	for time.Since(start) < within {
-		if d = s.meshDiff(running); d == "" {
-			return time.Since(start)
+	return testutil.Eventually(s.t, within, "mesh formed", func() error {
+		d := s.meshDiff(running)
+		if d == "" {
+			return nil
 		}
 		if !logged && time.Since(start) > 5*time.Second {
 			s.t.Logf("mesh still incomplete after 5 s: %s", d)
 			logged = true
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.t.Fatalf("mesh not formed within %v: %s", within, d)
-	return 0
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < within {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v", what, within)
-	return 0
+		return errors.New(d)
+	})
 }
 
 func TestAgentsWithGeth117(t *testing.T) { runAgentSuite(t, gethtest.V117) }
@@ -378,7 +365,7 @@ func runAgentSuite(t *testing.T, version string) {
 		aTx2.stopAgent()
 		killed := time.Now()
 		ac := s.reg.client(a.cred)
-		gone := waitFor(t, testTTL+5*time.Second, "killed node leaves alpha-validator's peer set", func() bool {
+		gone := testutil.EventuallyTrue(t, testTTL+5*time.Second, "killed node leaves alpha-validator's peer set", func() bool {
 			p, err := ac.Peers(context.Background(), aVal.geth.ID().String())
 			if err != nil {
 				return false
@@ -411,9 +398,9 @@ func runAgentSuite(t *testing.T, version string) {
 		s.reg.start()
 		back := time.Now()
 		// Leases come back within one TTL: every node renews against the new process.
-		waitFor(t, testTTL+2*time.Second, "every lease renewed after the registrar returned", func() bool {
+		testutil.EventuallyTrue(t, testTTL+2*time.Second, "every lease renewed after the registrar returned", func() bool {
 			live := 0
-			for _, n := range s.reg.reg.Nodes(registry.Principal{Name: "admin", Admin: true}) {
+			for _, n := range s.reg.Registry.Nodes(registry.Principal{Name: "admin", Admin: true}) {
 				if n.Live && n.Expires.After(back.Add(testTTL)) {
 					live++
 				}

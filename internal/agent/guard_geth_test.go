@@ -12,6 +12,7 @@ import (
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/ethclient"
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -90,7 +91,7 @@ func TestForeignGethGetsNoChain(t *testing.T) {
 	}, func(c *agent.Config) { c.Relay = relay })
 	s.waitMesh([]*tnode{sig, pub}, 60*time.Second)
 	const chain = 20
-	waitFor(t, 90*time.Second, "the public node has the chain", func() bool { return head(t, pub) >= chain })
+	testutil.EventuallyTrue(t, 90*time.Second, "the public node has the chain", func() bool { return head(t, pub) >= chain })
 
 	events := watchPeers(t, pub)
 	f := gethtest.Start(t, gethtest.Config{Version: gethtest.V113, Genesis: genesis, ExtraArgs: []string{"--syncmode", "full"}})

@@ -13,6 +13,7 @@ import (
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // countingTransport counts the requests an agent sends the registrar,
@@ -110,7 +111,7 @@ func TestRegistrarOutageIsQuiet(t *testing.T) {
 	// own, so a renewal is read off the agent: the lease its last answer
 	// granted.
 	renewed := map[string]time.Duration{}
-	waitFor(t, 10*time.Second, "every node renewed after the registrar's return", func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "every node renewed after the registrar's return", func() bool {
 		for _, n := range nodes {
 			if _, ok := renewed[n.name]; !ok && n.agent.Health().LeaseExpires.After(back.Add(ttl-time.Second)) {
 				renewed[n.name] = time.Since(back)

@@ -1,101 +1,62 @@
 package agent_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 )
 
-// testRegistrar can be stopped and started again on the same address and
-// data directory, like a registrar process.
+// testRegistrar is the shared in-process registrar (registrartest); it can
+// be stopped and started again on the same address and data directory,
+// like a registrar process.
 type testRegistrar struct {
-	t      testing.TB
-	ttl    time.Duration
-	dir    string
-	addr   string
-	admin  string
-	log    *slog.Logger
-	srv    *http.Server
-	st     *sqlite.Store
-	reg    *registry.Registry
-	cancel context.CancelFunc
-	done   chan struct{}
+	*registrartest.Registrar
+	t testing.TB
 }
 
+// startRegistrar runs the registrar with the devnet's loopback endpoints
+// allowed and no rate limit to speak of: the agents, not the limiter, are
+// under test.
 func startRegistrar(t testing.TB, log *slog.Logger, ttl time.Duration) *testRegistrar {
-	r := &testRegistrar{t: t, ttl: ttl, dir: t.TempDir(), addr: "127.0.0.1:0", log: log}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
+	t.Helper()
+	return &testRegistrar{t: t, Registrar: registrartest.New(t, registrartest.Options{
+		Registry: registry.Config{TTL: ttl, AllowLoopbackEndpoints: true},
+		API:      httpapi.Config{RateLimit: 1e6},
+		Logger:   log,
+	})}
+}
+
+func (r *testRegistrar) stop() {
+	r.t.Helper()
+	if err := r.Stop(); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 func (r *testRegistrar) start() {
 	r.t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, r.dir)
-	if err != nil {
+	if err := r.Restart(); err != nil {
 		r.t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: r.ttl, Logger: r.log, AllowLoopbackEndpoints: true})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if cred, ok, err := reg.EnsureAdmin(ctx); err != nil {
-		r.t.Fatal(err)
-	} else if ok {
-		r.admin = cred.String()
-	}
-	var ln net.Listener
-	for i := 0; ; i++ {
-		ln, err = net.Listen("tcp", r.addr)
-		if err == nil {
-			break
-		}
-		if i > 50 {
-			r.t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r.addr = ln.Addr().String()
-	rctx, cancel := context.WithCancel(ctx)
-	r.st, r.reg, r.cancel, r.done = st, reg, cancel, make(chan struct{})
-	go func() { defer close(r.done); reg.Run(rctx) }()
-	r.srv = &http.Server{Handler: httpapi.New(httpapi.Config{Registry: reg, Logger: r.log, RateLimit: 1e6})}
-	go r.srv.Serve(ln)
 }
 
-func (r *testRegistrar) stop() {
-	if r.srv == nil {
-		return
-	}
-	r.srv.Close()
-	r.cancel()
-	<-r.done
-	r.st.Close()
-	r.srv = nil
-}
-
-func (r *testRegistrar) url() string { return "http://" + r.addr }
+func (r *testRegistrar) url() string { return r.URL }
 
 func (r *testRegistrar) addMember(name string) string {
-	cred, err := r.reg.AddMember(context.Background(), registry.Principal{Name: "admin", Admin: true}, name)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cred.String()
+	r.t.Helper()
+	return r.AddMember(r.t, name)
 }
 
 func (r *testRegistrar) client(cred string) *registrarclient.Client {
-	c, err := registrarclient.New(registrarclient.Config{URL: r.url(), Credential: cred})
+	r.t.Helper()
+	c, err := registrarclient.New(registrarclient.Config{URL: r.URL, Credential: cred})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -63,7 +64,7 @@ func TestNodeKeyRotationWithGeth(t *testing.T) {
 		}
 		return false, nil
 	}
-	gone := waitFor(t, testTTL+10*time.Second, "the old ID out of every answer", func() bool {
+	gone := testutil.EventuallyTrue(t, testTTL+10*time.Second, "the old ID out of every answer", func() bool {
 		in, err := inAnswers()
 		return err == nil && !in
 	})
@@ -81,14 +82,14 @@ func TestNodeKeyRotationWithGeth(t *testing.T) {
 	if aPub.agent.ID() != newID || aPub.agent.Health().NodeID != newID.String() {
 		t.Errorf("agent ID %s, want the new %s", aPub.agent.ID(), newID)
 	}
-	for _, n := range s.reg.reg.Nodes(registry.Principal{Name: "admin", Admin: true}) {
+	for _, n := range s.reg.Registry.Nodes(registry.Principal{Name: "admin", Admin: true}) {
 		if n.ID == oldID.String() && n.Live {
 			t.Errorf("the old record is still live: %+v", n)
 		}
 	}
 	// The renewals carry on under the new ID.
 	lease := aPub.agent.Health().LeaseExpires
-	waitFor(t, 2*testTTL, "a renewal of the new record", func() bool {
+	testutil.EventuallyTrue(t, 2*testTTL, "a renewal of the new record", func() bool {
 		return aPub.agent.Health().LeaseExpires.After(lease)
 	})
 }

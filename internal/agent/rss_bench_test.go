@@ -107,7 +107,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 	deadline := time.Now().Add(90 * time.Second)
 	for _, r := range runs {
 		for {
-			view, err := s.reg.reg.Node(registry.Principal{Admin: true}, r.node)
+			view, err := s.reg.Registry.Node(registry.Principal{Admin: true}, r.node)
 			if err == nil && view.Live && view.Status != nil && view.Status.Peers >= 1 {
 				break
 			}

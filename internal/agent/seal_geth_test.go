@@ -13,6 +13,7 @@ import (
 	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -102,7 +103,7 @@ func TestSealGateWithGeth113(t *testing.T) {
 
 	// Alone, the signer has no peer set to be connected to: it must not seal,
 	// but it is marked synced (the relay account was its etherbase).
-	waitFor(t, 60*time.Second, "validator marked synced (etherbase = relay)", func() bool { return coinbase(v) == relay })
+	testutil.EventuallyTrue(t, 60*time.Second, "validator marked synced (etherbase = relay)", func() bool { return coinbase(v) == relay })
 	time.Sleep(4 * time.Second) // four Clique periods
 	if h := head(t, v); h != 0 || mining(v) {
 		t.Fatalf("the signer sealed before its peers were connected: head %d, mining %v", h, mining(v))
@@ -119,11 +120,11 @@ func TestSealGateWithGeth113(t *testing.T) {
 		c.Relay = trelay
 	})
 	s.waitMesh([]*tnode{v, tx}, 60*time.Second)
-	waitFor(t, 20*time.Second, "the tx node's new link reported at once (not at its renewal in 100 s)", func() bool {
-		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, tx.geth.ID().String())
+	testutil.EventuallyTrue(t, 20*time.Second, "the tx node's new link reported at once (not at its renewal in 100 s)", func() bool {
+		view, err := s.reg.Registry.Node(registry.Principal{Admin: true}, tx.geth.ID().String())
 		return err == nil && view.Status != nil && slices.Contains(view.Status.PeerIDs, v.geth.ID().String())
 	})
-	d := waitFor(t, 60*time.Second, "blocks sealed and imported by the tx node", func() bool { return head(t, v) >= 2 && head(t, tx) >= 2 })
+	d := testutil.EventuallyTrue(t, 60*time.Second, "blocks sealed and imported by the tx node", func() bool { return head(t, v) >= 2 && head(t, tx) >= 2 })
 	t.Logf("sealing started and block 2 reached the tx node %v after the mesh", d.Round(time.Millisecond))
 	if cb := coinbase(v); cb != signer {
 		t.Fatalf("validator etherbase %s, want the signer %s", cb, signer)
@@ -137,7 +138,7 @@ func TestSealGateWithGeth113(t *testing.T) {
 	if err := v.geth.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, 90*time.Second, "restarted signer sealing again", func() bool { return mining(v) && head(t, v) > before+1 })
+	d = testutil.EventuallyTrue(t, 90*time.Second, "restarted signer sealing again", func() bool { return mining(v) && head(t, v) > before+1 })
 	t.Logf("restarted signer sealing again after %v", d.Round(time.Millisecond))
 }
 
@@ -168,7 +169,7 @@ func TestStatusProofsWithGeth113(t *testing.T) {
 		c.Relay = trelay
 	})
 	status := func(n *tnode) *api.Status {
-		view, err := s.reg.reg.Node(registry.Principal{Admin: true}, n.geth.ID().String())
+		view, err := s.reg.Registry.Node(registry.Principal{Admin: true}, n.geth.ID().String())
 		if err != nil {
 			return nil
 		}
@@ -176,7 +177,7 @@ func TestStatusProofsWithGeth113(t *testing.T) {
 	}
 	want := strings.ToLower(signer.Hex())
 	var last *api.Status
-	waitFor(t, 90*time.Second, "the validator's head and coinbase checked by the registrar", func() bool {
+	testutil.EventuallyTrue(t, 90*time.Second, "the validator's head and coinbase checked by the registrar", func() bool {
 		last = status(v)
 		return last != nil && last.Head > 0 && last.SealChecked && last.CoinbaseChecked &&
 			strings.EqualFold(last.HeadSigner, want) && strings.EqualFold(last.Coinbase, want)
@@ -184,7 +185,7 @@ func TestStatusProofsWithGeth113(t *testing.T) {
 	if last.HeadHeader != "" || last.CoinbaseSig != "" {
 		t.Fatalf("the registrar kept the proofs: %+v", last)
 	}
-	waitFor(t, 60*time.Second, "the tx node's head checked (sealed by the validator)", func() bool {
+	testutil.EventuallyTrue(t, 60*time.Second, "the tx node's head checked (sealed by the validator)", func() bool {
 		st := status(tx)
 		return st != nil && st.Head > 0 && st.SealChecked && strings.EqualFold(st.HeadSigner, want)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/consortium/consortium/internal/agent"
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // TestStuckHeadWithGeth113 puts a real geth 1.13 node into the state that
@@ -59,7 +60,7 @@ func TestStuckHeadWithGeth113(t *testing.T) {
 	xCfg, xTweak := relayed(xStall)
 	x := s.startNodeWith(beta, "beta-public", "public", xCfg, xTweak)
 	s.waitMesh([]*tnode{sNode, y, x}, 60*time.Second)
-	waitFor(t, 60*time.Second, "blocks reach beta's public node", func() bool { return head(t, x) >= 3 })
+	testutil.EventuallyTrue(t, 60*time.Second, "blocks reach beta's public node", func() bool { return head(t, x) >= 3 })
 
 	y.geth.Stop()
 	time.Sleep(4 * time.Second) // S seals about four blocks meanwhile
@@ -71,12 +72,12 @@ func TestStuckHeadWithGeth113(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("S stopped at block %d; X at %d; Y restarted", final, head(t, x))
-	waitFor(t, 60*time.Second, "alpha's public node synced from the signer", func() bool { return head(t, y) >= final })
+	testutil.EventuallyTrue(t, 60*time.Second, "alpha's public node synced from the signer", func() bool { return head(t, y) >= final })
 	// Y's report and X's look (every 2 s at first) take a few seconds, the
 	// reconnection and X's forced sync one or two; X's guard looks at most
 	// every 30 s once it has been stuck for a while. Without the report X
 	// would wait for Y's next renewal, 100 s away.
-	d := waitFor(t, 40*time.Second, "beta's public node caught up", func() bool { return head(t, x) >= final })
+	d := testutil.EventuallyTrue(t, 40*time.Second, "beta's public node caught up", func() bool { return head(t, x) >= final })
 	t.Logf("beta's public node at block %d %v after alpha's caught up", head(t, x), d.Round(100*time.Millisecond))
 }
 
@@ -112,7 +113,7 @@ func TestRestartDoesNotTripStallGuard(t *testing.T) {
 	tx := s.startNodeWith(alpha, "alpha-tx", "tx", gethtest.Config{Genesis: genesis, ExtraArgs: []string{"--keystore", dir}},
 		func(c *agent.Config) { c.Relay = relay }) // the default stall time
 	s.waitMesh([]*tnode{sNode, tx}, 60*time.Second)
-	waitFor(t, 60*time.Second, "blocks reach the tx node", func() bool { return head(t, tx) >= 3 })
+	testutil.EventuallyTrue(t, 60*time.Second, "blocks reach the tx node", func() bool { return head(t, tx) >= 3 })
 
 	tx.geth.Stop()
 	time.Sleep(6 * time.Second) // the signer seals on, about six blocks
@@ -121,7 +122,7 @@ func TestRestartDoesNotTripStallGuard(t *testing.T) {
 	if err := tx.geth.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	d := waitFor(t, 40*time.Second, "the restarted node back at the head", func() bool { return head(t, tx) >= target })
+	d := testutil.EventuallyTrue(t, 40*time.Second, "the restarted node back at the head", func() bool { return head(t, tx) >= target })
 	t.Logf("tx node restarted with the signer at block %d; at that head %v after geth started (%v after Restart returned)",
 		target, time.Since(started).Round(100*time.Millisecond), d.Round(100*time.Millisecond))
 	time.Sleep(2 * time.Second)

@@ -42,11 +42,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -56,8 +54,8 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/enr"
@@ -372,46 +370,18 @@ func runExample(t *testing.T, script string, vars map[string]string, home string
 }
 
 // startRegistrar runs the registrar as cmd/consortium does (SQLite store,
-// registry with its reaper and write-behind, HTTP API), on 127.0.0.1.
+// registry with its reaper and write-behind, HTTP API), on 127.0.0.1, with
+// its log kept for a failing example.
 func startRegistrar(t *testing.T) (baseURL, admin string, logs *syncBuffer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	logs = &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: docTTL, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, created, err := reg.EnsureAdmin(ctx)
-	if err != nil || !created {
-		t.Fatalf("EnsureAdmin = %v, %v", created, err)
-	}
-	srv := httpapi.New(httpapi.Config{Registry: reg, Logger: log, RateLimit: docRateLimit})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); reg.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		wg.Wait()
-		st.Close()
+	r := registrartest.New(t, registrartest.Options{
+		Registry: registry.Config{TTL: docTTL},
+		API:      httpapi.Config{RateLimit: docRateLimit},
+		Logger:   log,
 	})
-	return "http://" + ln.Addr().String(), cred.String(), logs
+	return r.URL, r.Admin, logs
 }
 
 // nodeRecords makes the two nodes of the examples: a validator at a private

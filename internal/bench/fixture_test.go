@@ -16,8 +16,8 @@ import (
 	"github.com/consortium/consortium/internal/bench/load"
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -129,49 +129,28 @@ func buildFixture() (*inproc, error) {
 		return nil, err
 	}
 	atExit(func() { os.RemoveAll(dir) })
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
+	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := registry.Open(ctx, st, registry.Config{TTL: benchTTL, Logger: quiet})
-	if err != nil {
-		cancel()
-		st.Close()
-		return nil, err
-	}
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); reg.Run(ctx) }()
-	admin, _, err := reg.EnsureAdmin(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
 	mreg := prometheus.NewRegistry()
+	// The shared in-process registrar (registrartest), started for the
+	// whole test binary rather than one benchmark: stopped by runCleanups.
 	// RateLimit 1e9/s per credential: the limiter must not cap the benchmark
 	// (the production default is 2,000/s per credential).
-	api := httpapi.New(httpapi.Config{Registry: reg, RateLimit: 1e9, Logger: quiet, Metrics: mreg, MaxWait: 5 * time.Minute})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	h, err := registrartest.Start(dir, registrartest.Options{
+		Registry: registry.Config{TTL: benchTTL},
+		API:      httpapi.Config{RateLimit: 1e9, Metrics: mreg, MaxWait: 5 * time.Minute},
+		Logger:   quiet,
+	})
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(quiet.Handler(), slog.LevelWarn)}
-	go hs.Serve(ln)
 	atExit(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		hs.Shutdown(sctx)
-		scancel()
-		hs.Close()
-		cancel()
-		<-runDone
-		st.Close()
+		if err := h.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the in-process registrar:", err)
+		}
 	})
-	r := newRegistrar("http://"+ln.Addr().String(), admin.String())
-	r.reg, r.metrics = reg, mreg
+	r := newRegistrar(h.URL, h.Admin)
+	r.reg, r.metrics = h.Registry, mreg
 	r.CountParked = func(context.Context) (int, error) { return r.gatherWatchers() }
 	if err := r.addMembers(ctx, p.Members); err != nil {
 		return nil, err

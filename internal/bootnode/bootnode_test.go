@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/p2p/netutil"
@@ -333,12 +334,13 @@ func TestContextCancelCloses(t *testing.T) {
 	addr := b.conn.LocalAddr().String()
 	cancel()
 	// The port is free again once the bootnode has closed.
-	eventually(t, "socket released after cancel", func() bool {
+	// Real sockets leave nothing to wait on but polling.
+	testutil.Eventually(t, waitLimit, "socket released after cancel", func() error {
 		c, err := net.ListenPacket("udp", addr)
 		if err == nil {
 			c.Close()
 		}
-		return err == nil
+		return err
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/discover"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -15,6 +16,9 @@ import (
 // are logged.
 
 const findTimeout = 30 * time.Second
+
+// waitLimit bounds a wait on a socket or a table to change.
+const waitLimit = 20 * time.Second
 
 func TestClientsFindEachOther(t *testing.T) {
 	t.Parallel()
@@ -102,7 +106,7 @@ func TestNetRestrictRefuses(t *testing.T) {
 				// ::ffff:127.0.0.1 is go-ethereum's business (it varies).
 				return
 			}
-			eventually(t, "allowed client in the table", func() bool {
+			testutil.EventuallyTrue(t, waitLimit, "allowed client in the table", func() bool {
 				for _, n := range tableNodes(b, tt.version) {
 					if n.ID() == c.id {
 						return true
@@ -204,18 +208,6 @@ func tableNodes(b *Bootnode, version int) []*enode.Node {
 		}
 	}
 	return nodes
-}
-
-// eventually polls cond: real sockets leave nothing to wait on.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func versionName(v int) string {

@@ -3,15 +3,12 @@ package dashboard_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -19,15 +16,15 @@ import (
 
 	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// registrar is the registrar as `consortium registrar` builds it: a
-// registry on a real SQLite file, the HTTP API with the dashboard mounted
-// at /ui/, served by a real http.Server on 127.0.0.1 with the registrar's
+// registrar is the registrar as `consortium registrar` builds it: the
+// shared in-process registrar (registrartest) with the dashboard mounted at
+// /ui/, served by a real http.Server on 127.0.0.1 with the registrar's
 // timeouts.
 type registrar struct {
 	t     testing.TB
@@ -36,6 +33,7 @@ type registrar struct {
 	dash  *dashboard.Dashboard
 	clock *testutil.Clock // nil: real time
 	admin string
+	h     *registrartest.Registrar
 	http  *http.Client // for calls
 	long  *http.Client // for streams: no timeout
 }
@@ -50,58 +48,29 @@ type setup struct {
 
 func newRegistrar(t testing.TB, o setup) *registrar {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := &registrar{t: t}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := &registrar{t: t, http: &http.Client{Timeout: 30 * time.Second}, long: &http.Client{}}
-	cfg := registry.Config{TTL: o.ttl, Logger: quiet}
+	// Manual: these tests reap by hand (on their clock) when they reap.
+	opts := registrartest.Options{Registry: registry.Config{TTL: o.ttl}, TLS: o.tls, Manual: true}
 	if o.fakeClock {
 		r.clock = testutil.NewClock()
-		cfg.Now = r.clock.Now
+		opts.Registry.Now = r.clock.Now
 	}
-	if r.reg, err = registry.Open(ctx, st, cfg); err != nil {
-		t.Fatal(err)
+	opts.Mount = func(reg *registry.Registry) map[string]http.Handler {
+		o.dash.Registry, o.dash.Logger = reg, quiet
+		r.dash = dashboard.New(o.dash)
+		return map[string]http.Handler{"/ui/": r.dash}
 	}
-	cred, _, err := r.reg.EnsureAdmin(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if o.readTimeout != 0 {
+		opts.Server = func(hs *http.Server) { hs.ReadTimeout = o.readTimeout }
 	}
-	r.admin = cred.String()
-	o.dash.Registry, o.dash.Logger = r.reg, quiet
-	r.dash = dashboard.New(o.dash)
-	api := httpapi.New(httpapi.Config{Registry: r.reg, Logger: quiet, Extra: map[string]http.Handler{"/ui/": r.dash}})
-	if o.readTimeout == 0 {
-		o.readTimeout = 30 * time.Second
-	}
-	if o.tls {
-		ts := httptest.NewUnstartedServer(api)
-		ts.EnableHTTP2 = true
-		ts.Config.ReadHeaderTimeout, ts.Config.ReadTimeout = 10*time.Second, o.readTimeout
-		ts.StartTLS()
-		r.URL, r.long = ts.URL, ts.Client()
-		r.http = ts.Client()
-		t.Cleanup(func() {
-			r.dash.Close()
-			ts.Close()
-			st.Close()
-		})
-		return r
-	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: o.readTimeout, IdleTimeout: 2 * time.Minute}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	r.URL = "http://" + ln.Addr().String()
-	t.Cleanup(func() {
-		r.dash.Close()
-		hs.Close()
-		st.Close()
-	})
+	h := registrartest.New(t, opts)
+	// Cleanups run last first: the dashboard's streams end before the
+	// server closes.
+	t.Cleanup(func() { r.dash.Close() })
+	r.URL, r.reg, r.admin, r.h = h.URL, h.Registry, h.Admin, h
+	r.long = h.Client()
+	r.http = &http.Client{Transport: h.Client().Transport, Timeout: 30 * time.Second}
 	return r
 }
 
@@ -136,13 +105,7 @@ func (r *registrar) do(method, path, cred string, body any) reply {
 
 func (r *registrar) addMember(name string) string {
 	r.t.Helper()
-	rep := r.do("POST", "/v1/members", r.admin, map[string]string{"name": name})
-	if rep.status != 201 {
-		r.t.Fatalf("adding member %s: %d %s", name, rep.status, rep.body)
-	}
-	var mc httpapi.MemberCreated
-	json.Unmarshal(rep.body, &mc)
-	return mc.Credential
+	return r.h.AddMember(r.t, name)
 }
 
 // node is a node key with what it registers and reports.

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/consortium/consortium/internal/testutil"
 	"github.com/miekg/dns"
 )
@@ -31,26 +29,16 @@ func TestFloodKeepsHTTPFast(t *testing.T) {
 		t.Skip("a latency measurement: not under -short or -race")
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r, err := registry.Open(ctx, st, registry.Config{Logger: quiet, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := r.AddMember(ctx, registry.Principal{Admin: true}, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Manual: no write-behind beside the measurement, as before the shared
+	// harness.
+	h := registrartest.New(t, registrartest.Options{Registry: registry.Config{TTL: time.Hour}, Manual: true})
+	r := h.Registry
+	cred := h.AddMember(t, "acme")
 	key := testutil.Key(t)
 	if _, _, err := r.Register(ctx, registry.Principal{Name: "acme"}, registry.Registration{Role: "tx", ENR: testutil.ENR(t, key, 1, "10.1.0.1", 30303, 30303)}); err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(httpapi.New(httpapi.Config{Registry: r, Logger: quiet}))
-	defer api.Close()
-	renewURL := api.URL + "/v1/nodes/" + testutil.ID(key) + "/renew"
+	renewURL := h.URL + "/v1/nodes/" + testutil.ID(key) + "/renew"
 
 	tr := newTrees(t, NewRegistrySource(r))
 	if err := tr.Update(); err != nil {
@@ -63,9 +51,9 @@ func TestFloodKeepsHTTPFast(t *testing.T) {
 		out := make([]time.Duration, 0, n)
 		for range n {
 			req, _ := http.NewRequest("POST", renewURL, nil)
-			req.Header.Set("Authorization", "Bearer "+cred.String())
+			req.Header.Set("Authorization", "Bearer "+cred)
 			start := time.Now()
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := h.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -222,16 +222,16 @@ func gethInNamespace(t *testing.T) {
 			t.Fatalf("registering acme's geth: %v", err)
 		}
 		acme = append(acme, rec)
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if v, err := tr.Tree("acme"); err == nil && v.Nodes == len(acme) {
-				return
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("acme's tree holding its %d registered nodes", len(acme)), func() error {
+			v, err := tr.Tree("acme")
+			if err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("acme's tree never held its %d registered nodes", len(acme))
+			if v.Nodes != len(acme) {
+				return fmt.Errorf("%d nodes", v.Nodes)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	addMember()
 	addMember()

@@ -24,6 +24,10 @@ const testDomain = "example"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// waitLimit bounds a wait on another goroutine (Run, a server) rather than
+// on a call's return.
+const waitLimit = 10 * time.Second
+
 // fakeSource is a Source the test sets member by member.
 type fakeSource struct {
 	mu      sync.Mutex

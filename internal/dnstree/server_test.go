@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/miekg/dns"
@@ -274,16 +275,22 @@ func TestTCPConnectionBounds(t *testing.T) {
 	}
 	// A closed connection frees its place.
 	conns[0].Close()
-	waitFor(t, func() bool {
+	testutil.Eventually(t, waitLimit, "a TCP place freed by a closed connection", func() error {
 		c, err := dns.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
-			return false
+			return err
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(time.Second))
 		c.WriteMsg(q)
 		in, err := c.ReadMsg()
-		return err == nil && len(in.Answer) == 1
+		if err != nil {
+			return err
+		}
+		if len(in.Answer) != 1 {
+			return fmt.Errorf("%d answers", len(in.Answer))
+		}
+		return nil
 	})
 	if st := srv.Stats(); st.TCPRefused < 16 {
 		t.Errorf("TCPRefused %d, want at least 16", st.TCPRefused)

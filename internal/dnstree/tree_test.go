@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -115,10 +116,10 @@ func TestTreesRunFollowsChanges(t *testing.T) {
 	go func() { tr.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor(t, func() bool { v, _ := tr.Tree("a"); return v != nil && v.Nodes == 1 })
+	testutil.EventuallyTrue(t, waitLimit, "a's first tree", func() bool { v, _ := tr.Tree("a"); return v != nil && v.Nodes == 1 })
 	n2 := node(t, "10.1.0.2", 30303, 0)
 	src.set("a", []*enode.Node{n2})
-	waitFor(t, func() bool {
+	testutil.EventuallyTrue(t, waitLimit, "a's tree with the new node", func() bool {
 		v, _ := tr.Tree("a")
 		return v != nil && slices.Equal(ids(nodesOf(t, tr, "a")), ids([]*enode.Node{n2}))
 	})
@@ -130,19 +131,6 @@ func nodesOf(t testing.TB, tr *Trees, member string) []*enode.Node {
 		return nil
 	}
 	return z.tree.Nodes()
-}
-
-// waitFor polls cond for up to 10 s: the one place tests wait on another
-// goroutine (Run) rather than on a call's return.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -170,14 +158,14 @@ func TestTreesRunMergesStorm(t *testing.T) {
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return tr.Signed() == 1 })
+	testutil.EventuallyTrue(t, waitLimit, "the first tree signed", func() bool { return tr.Signed() == 1 })
 
 	var last *enode.Node
 	for i := range 50 {
 		last = node(t, fmt.Sprintf("10.1.1.%d", i+1), 30303, 0)
 		src.set("a", []*enode.Node{last})
 	}
-	waitFor(t, func() bool { n := nodesOf(t, tr, "a"); return len(n) == 1 && n[0].ID() == last.ID() })
+	testutil.EventuallyTrue(t, waitLimit, "the storm's last change in the tree", func() bool { n := nodesOf(t, tr, "a"); return len(n) == 1 && n[0].ID() == last.ID() })
 	if s := tr.Signed(); s > 4 {
 		t.Errorf("%d trees signed for a storm of 50 changes within MinInterval", s)
 	}

@@ -3,12 +3,12 @@ package metricstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,16 +144,7 @@ func TestAgentMetricsMove(t *testing.T) {
 		ID: self.ID(), Node: self, Enode: self.URLv4(), ENR: self.String(), Name: "Geth/fake",
 		IP: "10.1.0.3", ListenerPort: 30303, DiscoveryPort: 30303, ListenAddr: ":30303",
 	}}
-	// The registrar behind a listener the test can close and reopen, to
-	// take the agent through an outage.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	proxy := &http.Server{Handler: r.srv.Config.Handler}
-	go proxy.Serve(ln)
-	rc, err := registrarclient.New(registrarclient.Config{URL: "http://" + addr, Credential: acme})
+	rc, err := registrarclient.New(registrarclient.Config{URL: r.URL, Credential: acme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,27 +165,35 @@ func TestAgentMetricsMove(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	defer func() { cancel(); <-done; proxy.Close() }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("the agent did not stop within 30 s")
+		}
+	}()
 
 	m := func() samples { return scrape(t, ms.URL) }
 	get := func(name string, match ...string) float64 {
 		v, _ := m().sum(name, match...)
 		return v
 	}
+	// wait fails with the agent's metrics as they last were.
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				for _, s := range m() {
-					if len(s.name) > 16 && s.name[:16] == "consortium_agent" {
-						t.Logf("%s %v %v", s.name, s.labels, s.value)
-					}
-				}
-				t.Fatalf("%s: not within 10s", what)
+		testutil.Eventually(t, 10*time.Second, what, func() error {
+			if cond() {
+				return nil
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			var b strings.Builder
+			for _, s := range m() {
+				if strings.HasPrefix(s.name, "consortium_agent") {
+					fmt.Fprintf(&b, "\n%s %v %v", s.name, s.labels, s.value)
+				}
+			}
+			return fmt.Errorf("agent metrics:%s", b.String())
+		})
 	}
 	checked := map[string]bool{}
 	moved := func(name, event string, cond func() bool) {
@@ -255,7 +254,7 @@ func TestAgentMetricsMove(t *testing.T) {
 	// It leaves: removed and disconnected. (By the administrator: a
 	// member's own removal does not move the index in this version of the
 	// registry, so waiting agents do not hear of it until the next change.)
-	if code, b := r.do("DELETE", "/v1/nodes/"+second.id, r.admin, nil); code != 200 {
+	if code, b := r.do("DELETE", "/v1/nodes/"+second.id, r.Admin, nil); code != 200 {
 		t.Fatalf("removing the second peer: %d %s", code, b)
 	}
 	wait("the removed peer is dropped", func() bool {
@@ -264,7 +263,7 @@ func TestAgentMetricsMove(t *testing.T) {
 	// The administrator removes the agent's own node: the next renewal
 	// finds the lease gone and the agent registers again.
 	regs := get("consortium_agent_registrations_total", "result", "ok")
-	if code, b := r.do("DELETE", "/v1/nodes/"+self.ID().String(), r.admin, nil); code != 200 {
+	if code, b := r.do("DELETE", "/v1/nodes/"+self.ID().String(), r.Admin, nil); code != 200 {
 		t.Fatalf("removing the agent's node: %d %s", code, b)
 	}
 	wait("a lapsed renewal and a new registration", func() bool {
@@ -280,7 +279,9 @@ func TestAgentMetricsMove(t *testing.T) {
 	// renewal until a probe gets an answer (capped backoff, issue 24), so
 	// renewals_total{result="error"} counts at most the one renewal that
 	// may have raced the outage's discovery.
-	proxy.Close()
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	wait("registrar_up 0", func() bool { return get("consortium_agent_registrar_up") == 0 })
 	if v := get("consortium_agent_renewals_total", "result", "error"); v > 1 {
 		t.Errorf("%v renewals sent to a registrar known to be down", v)

@@ -2,58 +2,39 @@ package metricstest
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/consortium/consortium/internal/testutil"
 )
 
-// registrar is a registry on a real SQLite file behind the real HTTP API
-// on 127.0.0.1, on a settable clock so expiry needs no sleeping.
+// registrar is the shared in-process registrar (registrartest), on a
+// settable clock when the test drives expiry, so expiry needs no sleeping.
 type registrar struct {
+	*registrartest.Registrar
 	t     testing.TB
-	srv   *httptest.Server
-	reg   *registry.Registry
 	clock *testutil.Clock
-	admin string
 }
 
 func newRegistrar(t testing.TB, ttl time.Duration, fake bool) *registrar {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := &registrar{t: t}
-	cfg := registry.Config{TTL: ttl, Logger: quiet}
+	o := registrartest.Options{Registry: registry.Config{TTL: ttl}}
 	if fake {
+		// The test reaps by hand at the times it sets.
 		r.clock = testutil.NewClock()
-		cfg.Now = r.clock.Now
+		o.Registry.Now, o.Manual = r.clock.Now, true
 	}
-	if r.reg, err = registry.Open(ctx, st, cfg); err != nil {
-		t.Fatal(err)
-	}
-	cred, _, err := r.reg.EnsureAdmin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.admin = cred.String()
-	r.srv = httptest.NewServer(httpapi.New(httpapi.Config{Registry: r.reg, Logger: quiet}))
-	t.Cleanup(func() { r.srv.Close(); st.Close() })
+	r.Registrar = registrartest.New(t, o)
 	return r
 }
 
@@ -64,11 +45,11 @@ func (r *registrar) do(method, path, cred string, body any) (int, []byte) {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, r.srv.URL+path, rd)
+	req, _ := http.NewRequest(method, r.URL+path, rd)
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
-	res, err := r.srv.Client().Do(req)
+	res, err := r.Client().Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -77,17 +58,11 @@ func (r *registrar) do(method, path, cred string, body any) (int, []byte) {
 	return res.StatusCode, b
 }
 
-func (r *registrar) metrics() samples { return scrape(r.t, r.srv.URL+"/metrics") }
+func (r *registrar) metrics() samples { return scrape(r.t, r.URL+"/metrics") }
 
 func (r *registrar) addMember(name string) string {
 	r.t.Helper()
-	code, b := r.do("POST", "/v1/members", r.admin, map[string]string{"name": name})
-	if code != 201 {
-		r.t.Fatalf("adding %s: %d %s", name, code, b)
-	}
-	var mc httpapi.MemberCreated
-	json.Unmarshal(b, &mc)
-	return mc.Credential
+	return r.AddMember(r.t, name)
 }
 
 type node struct {
@@ -200,7 +175,7 @@ func TestRegistrarMetricsMove(t *testing.T) {
 				code, _ := r.do("GET", fmt.Sprintf("/v1/nodes/%s/peers?index=%d&wait=30s", val.id, index), acme, nil)
 				done <- code
 			}()
-			eventually(t, 5*time.Second, "watchers == 1 during the blocking query", func() bool {
+			testutil.EventuallyTrue(t, 5*time.Second, "watchers == 1 during the blocking query", func() bool {
 				return get(r.metrics(), "consortium_registrar_watchers") == 1
 			})
 			// A new tx node changes the validator's set: the query returns.
@@ -218,7 +193,7 @@ func TestRegistrarMetricsMove(t *testing.T) {
 		}},
 		{"consortium_registrar_expiries_total", "the leases run out", func(before samples) (bool, string) {
 			r.clock.Advance(ttl + time.Second)
-			r.reg.Reap()
+			r.Registry.Reap()
 			after := r.metrics()
 			d := delta(before, after, "consortium_registrar_expiries_total")
 			lapsed := get(after, "consortium_registrar_nodes", "member", "acme", "state", "lapsed")

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // sample is one line of Prometheus' text format.
@@ -132,18 +131,6 @@ func (ss samples) has(name string) bool {
 		}
 	}
 	return false
-}
-
-// eventually polls cond every 10 ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 var docRow = regexp.MustCompile("(?m)^\\| `(consortium_[a-z0-9_]+)` \\|")

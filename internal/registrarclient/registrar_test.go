@@ -1,51 +1,22 @@
 package registrarclient
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/consortium/consortium/internal/api"
-	"github.com/consortium/consortium/internal/httpapi"
-	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/testutil"
 )
-
-// startRegistrar runs a real registrar (HTTP API, registry, SQLite in a
-// temporary directory) on 127.0.0.1 and returns its URL and the
-// administrator's credential.
-func startRegistrar(t *testing.T) (string, string) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := registry.Open(ctx, st, registry.Config{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, ok, err := reg.EnsureAdmin(ctx)
-	if err != nil || !ok {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Registry: reg, Logger: quiet}))
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return srv.URL, admin.String()
-}
 
 // A member's whole life through a list whose first URL refuses
 // connections: every call reaches the real registrar behind the second URL,
 // and none the third; its refusals (4xx) come back as they are.
 func TestFailoverToARealRegistrar(t *testing.T) {
 	ctx := t.Context()
-	url, admin := startRegistrar(t)
+	r := registrartest.New(t, registrartest.Options{})
+	url, admin := r.URL, r.Admin
 	third := newReplica(t, healthy)
 	urls := []string{deadURL(t), url, third.url()}
 	list := strings.Join(urls, ",")
