@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,7 +83,9 @@ func (s *sharedStore) check() error {
 	return nil
 }
 
-// snapshot must be called with mu held.
+// snapshot must be called with mu held. It lists members by name, nodes by
+// ID and legacy enodes by network and enode, as the real stores load them
+// (SQLite's ORDER BY, etcd's key order): storetest holds every store to it.
 func (s *sharedStore) snapshot() *store.State {
 	st := &store.State{AdminHash: s.admin}
 	for _, m := range s.members {
@@ -94,6 +98,11 @@ func (s *sharedStore) snapshot() *store.State {
 	for _, l := range s.legacy {
 		st.Legacy = append(st.Legacy, l)
 	}
+	slices.SortFunc(st.Members, func(a, b store.Member) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(st.Nodes, func(a, b store.Node) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(st.Legacy, func(a, b store.Legacy) int {
+		return cmp.Or(strings.Compare(a.Network, b.Network), strings.Compare(a.Enode, b.Enode))
+	})
 	return st
 }
 
@@ -127,7 +136,7 @@ func (f *fakeReplica) PutMember(ctx context.Context, m store.Member) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	m.Created, m.RevokedAt = ms(m.Created), ms(m.RevokedAt)
+	m.Created, m.RevokedAt, m.PrevUntil = ms(m.Created), ms(m.RevokedAt), ms(m.PrevUntil)
 	s.members[m.Name] = m
 	s.commit(store.Change{Member: &m})
 	return nil
@@ -237,7 +246,7 @@ func (f *fakeReplica) InitIfEmpty(ctx context.Context, adminHash string, members
 	s.admin = adminHash
 	s.commit(store.Change{AdminHash: adminHash})
 	for _, m := range members {
-		m.Created, m.RevokedAt = ms(m.Created), ms(m.RevokedAt)
+		m.Created, m.RevokedAt, m.PrevUntil = ms(m.Created), ms(m.RevokedAt), ms(m.PrevUntil)
 		s.members[m.Name] = m
 		s.commit(store.Change{Member: &m})
 	}
