@@ -1,7 +1,6 @@
 package bfttest
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/consortium/consortium/internal/consortiuminit"
 	"github.com/consortium/consortium/internal/gethtest"
 	"github.com/consortium/consortium/internal/proctest"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -310,21 +310,9 @@ func (c *cluster) waitHeight(nodes []*node, h uint64, within time.Duration) time
 	return time.Since(start)
 }
 
-// eventually polls f every 100 ms until it returns nil, failing the test
-// with f's last error after within.
+// eventually polls f until it returns nil, failing the test with f's last
+// error after within.
 func (c *cluster) eventually(within time.Duration, what string, f func() error) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			c.t.Fatalf("%s: not within %v: %v", what, within, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	testutil.Eventually(c.t, within, what, f)
 }

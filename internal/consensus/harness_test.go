@@ -345,20 +345,6 @@ func (m *member) hashAt(t *testing.T, num uint64) common.Hash {
 	return h.Hash
 }
 
-// waitFor polls cond every 50 ms until it holds or within passes, and
-// returns how long it took.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // minHead is the lowest geth head among members.
 func (c *cluster) minHead(members ...*member) uint64 {
 	low := ^uint64(0)

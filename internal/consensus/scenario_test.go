@@ -18,7 +18,9 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // corruptingEngine stands between a proposer and its geth: while on, every
@@ -82,7 +84,7 @@ func TestFourValidators(t *testing.T) {
 	all := c.members[:4]
 	t.Logf("4 geths and 4 consensus nodes up in %v", time.Since(start).Round(time.Millisecond))
 
-	took := waitFor(t, 60*time.Second, "height 5 on every geth", func() bool { return c.minHead(all...) >= 5 })
+	took := testutil.EventuallyTrue(t, 60*time.Second, "height 5 on every geth", func() bool { return c.minHead(all...) >= 5 })
 	t.Logf("height 5 on every geth %v after start", took.Round(time.Millisecond))
 	for _, m := range all {
 		s := m.node.Status()
@@ -144,7 +146,7 @@ func (c *cluster) sendAndWait(t *testing.T, from int) {
 		t.Fatal(err)
 	}
 	var block uint64
-	took := waitFor(t, 15*time.Second, "receipt on every geth", func() bool {
+	took := testutil.EventuallyTrue(t, 15*time.Second, "receipt on every geth", func() bool {
 		for _, m := range c.members {
 			if !m.geth.Running() {
 				continue
@@ -174,21 +176,21 @@ func (c *cluster) invalidProposer(t *testing.T, bad *corruptingEngine) {
 	before := c.minHead(c.members...)
 	refusedBefore := make([]float64, 3)
 	for i := range 3 {
-		refusedBefore[i] = testutil.ToFloat64(c.members[i].node.metrics.proposalsRefused.WithLabelValues("geth_refused"))
+		refusedBefore[i] = promtestutil.ToFloat64(c.members[i].node.metrics.proposalsRefused.WithLabelValues("geth_refused"))
 	}
 	bad.on.Store(true)
-	waitFor(t, 60*time.Second, "two corrupted proposals", func() bool { return bad.corrupted.Load() >= 2 })
+	testutil.EventuallyTrue(t, 60*time.Second, "two corrupted proposals", func() bool { return bad.corrupted.Load() >= 2 })
 	bad.on.Store(false)
 	// The height of the last corrupted proposal is decided in a later
 	// round; let it and one clean height pass before the next scenario.
 	last := c.minHead(c.members...)
-	waitFor(t, 30*time.Second, "two clean heights", func() bool { return c.minHead(c.members...) >= last+2 })
+	testutil.EventuallyTrue(t, 30*time.Second, "two clean heights", func() bool { return c.minHead(c.members...) >= last+2 })
 	after := c.minHead(c.members...)
 	if after <= before {
 		t.Fatalf("no block while member 3 proposed invalid payloads (head %d -> %d)", before, after)
 	}
 	for i := range 3 {
-		got := testutil.ToFloat64(c.members[i].node.metrics.proposalsRefused.WithLabelValues("geth_refused"))
+		got := promtestutil.ToFloat64(c.members[i].node.metrics.proposalsRefused.WithLabelValues("geth_refused"))
 		if got <= refusedBefore[i] {
 			t.Errorf("member %d did not refuse the invalid proposal (geth_refused %v -> %v)", i, refusedBefore[i], got)
 		}
@@ -225,11 +227,11 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 		m.stop()
 	}
 	if len(down) == 1 {
-		took := waitFor(t, c.bar(5*time.Second), "a new block with one member down", func() bool { return c.minHead(up...) > h0 })
+		took := testutil.EventuallyTrue(t, c.bar(5*time.Second), "a new block with one member down", func() bool { return c.minHead(up...) > h0 })
 		t.Logf("member %d down: next block on the others %v after the kill", down[0].idx, took.Round(time.Millisecond))
 		// Let the chain pass the down member's turn to propose.
 		h1 := c.minHead(up...)
-		waitFor(t, 30*time.Second, "5 more blocks with one member down", func() bool { return c.minHead(up...) >= h1+5 })
+		testutil.EventuallyTrue(t, 30*time.Second, "5 more blocks with one member down", func() bool { return c.minHead(up...) >= h1+5 })
 	} else {
 		time.Sleep(time.Second) // a height in flight may still finish
 		halted := c.minHead(up...)
@@ -278,7 +280,7 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 		// The rejoining validators block-sync first, so the same 15 s
 		// peer timeout of CometBFT's block sync applies (see below).
 		const resumeBar = 10 * time.Second
-		took := waitFor(t, c.bar(2*resumeBar), "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
+		took := testutil.EventuallyTrue(t, c.bar(2*resumeBar), "blocks resuming", func() bool { return c.minHead(up...) > haltedAt })
 		t.Logf("both back: the chain resumed %v after the geth restarts began, %v after the Nodes' Start",
 			time.Since(back).Round(time.Millisecond), time.Since(nodesBack).Round(time.Millisecond))
 		if took > c.bar(resumeBar) {
@@ -298,7 +300,7 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 	// that fails on it would fail on CometBFT's timer. A run over the bar
 	// says so in the log.
 	const signBar = 10 * time.Second
-	took := waitFor(t, c.bar(2*signBar), "the restarted members caught up and signing", func() bool {
+	took := testutil.EventuallyTrue(t, c.bar(2*signBar), "the restarted members caught up and signing", func() bool {
 		top := c.minHead(up...)
 		for _, m := range down {
 			if n, _ := m.head(t); n < top {
@@ -331,13 +333,13 @@ func (c *cluster) downAndBack(t *testing.T, down ...*member) {
 func (c *cluster) fullNode(t *testing.T) {
 	vals := c.members[:4]
 	f := c.addFullNode()
-	refused := testutil.ToFloat64(vals[0].node.metrics.peersRefused)
+	refused := promtestutil.ToFloat64(vals[0].node.metrics.peersRefused)
 	c.startNode(f)
 	time.Sleep(3 * time.Second)
 	if s := f.node.Status(); s.Peers != 0 || s.Height != 0 || s.IsValidator {
 		t.Fatalf("full node outside the validators' sets: status %+v; want no peers, no blocks, not a validator", s)
 	}
-	if got := testutil.ToFloat64(vals[0].node.metrics.peersRefused); got <= refused {
+	if got := promtestutil.ToFloat64(vals[0].node.metrics.peersRefused); got <= refused {
 		t.Fatalf("validator 0 refused no handshake (%v -> %v)", refused, got)
 	}
 	t.Logf("stranger refused at the handshake: 0 peers, height 0 after 3 s")
@@ -348,7 +350,7 @@ func (c *cluster) fullNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	took := waitFor(t, 30*time.Second, "the full node's geth at the validators' head", func() bool {
+	took := testutil.EventuallyTrue(t, 30*time.Second, "the full node's geth at the validators' head", func() bool {
 		n, _ := f.head(t)
 		return n > 0 && n >= c.minHead(vals...)
 	})
@@ -358,7 +360,7 @@ func (c *cluster) fullNode(t *testing.T) {
 	if err := vals[0].node.SetPeers(vals[0].peers(c)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "validator 0 dropping the full node", func() bool {
+	testutil.EventuallyTrue(t, 5*time.Second, "validator 0 dropping the full node", func() bool {
 		return !vals[0].node.cmt.Switch().Peers().Has(p2p.ID(f.id))
 	})
 	if err := vals[0].node.SetPeers(append(vals[0].peers(c), f.addr())); err != nil {
@@ -449,7 +451,7 @@ func (c *cluster) gethAloneDownAndBack(t *testing.T, m *member) {
 	}
 	h0 := c.minHead(up...)
 	m.geth.Kill()
-	waitFor(t, c.bar(30*time.Second), "3 blocks while a geth is down", func() bool { return c.minHead(up...) >= h0+3 })
+	testutil.EventuallyTrue(t, c.bar(30*time.Second), "3 blocks while a geth is down", func() bool { return c.minHead(up...) >= h0+3 })
 	back := time.Now()
 	if err := m.geth.Restart(); err != nil {
 		t.Fatal(err)
@@ -457,7 +459,7 @@ func (c *cluster) gethAloneDownAndBack(t *testing.T, m *member) {
 	n, _ := m.head(t)
 	t.Logf("member %d's geth restarted after kill -9 at head %d (chain at %d); its consensus Node kept running", m.idx, n, c.minHead(up...))
 	c.peerGeths()
-	took := waitFor(t, c.bar(30*time.Second), "the geth back at the head and its member signing", func() bool {
+	took := testutil.EventuallyTrue(t, c.bar(30*time.Second), "the geth back at the head and its member signing", func() bool {
 		n, _ := m.head(t)
 		return n >= c.minHead(up...) && contains(up[0].node.Status().Signers, nil, m.valAddr)
 	})

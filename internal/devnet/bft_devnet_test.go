@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -76,7 +77,7 @@ func TestBFTDevnet(t *testing.T) {
 	}
 
 	t.Run("every member proposes", func(t *testing.T) {
-		eventually(t, 4*time.Minute, "not every member proposed a block", func() bool { return len(d.Stats().FirstBlock) == 4 })
+		testutil.EventuallyTrue(t, 4*time.Minute, "not every member proposed a block", func() bool { return len(d.Stats().FirstBlock) == 4 })
 		t.Logf("every member proposed %.1fs after Start", time.Since(began).Seconds())
 		for _, m := range []string{"a", "b", "c", "d"} {
 			if !strings.Contains(out.String(), "proposed by "+m) {
@@ -86,7 +87,7 @@ func TestBFTDevnet(t *testing.T) {
 		// The agents report the consensus view with their renewals: what
 		// the dashboard's consensus panel shows.
 		var why string
-		eventually(t, 30*time.Second, "no consensus view at the registrar", func() bool {
+		testutil.EventuallyTrue(t, 30*time.Second, "no consensus view at the registrar", func() bool {
 			for _, n := range d.Nodes() {
 				if n.Label() != "a/validator-1" {
 					continue
@@ -112,7 +113,7 @@ func TestBFTDevnet(t *testing.T) {
 	t.Run("every node holds the same block at every height", func(t *testing.T) {
 		const stretch = 10
 		to := d.Stats().Head + stretch
-		eventually(t, 2*time.Minute, fmt.Sprintf("not every node reached block %d", to), func() bool {
+		testutil.EventuallyTrue(t, 2*time.Minute, fmt.Sprintf("not every node reached block %d", to), func() bool {
 			for _, n := range d.Nodes() {
 				if n.RPC != "" && headOf(n.RPC) < to {
 					return false
@@ -138,7 +139,7 @@ func TestBFTDevnet(t *testing.T) {
 		// geth's own peering is slower than the chain: a dial that failed
 		// is not retried for 35 s (p2p/dial.go), so on a loaded machine the
 		// last link may come after the blocks above. Wait for it, boundedly.
-		eventually(t, 2*time.Minute, "the mesh never completed", func() bool {
+		testutil.EventuallyTrue(t, 2*time.Minute, "the mesh never completed", func() bool {
 			return !d.Stats().Mesh.IsZero()
 		})
 		if !strings.Contains(out.String(), "mesh complete: 12 geth nodes, 18 links") {
@@ -154,7 +155,7 @@ func TestBFTDevnet(t *testing.T) {
 			}
 			t.Skip("needs root: port 53 and a mount namespace per plain geth")
 		}
-		eventually(t, 3*time.Minute, "not every member's plain geth joined", func() bool { return len(d.Stats().PlainJoined) == 4 })
+		testutil.EventuallyTrue(t, 3*time.Minute, "not every member's plain geth joined", func() bool { return len(d.Stats().PlainJoined) == 4 })
 		st := d.Stats()
 		dialled := 0
 		for m, took := range st.PlainJoined {
@@ -198,7 +199,7 @@ func TestBFTDevnet(t *testing.T) {
 			Status    hexutil.Uint64 `json:"status"`
 			BlockHash common.Hash    `json:"blockHash"`
 		}
-		eventually(t, 30*time.Second, "no receipt at d/tx-1", func() bool {
+		testutil.EventuallyTrue(t, 30*time.Second, "no receipt at d/tx-1", func() bool {
 			return rpcCall(rpcOf("d/tx-1"), &receipt, "eth_getTransactionReceipt", hash) == nil && receipt != nil
 		})
 		t.Logf("sent at a/tx-1, receipt at d/tx-1 after %.2fs", time.Since(sent).Seconds())
@@ -209,7 +210,7 @@ func TestBFTDevnet(t *testing.T) {
 		var at *struct {
 			BlockHash common.Hash `json:"blockHash"`
 		}
-		eventually(t, 5*time.Second, "no receipt at a/tx-1", func() bool {
+		testutil.EventuallyTrue(t, 5*time.Second, "no receipt at a/tx-1", func() bool {
 			return rpcCall(rpcOf("a/tx-1"), &at, "eth_getTransactionReceipt", hash) == nil && at != nil
 		})
 		if at.BlockHash != receipt.BlockHash {
@@ -224,20 +225,20 @@ func TestBFTDevnet(t *testing.T) {
 		}
 		stopped := time.Now()
 		from := headOf(ref)
-		eventually(t, 30*time.Second, "the chain stopped with b's validator down", func() bool { return headOf(ref) >= from+3 })
+		testutil.EventuallyTrue(t, 30*time.Second, "the chain stopped with b's validator down", func() bool { return headOf(ref) >= from+3 })
 		t.Logf("three blocks without b's validator within %.1fs", time.Since(stopped).Seconds())
 		if err := d.StartNode(ctx, "b/validator-1"); err != nil {
 			t.Fatal(err)
 		}
 		back := time.Now()
 		bRPC := rpcOf("b/validator-1")
-		eventually(t, 60*time.Second, "b's validator did not catch up", func() bool { return headOf(bRPC) >= headOf(ref) })
+		testutil.EventuallyTrue(t, 60*time.Second, "b's validator did not catch up", func() bool { return headOf(bRPC) >= headOf(ref) })
 		t.Logf("b's validator at the head %.1fs after its start", time.Since(back).Seconds())
 		n, err := d.node("b/validator-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "b's validator does not sign again", func() bool {
+		testutil.EventuallyTrue(t, 30*time.Second, "b's validator does not sign again", func() bool {
 			st, ok := n.consensusStatus()
 			return ok && st.IsValidator && slices.Contains(st.Signers, validatorAddr(t, d, "b"))
 		})
@@ -256,7 +257,7 @@ func TestBFTDevnet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 2*time.Minute, label+" never reached block 8", func() bool { return headOf(n.RPCURL()) >= 8 })
+		testutil.EventuallyTrue(t, 2*time.Minute, label+" never reached block 8", func() bool { return headOf(n.RPCURL()) >= 8 })
 		at := headOf(n.RPCURL())
 		pid, up := n.running()
 		if !up {
@@ -265,7 +266,7 @@ func TestBFTDevnet(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, label+"'s geth did not die", func() bool { _, up := n.running(); return !up })
+		testutil.EventuallyTrue(t, 30*time.Second, label+"'s geth did not die", func() bool { _, up := n.running(); return !up })
 		if err := d.StopNode(label); err != nil { // its agent and consensus node
 			t.Fatal(err)
 		}
@@ -281,8 +282,8 @@ func TestBFTDevnet(t *testing.T) {
 			t.Errorf("%s's geth came back at block %d, not at its height (%d or later, less at most %d unsynced)", label, loaded, at, lostBound)
 		}
 		ref := rpcOf("a/tx-1")
-		eventually(t, 60*time.Second, label+" did not catch up", func() bool { return headOf(n.RPCURL()) >= headOf(ref) })
-		eventually(t, 30*time.Second, label+" does not sign again", func() bool {
+		testutil.EventuallyTrue(t, 60*time.Second, label+" did not catch up", func() bool { return headOf(n.RPCURL()) >= headOf(ref) })
+		testutil.EventuallyTrue(t, 30*time.Second, label+" does not sign again", func() bool {
 			st, ok := n.consensusStatus()
 			return ok && st.IsValidator && slices.Contains(st.Signers, validatorAddr(t, d, "c"))
 		})
@@ -310,13 +311,13 @@ func TestBFTDevnet(t *testing.T) {
 		// Every validator's CometBFT holds five validators, e among them.
 		val := validatorAddr(t, d, "e")
 		for _, v := range d.voters("e") {
-			eventually(t, 10*time.Second, v.spec.Label()+" does not hold 5 validators", func() bool {
+			testutil.EventuallyTrue(t, 10*time.Second, v.spec.Label()+" does not hold 5 validators", func() bool {
 				st, ok := v.consensusStatus()
 				return ok && len(st.Powers) == 5 && st.Powers[val] > 0
 			})
 		}
 		// e's validator proposes in turn, and signs.
-		eventually(t, time.Minute, "no block proposed by e", func() bool { return strings.Contains(out.String(), "proposed by e") })
+		testutil.EventuallyTrue(t, time.Minute, "no block proposed by e", func() bool { return strings.Contains(out.String(), "proposed by e") })
 		n := d.validatorOf("e")
 		st, ok := n.consensusStatus()
 		if !ok || !st.IsValidator || !slices.Contains(st.Signers, val) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -80,7 +81,7 @@ func TestCliqueDevnet(t *testing.T) {
 	}
 
 	t.Run("full mesh", func(t *testing.T) {
-		eventually(t, 60*time.Second, "no full mesh", func() bool { return !d.Stats().Mesh.IsZero() })
+		testutil.EventuallyTrue(t, 60*time.Second, "no full mesh", func() bool { return !d.Stats().Mesh.IsZero() })
 		st := d.Stats()
 		if st.Links != 12 || st.Expected != 12 {
 			t.Errorf("links %d of %d, want 12 of 12 (3 inside each member, 3 between public nodes)", st.Links, st.Expected)
@@ -91,7 +92,7 @@ func TestCliqueDevnet(t *testing.T) {
 	})
 
 	t.Run("every member seals blocks every node imports", func(t *testing.T) {
-		eventually(t, 60*time.Second, "not every member sealed a block", func() bool { return len(d.Stats().FirstBlock) == 3 })
+		testutil.EventuallyTrue(t, 60*time.Second, "not every member sealed a block", func() bool { return len(d.Stats().FirstBlock) == 3 })
 		// One block sealed by each member, seen by one node; then every
 		// node must hold exactly that block.
 		// The monitor may have seen a block that lost a race; the chain at
@@ -107,7 +108,7 @@ func TestCliqueDevnet(t *testing.T) {
 				t.Log(why)
 			}
 		}()
-		eventually(t, 60*time.Second, "no settled block of every member held by every node", func() bool {
+		testutil.EventuallyTrue(t, 60*time.Second, "no settled block of every member held by every node", func() bool {
 			clear(sealedBy)
 			for n := uint64(1); n <= headOf(ref); n++ {
 				if m := memberOf[signerOf(ref, n)]; m != "" && sealedBy[m] == 0 {
@@ -156,7 +157,7 @@ func TestCliqueDevnet(t *testing.T) {
 			BlockHash   common.Hash    `json:"blockHash"`
 			BlockNumber hexutil.Uint64 `json:"blockNumber"`
 		}
-		eventually(t, 30*time.Second, "no receipt at c/tx-1", func() bool {
+		testutil.EventuallyTrue(t, 30*time.Second, "no receipt at c/tx-1", func() bool {
 			return rpcCall(rpcOf("c/tx-1"), &receipt, "eth_getTransactionReceipt", hash) == nil && receipt != nil
 		})
 		if receipt.Status != 1 {
@@ -165,7 +166,7 @@ func TestCliqueDevnet(t *testing.T) {
 		// Right after sealing, a and c may still hold different siblings
 		// (Clique's out-of-turn blocks race the in-turn one); they agree
 		// within a block or two.
-		eventually(t, 20*time.Second, "a and c disagree on the tx's block", func() bool {
+		testutil.EventuallyTrue(t, 20*time.Second, "a and c disagree on the tx's block", func() bool {
 			var at, ct *struct {
 				BlockHash common.Hash `json:"blockHash"`
 			}
@@ -181,7 +182,7 @@ func TestCliqueDevnet(t *testing.T) {
 			t.Fatal(err)
 		}
 		from := headOf(ref)
-		eventually(t, 30*time.Second, "the chain stopped with a's signer down", func() bool { return headOf(ref) >= from+5 })
+		testutil.EventuallyTrue(t, 30*time.Second, "the chain stopped with a's signer down", func() bool { return headOf(ref) >= from+5 })
 		aSigner := signerAddr(t, d, "a")
 		for n := from + 2; n <= from+5; n++ { // +2: a block of a's may have been in flight
 			if s := signerOf(ref, n); s == aSigner {
@@ -192,10 +193,10 @@ func TestCliqueDevnet(t *testing.T) {
 			t.Fatal(err)
 		}
 		aRPC := rpcOf("a/validator-1")
-		eventually(t, 60*time.Second, "a's signer did not catch up", func() bool { return headOf(aRPC) >= headOf(ref) && headOf(aRPC) > from+5 })
+		testutil.EventuallyTrue(t, 60*time.Second, "a's signer did not catch up", func() bool { return headOf(aRPC) >= headOf(ref) && headOf(aRPC) > from+5 })
 		// And it seals again.
 		back := headOf(ref)
-		eventually(t, 60*time.Second, "a's signer does not seal after its restart", func() bool {
+		testutil.EventuallyTrue(t, 60*time.Second, "a's signer does not seal after its restart", func() bool {
 			for n := back + 1; n <= headOf(ref); n++ {
 				if signerOf(ref, n) == aSigner {
 					return true
@@ -235,7 +236,7 @@ func TestCliqueDevnet(t *testing.T) {
 		// chain was sealed by d, and d agrees on it. (Not "d's latest
 		// block": that one may be on a short fork that Clique drops.)
 		ref, aRPC := rpcOf("d/tx-1"), rpcOf("a/tx-1")
-		eventually(t, 60*time.Second, "no block sealed by d on a's chain that d agrees with", func() bool {
+		testutil.EventuallyTrue(t, 60*time.Second, "no block sealed by d on a's chain that d agrees with", func() bool {
 			head := headOf(aRPC)
 			for n := head; n > 0 && n+50 > head; n-- {
 				if signerOf(aRPC, n) != dSigner {
@@ -250,7 +251,7 @@ func TestCliqueDevnet(t *testing.T) {
 			return false
 		})
 		// 3 links inside each of 4 members, 6 between their public nodes.
-		eventually(t, 30*time.Second, "no full mesh with d", func() bool { return d.Stats().Expected == 18 && d.Stats().Links == 18 })
+		testutil.EventuallyTrue(t, 30*time.Second, "no full mesh with d", func() bool { return d.Stats().Expected == 18 && d.Stats().Links == 18 })
 	})
 
 	t.Run("close leaves no process", func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -75,18 +74,6 @@ func signerOf(url string, n uint64) common.Address {
 	var a common.Address
 	rpcCall(url, &a, "clique_getSigner", hexutil.EncodeUint64(n))
 	return a
-}
-
-// eventually polls cond every 200 ms until it holds or limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", limit, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // alive reports whether a process (or any member of its process group)

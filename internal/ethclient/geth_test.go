@@ -10,31 +10,34 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/consortium/consortium/internal/gethtest"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // connectBound is generous: a loopback connection takes milliseconds, but
 // the machine may be busy with other packages' tests.
 const connectBound = 30 * time.Second
 
-// waitFor polls cond every 10 ms until it holds and returns how long that
-// took; it fails the test after bound.
+// waitFor polls cond until it holds and returns how long that took; it
+// fails the test after bound. An error from cond fails the test at once
+// rather than being polled past: "b untrusted and still connected" must
+// not pass on a b that dropped and came back.
 func waitFor(t *testing.T, bound time.Duration, what string, cond func() (bool, error)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
+	return testutil.Eventually(t, bound, what, func() error {
+		t.Helper()
 		ok, err := cond()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ok {
-			return time.Since(start)
+		if !ok {
+			return errNotYet
 		}
-		if time.Since(start) > bound {
-			t.Fatalf("%s: not within %v", what, bound)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
+
+// errNotYet is what waitFor's poll reports while cond does not hold.
+var errNotYet = errors.New("not yet")
 
 func findPeer(ctx context.Context, c Client, id enode.ID) (Peer, bool, error) {
 	peers, err := c.Peers(ctx)

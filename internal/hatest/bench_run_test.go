@@ -1,7 +1,6 @@
 package hatest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/bench/load"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // runBench starts the registrars of one column (kind "sqlite": one replica
@@ -196,14 +196,9 @@ func runBench(t *testing.T, kind string, pop *load.Population) benchResult {
 func converged(t *testing.T, rs []*replica, admin string, n int) string {
 	start := time.Now()
 	for _, r := range rs {
-		var live int
-		if !waitFor(2*time.Minute, func() bool {
-			_, body, err := get(r.url()+"/v1/nodes", admin)
-			live = bytes.Count(body, []byte(`"live":true`))
-			return err == nil && live >= n
-		}) {
-			t.Fatalf("%s lists %d live nodes of %d two minutes after the registrations", r.name, live, n)
-		}
+		testutil.Eventually(t, 2*time.Minute, r.name+" listing every registration live", func() error {
+			return listsLive(r, admin, n)
+		})
 	}
 	return ms(time.Since(start))
 }
@@ -212,19 +207,19 @@ func converged(t *testing.T, rs []*replica, admin string, n int) string {
 // how long that took.
 func sameSet(t *testing.T, b *load.Target, rs []*replica, s load.Spec) string {
 	start := time.Now()
-	var etags []string
-	if !waitFor(2*time.Minute, func() bool {
-		etags = etags[:0]
+	testutil.Eventually(t, 2*time.Minute, "the replicas answering one set after the renewals", func() error {
+		var etags []string
 		for _, r := range rs {
 			a, err := b.Peers(context.Background(), r.url(), s, "format=bootnodes", "", nil)
 			if err != nil {
-				return false
+				return fmt.Errorf("%s: %w", r.name, err)
 			}
 			etags = append(etags, a.ETag)
 		}
-		return !slices.ContainsFunc(etags, func(e string) bool { return e != etags[0] })
-	}) {
-		t.Fatalf("the replicas still answer different sets two minutes after the renewals: %v", etags)
-	}
+		if slices.ContainsFunc(etags, func(e string) bool { return e != etags[0] }) {
+			return fmt.Errorf("ETags %v", etags)
+		}
+		return nil
+	})
 	return ms(time.Since(start))
 }

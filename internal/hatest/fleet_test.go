@@ -3,11 +3,14 @@ package hatest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // fleet runs agents until stop.
@@ -82,14 +85,9 @@ func (f *fleet) run(t testing.TB, rs []*replica, admin string) {
 	// A replica learns the others' registrations through etcd: an ETag
 	// read before it has them all would be stale at once.
 	for _, r := range rs {
-		var live int
-		if !waitFor(time.Minute, func() bool {
-			_, b, err := get(r.url()+"/v1/nodes", admin)
-			live = bytes.Count(b, []byte(`"live":true`))
-			return err == nil && live >= len(f.agents)
-		}) {
-			t.Fatalf("%s lists %d live nodes a minute after %d registrations", r.name, live, len(f.agents))
-		}
+		testutil.Eventually(t, time.Minute, r.name+" listing every registration live", func() error {
+			return listsLive(r, admin, len(f.agents))
+		})
 	}
 	errs := make(chan error, len(f.agents))
 	for _, a := range f.agents {
@@ -114,19 +112,32 @@ func (f *fleet) run(t testing.TB, rs []*replica, admin string) {
 	}
 	// Every agent's blocking query written and not answered: none is
 	// still busy with an answer when the test starts to measure.
-	var waiting int
-	if !waitFor(time.Minute, func() bool {
-		waiting = 0
+	testutil.Eventually(t, time.Minute, "every agent's blocking query waiting", func() error {
+		waiting := 0
 		for _, a := range f.agents {
 			cs := a.callsSnapshot()
 			if len(cs) > 0 && !cs[len(cs)-1].wrote.IsZero() && cs[len(cs)-1].bodyRead.IsZero() {
 				waiting++
 			}
 		}
-		return waiting == len(f.agents)
-	}) {
-		t.Fatalf("only %d of %d agents have a blocking query waiting after a minute", waiting, len(f.agents))
+		if waiting != len(f.agents) {
+			return fmt.Errorf("only %d of %d agents have a blocking query waiting", waiting, len(f.agents))
+		}
+		return nil
+	})
+}
+
+// listsLive returns nil once r lists at least n live nodes, and otherwise
+// how many it lists (or why it could not list them).
+func listsLive(r *replica, admin string, n int) error {
+	_, body, err := get(r.url()+"/v1/nodes", admin)
+	if err != nil {
+		return err
 	}
+	if live := bytes.Count(body, []byte(`"live":true`)); live < n {
+		return fmt.Errorf("%s lists %d live nodes of %d", r.name, live, n)
+	}
+	return nil
 }
 
 func (f *fleet) stop() {

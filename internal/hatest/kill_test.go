@@ -284,7 +284,10 @@ func replicaName(rs []*replica, addr string) string {
 	return addr
 }
 
-// waitFor polls cond every 50 ms until it holds or d has passed.
+// waitFor polls cond every 50 ms until it holds or d has passed, and
+// says whether it held. Unlike testutil.Eventually it does not fail the
+// test: its callers wait in a goroutine (which must not call t.Fatal), or
+// report a miss with t.Errorf per replica or per agent and go on.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/consortium/consortium/internal/httpapi"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // TestRestartAllReplicas writes through every replica (registrations, a
@@ -38,12 +39,13 @@ func TestRestartAllReplicas(t *testing.T) {
 	// another replica).
 	addedAt := time.Now()
 	for _, r := range rs {
-		if !waitFor(10*time.Second, func() bool {
-			code, _, _ := get(r.url()+"/v1/whoami", mc.Credential)
-			return code == http.StatusOK
-		}) {
-			t.Fatalf("%s still refuses initech's credential 10 s after it was created through %s", r.name, rs[1].name)
-		}
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%s accepting initech's credential created through %s", r.name, rs[1].name), func() error {
+			code, body, err := get(r.url()+"/v1/whoami", mc.Credential)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("%d %s", code, body)
+			}
+			return err
+		})
 	}
 	t.Logf("initech's credential accepted by every replica %s after its creation was acknowledged", ms(time.Since(addedAt)))
 
