@@ -28,9 +28,11 @@ import (
 // changes nothing; c's vote (3 of 4, more than 2/3 of the power) does, on
 // every node at the same height, and e's validator signs commits. All of
 // it through the `consortium member` CLI against each member's own
-// consensus RPC.
+// consensus RPC. The registrar follows the chain, so its dashboard shows
+// the proposal while it is open, to the administrator and to a member, and
+// drops it once the change took effect.
 func TestGovernanceAddsValidator(t *testing.T) {
-	c, vals, _ := startValidatorsAndPublics(t, false)
+	c, vals, _ := startValidatorsAndPublics(t, true)
 
 	// The fifth node: a full node with a validator key no genesis knows.
 	newKey, newAddr := c.newValidatorKey("a", consortiuminit.RoleTx)
@@ -46,16 +48,24 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	if !strings.Contains(out, "fault tolerance: 4 validators, tolerates 1") || !strings.Contains(out, "→ 5 validators, tolerates 1") {
 		t.Errorf("propose did not preview the fault tolerance:\n%s", out)
 	}
+	open := wantProposal{id: id[1], kind: "add", member: "e", proposer: "a",
+		votes: []string{"a"}, missing: []string{"b", "c", "d"}, power: 1, needed: 3,
+		before: "4 validators, tolerates 1", after: "5 validators, tolerates 1"}
+	c.eventually(30*time.Second, "a's proposal on the administrator's dashboard", func() error {
+		return c.dashboardShows(c.regAdmin, open)
+	})
 	// A second vote from a is refused by the CLI before it is sent.
 	if _, err := c.memberCLIErr("a", vals["a"], "vote", id[1][:8]); err == nil {
 		t.Error("a voted twice for its own proposal")
 	}
-	// b votes: 2 of 4 (power 20 of the 27 needed).
+	// b votes: 2 of 4 (power 2 of the 3 needed; each has power 1).
 	c.memberCLI(t, "b", vals["b"], "vote", id[1][:8])
 	list := c.memberCLI(t, "c", vals["c"], "proposals")
 	if !strings.Contains(list, "signed: a, b") || !strings.Contains(list, "missing: c, d") {
 		t.Errorf("proposals after 2 votes:\n%s", list)
 	}
+	dCred := c.read(c.member("d").Credential)
+	checkDashboardOpen(t, c, dCred, open)
 	time.Sleep(3 * time.Second) // more than the two heights a change takes
 	for _, n := range c.running() {
 		if k, err := n.validatorCount(0); err != nil || k != 4 {
@@ -80,13 +90,24 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	if signing > 30*time.Second {
 		t.Errorf("e signed %v after the change was decided", signing)
 	}
+	for _, cred := range []string{c.regAdmin, dCred} {
+		c.eventually(30*time.Second, "the passed proposal gone from the dashboard", func() error {
+			return c.dashboardSettled(cred, 5)
+		})
+	}
 
-	// Every node has the same set at the same heights: 4 validators up to
-	// the change, 5 from two heights after it.
+	checkSetGrew(t, c, vals["a"], e)
+}
+
+// checkSetGrew checks that every node has the same validator set at the
+// same heights: 4 up to the change, 5 from two heights after it (ref's
+// history finds that height), and the same chain; e is the new validator.
+func checkSetGrew(t *testing.T, c *cluster, ref, e *node) {
+	t.Helper()
 	top, _ := minHead(c.running())
 	first := uint64(0)
 	for h := uint64(2); h <= top; h++ {
-		k, err := vals["a"].validatorCount(int64(h))
+		k, err := ref.validatorCount(int64(h))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,6 +133,26 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	}
 	c.sameChain(c.running(), 1, top)
 	t.Logf("e (a's former full node %s) is a validator from height %d; chain the same on all %d nodes up to %d", e.name, first, len(c.running()), top)
+}
+
+// checkDashboardOpen checks, after b's vote, that the administrator and d
+// (a member yet to vote) see the proposal open with a's and b's votes, and
+// that d sees no other member's private node beside it.
+func checkDashboardOpen(t *testing.T, c *cluster, dCred string, open wantProposal) {
+	t.Helper()
+	open.votes, open.missing, open.power = []string{"a", "b"}, []string{"c", "d"}, 2
+	for _, cred := range []string{c.regAdmin, dCred} {
+		c.eventually(30*time.Second, "the proposal with 2 votes on the dashboard", func() error {
+			return c.dashboardShows(cred, open)
+		})
+	}
+	s, err := c.dashboardState(dCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := othersPrivateNodes(s, "d"); err != nil {
+		t.Error(err)
+	}
 }
 
 // startValidatorsAndPublics starts a cluster of the four members (whose
