@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/registrarclient"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // TestAnnounceBoundsEachCall: a registration the registrar never answers
@@ -45,7 +46,7 @@ func TestAnnounceBoundsEachCall(t *testing.T) {
 		defer close(done)
 		Announce(ctx, rc, "bootnode", func() string { return "enr:-x" }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); testutil.Wait(t, time.Minute, "Announce to return after cancel", done) }()
 	deadline := time.Now().Add(announceCallTimeout + 10*time.Second)
 	for calls.Load() < 2 {
 		if time.Now().After(deadline) {

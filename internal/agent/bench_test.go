@@ -86,7 +86,7 @@ func benchConvergence(b *testing.B, version string) {
 		}
 		samples = append(samples, time.Since(committed))
 		// Take it out again so every round starts from the same mesh.
-		n.stopAgent()
+		n.stopAgent(b)
 		n.geth.Kill()
 		if err := s.reg.Registry.Remove(context.Background(), admin, n.geth.ID().String()); err != nil {
 			b.Fatal(err)

@@ -92,7 +92,7 @@ func TestConsensusPeersFollowTheRegistrar(t *testing.T) {
 	check("all three up")
 
 	other.n.geth.Kill()
-	other.n.stopAgent()
+	other.n.stopAgent(t)
 	want[pub] = []string{addr(val, val.port)}
 	want[other] = other.c.peers() // no agent: nothing changes
 	killed := time.Now()

@@ -115,7 +115,11 @@ func (s *suite) addMember(name string) *member {
 		defer close(done)
 		agent.Announce(ctx, s.reg.client(m.cred), "bootnode", b.ENR, s.log.With("bootnode", name))
 	}()
-	s.t.Cleanup(func() { cancel(); <-done; b.Close() })
+	s.t.Cleanup(func() {
+		defer b.Close() // even if Announce hangs
+		cancel()
+		testutil.Wait(s.t, time.Minute, "bootnode "+name+"'s Announce to return after cancel", done)
+	})
 	m.boot = b
 	s.members[name] = m
 	return m
@@ -172,14 +176,17 @@ func (s *suite) startAgent(n *tnode) {
 			s.t.Errorf("agent %s: %v", n.name, err)
 		}
 	}()
-	s.t.Cleanup(n.stopAgent)
+	s.t.Cleanup(func() { n.stopAgent(s.t) })
 }
 
-func (n *tnode) stopAgent() {
+// stopAgent stops n's agent, failing t (the test of the calling goroutine)
+// if its Run does not return.
+func (n *tnode) stopAgent(t testing.TB) {
+	t.Helper()
 	if n.cancel != nil {
 		n.cancel()
-		<-n.done
 		n.cancel = nil
+		testutil.Wait(t, time.Minute, "agent "+n.name+"'s Run to return after cancel", n.done)
 	}
 }
 
@@ -362,7 +369,7 @@ func runAgentSuite(t *testing.T, version string) {
 
 	t.Run("KilledNodeLeavesWithinTTL", func(t *testing.T) {
 		aTx2.geth.Kill()
-		aTx2.stopAgent()
+		aTx2.stopAgent(t)
 		killed := time.Now()
 		ac := s.reg.client(a.cred)
 		gone := testutil.EventuallyTrue(t, testTTL+5*time.Second, "killed node leaves alpha-validator's peer set", func() bool {

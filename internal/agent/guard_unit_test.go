@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -153,7 +154,7 @@ func TestGuardPollWithoutEvents(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	<-done
+	testutil.Wait(t, time.Minute, "the peer event loop to return after cancel", done)
 	if calls := fc.took(); len(calls) != 1 || !contains(calls, "remove", stranger) {
 		t.Fatalf("calls %v, want only the stranger removed", calls)
 	}

@@ -96,6 +96,7 @@ func BenchmarkAgentRSS(b *testing.B) {
 		cmd := exec.Command(v.bin, args...)
 		cmd.Env = append(append(os.Environ(), "CONSORTIUM_CREDENTIAL="+m.cred), v.env...)
 		cmd.Stderr = io.Discard
+		cmd.WaitDelay = time.Minute // Wait copies stderr: bound it should a process outside the group hold the pipe
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -43,6 +43,7 @@ import (
 	"github.com/consortium/consortium/internal/bench/load"
 	"github.com/consortium/consortium/internal/proctest"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // realFig is one figure of one run: the value the range is taken over, its
@@ -229,26 +230,35 @@ func startProfile(t *testing.T, dir, pprofAddr string, phase int, metric string)
 	if dir == "" {
 		return func() {}
 	}
-	done := make(chan struct{})
+	// The goroutine reports through done, not t, so that it may outlive a
+	// test that gave up on it.
+	done := make(chan string, 1)
 	go func() {
-		defer close(done)
-		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/profile?seconds=2")
-		if err != nil {
-			t.Logf("profile of phase %d: %v", phase, err)
+		path := filepath.Join(dir, fmt.Sprintf("phase-%d.pprof", phase))
+		if err := saveProfile(pprofAddr, path); err != nil {
+			done <- fmt.Sprintf("profile of phase %d: %v", phase, err)
 			return
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("phase-%d.pprof", phase)), b, 0o644)
-		}
-		if err != nil {
-			t.Logf("profile of phase %d: %v", phase, err)
-			return
-		}
-		t.Logf("profile of phase %d (%s): %s", phase, metric, filepath.Join(dir, fmt.Sprintf("phase-%d.pprof", phase)))
+		done <- fmt.Sprintf("profile of phase %d (%s): %s", phase, metric, path)
 	}()
-	return func() { <-done }
+	return func() {
+		t.Helper()
+		t.Log(testutil.Wait(t, time.Minute, fmt.Sprintf("the profile of phase %d", phase), done))
+	}
+}
+
+// saveProfile saves a 2-second CPU profile from the pprof server at addr.
+func saveProfile(addr, path string) error {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=2")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // gzipRead GETs url asking for gzip and returns the size of the compressed

@@ -327,7 +327,7 @@ func (r *registrar) stream(cred string) *sse {
 
 func (s *sse) close() {
 	s.res.Body.Close()
-	<-s.done
+	testutil.Wait(s.t, time.Minute, "the stream's reader to stop after its body closed", s.done)
 }
 
 // next returns the next message, failing after timeout.

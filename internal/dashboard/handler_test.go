@@ -13,6 +13,7 @@ import (
 
 	"github.com/consortium/consortium/internal/dashboard"
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 func decodeError(t *testing.T, rep reply, status int, code string) {
@@ -355,7 +356,7 @@ func TestRunLooksOnlyWhileAPageIsOpen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.dash.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); testutil.Wait(t, time.Minute, "the dashboard's Run to return after cancel", done) }()
 	acme := r.addMember("acme")
 	a, b := newNode(t, "acme", "validator", "10.1.0.3", ""), newNode(t, "acme", "tx", "10.1.0.4", "")
 	r.register(acme, a)

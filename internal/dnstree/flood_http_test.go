@@ -113,10 +113,10 @@ func TestFloodKeepsHTTPFast(t *testing.T) {
 	}()
 	during := renewals(200)
 	close(stop)
-	sent := <-floodDone
+	sent := testutil.Wait(t, stopLimit, "the flood to stop", floodDone)
 	took := time.Since(start)
 	conn.Close()
-	drained.Wait()
+	testutil.WaitGroup(t, stopLimit, "the answers' reader to stop after its socket closed", &drained)
 	st2 := srv.Stats()
 	p := func(ds []time.Duration, q float64) time.Duration {
 		s := slices.Clone(ds)

@@ -138,6 +138,9 @@ func TestGethDiscoveryDNS(t *testing.T) {
 	// Its own process group, killed whole on timeout; and it dies with us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Wait also waits for the copy of its output, which a leftover process
+	// holding the pipe would keep open forever: bound it once the child ends.
+	cmd.WaitDelay = stopLimit
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +245,7 @@ func gethInNamespace(t *testing.T) {
 	srv := NewServer(tr, ServerConfig{Logger: quiet})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, pc, l) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); testutil.Wait(t, stopLimit, "Serve to return after cancel", done) }()
 
 	url := tr.URL("acme")
 	v, _ := tr.Tree("acme")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consortium/consortium/internal/testutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -27,6 +28,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // waitLimit bounds a wait on another goroutine (Run, a server) rather than
 // on a call's return.
 const waitLimit = 10 * time.Second
+
+// stopLimit bounds the wait for a goroutine told to stop (Run, Serve, a
+// reader whose socket closed) to return: generous, as it only turns a
+// regression's hang into a failure.
+const stopLimit = time.Minute
 
 // fakeSource is a Source the test sets member by member.
 type fakeSource struct {
@@ -157,7 +163,7 @@ func serve(t testing.TB, trees *Trees, cfg ServerConfig) (*Server, string) {
 	go func() { done <- srv.Serve(ctx, pc, l) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := testutil.Wait(t, stopLimit, "Serve to return after its context ended", done); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})

@@ -106,7 +106,7 @@ func TestFlood(t *testing.T) {
 	defer conn.Close()
 	q := new(dns.Msg)
 	q.SetQuestion("a.nodes.example.", dns.TypeTXT)
-	answered := make(chan int)
+	answered := make(chan int, 1) // the reader need not wait for a test that gave up
 	go func() {
 		n := 0
 		buf := make([]byte, 2048)
@@ -138,7 +138,8 @@ func TestFlood(t *testing.T) {
 	if _, err := (resolver{server: addr, from: "127.0.0.2"}).LookupTXT(context.Background(), "a.nodes.example"); err != nil {
 		t.Errorf("a second address during the flood: %v", err)
 	}
-	n := <-answered
+	// The reader stops after a second with no answer.
+	n := testutil.Wait(t, stopLimit, "the flood's answers to stop", answered)
 	elapsed := time.Since(start)
 	st := srv.Stats()
 	max := burst + int(rate*elapsed.Seconds()) + 1
@@ -211,8 +212,13 @@ func TestClientFindsLaterRecord(t *testing.T) {
 	}()
 	defer func() {
 		it.Close()
-		for range found {
-		}
+		drained := make(chan struct{})
+		go func() {
+			for range found {
+			}
+			close(drained)
+		}()
+		testutil.Wait(t, stopLimit, "the iterator's reader to stop after Close", drained)
 	}()
 	await := func(id enode.ID, within time.Duration) time.Duration {
 		t.Helper()

@@ -114,7 +114,7 @@ func TestTreesRunFollowsChanges(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); testutil.Wait(t, stopLimit, "Run to return after cancel", done) }()
 
 	testutil.EventuallyTrue(t, waitLimit, "a's first tree", func() bool { v, _ := tr.Tree("a"); return v != nil && v.Nodes == 1 })
 	n2 := node(t, "10.1.0.2", 30303, 0)
@@ -157,7 +157,7 @@ func TestTreesRunMergesStorm(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); testutil.Wait(t, stopLimit, "Run to return after cancel", done) }()
 	testutil.EventuallyTrue(t, waitLimit, "the first tree signed", func() bool { return tr.Signed() == 1 })
 
 	var last *enode.Node

@@ -8,6 +8,9 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // dnsServer is a real DNS server on 127.0.0.1 (UDP) for the tests'
@@ -50,7 +53,10 @@ func newDNSServer(t *testing.T, hang bool) *dnsServer {
 			}
 		}
 	}()
-	t.Cleanup(func() { pc.Close(); <-done })
+	t.Cleanup(func() {
+		pc.Close()
+		testutil.Wait(t, time.Minute, "the fake DNS server's reader to stop after its socket closed", done)
+	})
 	return s
 }
 

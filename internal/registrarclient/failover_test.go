@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/api"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // replica is a fake registrar replica on 127.0.0.1 that counts requests and
@@ -373,7 +375,8 @@ func TestConcurrentFailuresMoveOneStep(t *testing.T) {
 			errs <- err
 		})
 	}
-	wg.Wait()
+	// Each call waits at most 5 s at r1, then goes to r2.
+	testutil.WaitGroup(t, time.Minute, fmt.Sprintf("%d concurrent calls during r1's failures to return", n), &wg)
 	close(errs)
 	for err := range errs {
 		if err != nil {

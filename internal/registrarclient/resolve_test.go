@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // The tests here resolve names through Go's own DNS client talking to a
@@ -136,7 +138,8 @@ func TestNameResolvesOnceDNSAnswersAgain(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	// Each call has a 4 s deadline.
+	testutil.WaitGroup(t, time.Minute, "the calls made while DNS hung to return", &wg)
 	dns.hang.Store(false)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
 	defer cancel()

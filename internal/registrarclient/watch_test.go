@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // blocker answers peer queries with a wait only when its release channel
@@ -43,7 +45,7 @@ func TestBlockingQueryMovesOnWhenItsReplicaDies(t *testing.T) {
 		_, err := c.WatchPeers(t.Context(), "n1", 6, `"set-6"`, time.Minute)
 		errc <- err
 	}()
-	<-b.waiting
+	testutil.Wait(t, time.Minute, "the watch to reach the first replica", b.waiting)
 	died := time.Now()
 	r1.srv.Listener.Close() // dies as a process does: no new connections, then none open
 	r1.srv.CloseClientConnections()
