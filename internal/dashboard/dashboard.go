@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/governance"
 	"github.com/consortium/consortium/internal/registry"
@@ -179,7 +180,7 @@ func New(cfg Config) *Dashboard {
 	d.mux.HandleFunc("GET "+pre+"/api/state", d.serveState)
 	d.mux.HandleFunc("GET "+pre+"/api/stream", d.serveStream)
 	d.mux.HandleFunc(pre+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no_route", "no such endpoint: "+r.Method+" "+clip(r.URL.Path))
+		writeError(w, http.StatusNotFound, api.CodeNoRoute, "no such endpoint: "+r.Method+" "+clip(r.URL.Path))
 	})
 	return d
 }
@@ -192,7 +193,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			d.log.Error("dashboard handler panic", "path", r.URL.Path, "panic", p)
-			writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			writeError(w, http.StatusInternalServerError, api.CodeInternal, "internal error")
 		}
 	}()
 	d.mux.ServeHTTP(w, r)
@@ -255,11 +256,8 @@ func pageHeaders(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-cache")
 }
 
-// ErrorBody is every error answer, the same shape as the API's.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
+// ErrorBody is every error answer: the API's.
+type ErrorBody = api.ErrorBody
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	if status == http.StatusUnauthorized {
@@ -288,7 +286,7 @@ func clip(s string) string {
 // authenticate reads the bearer credential from the Authorization header,
 // and only from there, and spends one token of its rate limit.
 func (d *Dashboard) authenticate(r *http.Request) (registry.Principal, string, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := api.Bearer(r.Header)
 	if !ok {
 		return registry.Principal{}, "", registry.ErrUnauthenticated
 	}
@@ -314,14 +312,14 @@ func (d *Dashboard) allow(name string) bool {
 
 func authError(w http.ResponseWriter, err error) {
 	if errors.Is(err, errRateLimited) {
-		writeError(w, http.StatusTooManyRequests, "rate_limited", err.Error())
+		writeError(w, http.StatusTooManyRequests, api.CodeRateLimited, err.Error())
 		return
 	}
 	if errors.Is(err, registry.ErrRevoked) {
-		writeError(w, http.StatusUnauthorized, "revoked", err.Error())
+		writeError(w, http.StatusUnauthorized, api.CodeRevoked, err.Error())
 		return
 	}
-	writeError(w, http.StatusUnauthorized, "unauthenticated", registry.ErrUnauthenticated.Error())
+	writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, registry.ErrUnauthenticated.Error())
 }
 
 func (d *Dashboard) serveState(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/consortium/consortium/internal/api"
 	"github.com/consortium/consortium/internal/registry"
 )
 
@@ -55,7 +56,7 @@ func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !d.acquire(p.Name) {
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many open dashboard pages for this credential; close one")
+		writeError(w, http.StatusTooManyRequests, api.CodeRateLimited, "too many open dashboard pages for this credential; close one")
 		return
 	}
 	defer d.release(p.Name)

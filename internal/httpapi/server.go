@@ -253,8 +253,7 @@ func (s *Server) watchSlot(p string) (release func(), ok bool) {
 }
 
 func (s *Server) authenticate(r *http.Request) (registry.Principal, error) {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
+	tok, ok := api.Bearer(r.Header)
 	if !ok {
 		return registry.Principal{}, registry.ErrUnauthenticated
 	}
