@@ -334,7 +334,7 @@ func (r floodResult) report(tb testing.TB, spec floodSpec) {
 }
 
 // A scaled-down flood, with caps small enough to be reached, and a
-// generous bound: every renewal succeeds, p99 under 5 s.
+// generous bound: every renewal succeeds, p99 under 15 s.
 func TestFloodKeepsRenewalsFast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20 s flood")
@@ -346,15 +346,19 @@ func TestFloodKeepsRenewalsFast(t *testing.T) {
 	all := append(slices.Clone(r.kept), r.fresh...)
 	// Each renewer renews in turn, so under -race on a busy machine a
 	// renewal of 300-500 ms leaves fewer than one per 200 ms; the bar is
-	// that they keep coming: at least one per renewer every 2 s (without
+	// that they keep coming: at least one per renewer every 4 s (without
 	// the limits they stall for tens of seconds and almost none succeed).
-	if want := spec.renewers * int(spec.duration/(2*time.Second)); r.failed > 0 || len(all) < want {
+	// CI's unit stage, every package at once under -race, made 76 in 8 s
+	// (2026-12-07 21:12, load 14): the earlier bound of one every 2 s
+	// (80) was too tight for it.
+	if want := spec.renewers * int(spec.duration/(4*time.Second)); r.failed > 0 || len(all) < want {
 		t.Fatalf("%d renewals failed, %d succeeded (want 0 failed, at least %d)", r.failed, len(all), want)
 	}
 	// Generous: this machine is shared (the baseline above shows how busy
-	// it is); without the limits, renewals stall for tens of seconds.
-	if p99 := pct(all, .99); p99 > 5*time.Second {
-		t.Fatalf("renewals p99 %v under the flood, want < 5 s", p99)
+	// it is); without the limits, renewals stall for tens of seconds. The
+	// same CI run had a renewal on a new connection take 5.9 s.
+	if p99 := pct(all, .99); p99 > 15*time.Second {
+		t.Fatalf("renewals p99 %v under the flood, want < 15 s", p99)
 	}
 	if r.watch429 == 0 {
 		t.Fatal("no blocking query was refused past --max-watches")
