@@ -39,8 +39,20 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	e := c.start("a", consortiuminit.RoleTx)
 	c.waitHeight(c.running(), 3, 3*time.Minute)
 
+	// e's registrar credential, made where it stays; only its hash goes
+	// on chain with the proposal.
+	eCredFile := filepath.Join(t.TempDir(), "e.credential")
+	if b, err := exec.Command(bin, "member", "new-credential", "e", "--out", eCredFile).CombinedOutput(); err != nil {
+		t.Fatalf("member new-credential: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(eCredFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eCred := strings.TrimSpace(string(b))
+
 	// a proposes; alone it changes nothing.
-	out := c.memberCLI(t, "a", vals["a"], "propose", "add", "e", "--pubkey", base64.StdEncoding.EncodeToString(newKey))
+	out := c.memberCLI(t, "a", vals["a"], "propose", "add", "e", "--pubkey", base64.StdEncoding.EncodeToString(newKey), "--credential-file", eCredFile)
 	id := regexp.MustCompile(`id ([0-9a-f]{64})`).FindStringSubmatch(out)
 	if id == nil {
 		t.Fatalf("no proposal id in:\n%s", out)
@@ -75,6 +87,9 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	if err := c.signedRecently(vals["a"], newAddr); err == nil {
 		t.Fatal("e signs commits with 2 votes of 4")
 	}
+	if status, code := c.registrarCall(eCred, "GET", "/v1/whoami", ""); status != http.StatusUnauthorized {
+		t.Fatalf("e's credential at the registrar with 2 votes of 4: %d %s, want 401", status, code)
+	}
 
 	// c's vote passes it.
 	out = c.memberCLI(t, "c", vals["c"], "vote", id[1][:8])
@@ -97,6 +112,48 @@ func TestGovernanceAddsValidator(t *testing.T) {
 	}
 
 	checkSetGrew(t, c, vals["a"], e)
+	checkVotedInCredential(t, c, eCred)
+}
+
+// checkVotedInCredential: the registrar, following the chain, admits e
+// with the credential whose hash the passed proposal carried; e rotates it
+// (the administrator may not), and following the chain again keeps the
+// rotation.
+func checkVotedInCredential(t *testing.T, c *cluster, eCred string) {
+	t.Helper()
+	c.eventually(30*time.Second, "e's credential admitted by the registrar following the chain", func() error {
+		if status, code := c.registrarCall(eCred, "GET", "/v1/whoami", ""); status != http.StatusOK {
+			return fmt.Errorf("whoami with e's credential: %d %s", status, code)
+		}
+		return nil
+	})
+	if status, code := c.registrarCall(c.regAdmin, "POST", "/v1/members/e/credential", `{"grace":"0s"}`); status != http.StatusConflict || code != "chain_governed" {
+		t.Fatalf("the administrator rotated a member's credential on a BFT consortium: %d %s", status, code)
+	}
+	req, _ := http.NewRequest("POST", c.regURL+"/v1/members/e/credential", strings.NewReader(`{"grace":"0s"}`))
+	req.Header.Set("Authorization", "Bearer "+eCred)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rot struct {
+		Credential string `json:"credential"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&rot)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || rot.Credential == "" {
+		t.Fatalf("e rotating its credential: %d, %v", resp.StatusCode, err)
+	}
+	// The follower polls every second: several polls later, the chain's
+	// hash (e's first credential) has not come back.
+	time.Sleep(4 * time.Second)
+	if status, code := c.registrarCall(rot.Credential, "GET", "/v1/whoami", ""); status != http.StatusOK {
+		t.Fatalf("e's rotated credential after the follower's polls: %d %s", status, code)
+	}
+	if status, _ := c.registrarCall(eCred, "GET", "/v1/whoami", ""); status != http.StatusUnauthorized {
+		t.Fatalf("e's first credential after a rotation with no grace: %d, want 401", status)
+	}
 }
 
 // checkSetGrew checks that every node has the same validator set at the
