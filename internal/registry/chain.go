@@ -134,12 +134,6 @@ func (r *Registry) SyncChainMembers(ctx context.Context, chain []ChainMember) (C
 	}
 	r.mu.RUnlock()
 	puts, out := planChainSync(have, chain, r.cfg.Now().UTC())
-	told := make(map[string]bool, len(out.Added)+len(out.Readmitted)+len(out.Revoked))
-	for _, names := range [][]string{out.Added, out.Readmitted, out.Revoked} {
-		for _, n := range names {
-			told[n] = true
-		}
-	}
 	for _, m := range puts {
 		if err := r.store.PutMember(ctx, m); err != nil {
 			return out, err
@@ -153,13 +147,14 @@ func (r *Registry) SyncChainMembers(ctx context.Context, chain []ChainMember) (C
 		} else {
 			r.members[m.Name] = &member{Member: m}
 		}
-		r.settleMember(m.Name, stepMember(prev, m))
+		eff := stepMember(prev, m)
+		r.settleMember(m.Name, eff)
 		r.mu.Unlock()
-		switch {
-		case !told[m.Name]:
-		case m.Revoked:
+		// A write that only records the chain's hash tells nothing.
+		switch eff.event {
+		case EventMemberRevoked:
 			r.log.Info("member revoked: no longer a member on chain", "member", m.Name)
-		default:
+		case EventMemberAdded:
 			r.log.Info("member admitted: a member on chain", "member", m.Name)
 		}
 	}

@@ -47,15 +47,9 @@ func nodeFP(sn store.Node) string {
 	return sn.Member + "\x00" + sn.Role + "\x00" + sn.ENR + "\x00" + sn.PublicENR + "\x00" + removed
 }
 
+// memberFP leaves out the times but the replaced credential's end.
 func memberFP(m store.Member) string {
-	fp := m.Hash
-	if m.Revoked {
-		fp += "\x00revoked"
-	}
-	if m.PrevHash != "" || m.ChainHash != "" {
-		fp += fmt.Sprintf("\x00%s\x00%d\x00%s", m.PrevHash, store.Millis(m.PrevUntil), m.ChainHash)
-	}
-	return fp
+	return fmt.Sprintf("%s\x00%t\x00%s\x00%d\x00%s", m.Hash, m.Revoked, m.PrevHash, store.Millis(m.PrevUntil), m.ChainHash)
 }
 
 const (
