@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/consortium/consortium/internal/atomicfile"
 	"github.com/consortium/consortium/internal/auth"
 	"github.com/consortium/consortium/internal/cliflags"
 	"github.com/consortium/consortium/internal/registry"
@@ -61,7 +60,7 @@ func runRotateCredential(ctx context.Context, e *env, cmd *cli.Command) error {
 		until = "is accepted until " + rot.PreviousValidUntil.Format(time.RFC3339) + ": move every agent and tool to the new one before then"
 	}
 	if out := cmd.String("out"); out != "" {
-		if err := writeSecretFile(out, rot.Credential); err != nil {
+		if err := atomicfile.Write(out, []byte(rot.Credential+"\n"), 0o600); err != nil {
 			return fmt.Errorf("the registrar rotated %s's credential but writing it failed: %w; the new credential: %s", name, err, rot.Credential)
 		}
 		fmt.Fprintf(e.stdout, "member %s: new credential written to %s; the previous one %s\n", name, out, until)
@@ -70,27 +69,4 @@ func runRotateCredential(ctx context.Context, e *env, cmd *cli.Command) error {
 	fmt.Fprintf(e.stderr, "member %s: new credential below, shown once; the previous one %s\n", name, until)
 	fmt.Fprintln(e.stdout, rot.Credential)
 	return nil
-}
-
-// writeSecretFile replaces path with secret, mode 0600: written to a
-// temporary file beside it and renamed, so a reader (an agent re-reading
-// its credential) never sees half a file.
-func writeSecretFile(path, secret string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := fmt.Fprintln(f, secret); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/consortium/consortium/internal/atomicfile"
 	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -76,7 +77,7 @@ func LoadOrCreateKey(path string) (*ecdsa.PrivateKey, bool, error) {
 		return nil, false, err
 	}
 	hex := fmt.Sprintf("%x", crypto.FromECDSA(k))
-	if err := writeAtomic(path, []byte(hex), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(hex), 0o600); err != nil {
 		return nil, false, fmt.Errorf("writing node key: %w", err)
 	}
 	return k, true, nil

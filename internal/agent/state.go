@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/api"
+	"github.com/consortium/consortium/internal/atomicfile"
 )
 
 // State is the last peer set the agent received, kept on disk so that a
@@ -50,35 +51,7 @@ func SaveState(dir string, s State) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, StateFile), b, 0o600)
-}
-
-func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(filepath.Join(dir, StateFile), b, 0o600)
 }
 
 // gethConfigHeader heads the config.toml the agent writes.
@@ -89,5 +62,5 @@ const gethConfigHeader = "# Written by consortium agent; rewritten whenever the 
 // (api.GethConfig); the agent's is api.PeerConfig of its peer set: static
 // peers trusted, bootnodes for discv4 and discv5.
 func WriteGethConfig(path string, c api.GethConfig) error {
-	return writeAtomic(path, []byte(gethConfigHeader+c.Render()), 0o644)
+	return atomicfile.Write(path, []byte(gethConfigHeader+c.Render()), 0o644)
 }
