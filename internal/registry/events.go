@@ -31,6 +31,13 @@ type Event struct {
 	Member string    `json:"member,omitempty"`
 	Node   string    `json:"node,omitempty"`
 	Role   string    `json:"role,omitempty"`
+
+	// unlisted: the node was in no other member's answer when this
+	// happened, so only its member and the administrator are told. The
+	// lapse of a revoked member's node is such an event: the others were
+	// told "left" at the revocation and must not be told again that it
+	// went.
+	unlisted bool
 }
 
 type ring struct {
@@ -49,7 +56,8 @@ func (r *Registry) event(e Event) {
 }
 
 // Events returns the recent events after seq that p may see, oldest first.
-// Another member's events are shown only for its public nodes (SightOf).
+// Another member's events are shown only for its public nodes, and only
+// while they were in its answers (SightOf).
 func (r *Registry) Events(p Principal, after uint64) []Event {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -61,7 +69,7 @@ func (r *Registry) Events(p Principal, after uint64) []Event {
 	}
 	for s := start; s < r.events.next; s++ {
 		e := r.events.buf[s%n]
-		if SightOf(p, e.Member, e.Role, true) == SeeNothing {
+		if SightOf(p, e.Member, e.Role, !e.unlisted) == SeeNothing {
 			continue
 		}
 		out = append(out, e)

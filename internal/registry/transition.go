@@ -317,7 +317,10 @@ func (r *Registry) changeNodeOnly(id enode.ID, c nodeChange, now time.Time) (*no
 		if who == nil {
 			who = old
 		}
-		r.event(Event{Kind: eff.event, Member: who.member, Node: who.idHex, Role: string(who.role)})
+		// A revoked member's nodes left the others' answers with the
+		// revocation (memberNodeEvents): what becomes of them later is
+		// told to their member and the administrator only.
+		r.event(Event{Kind: eff.event, Member: who.member, Node: who.idHex, Role: string(who.role), unlisted: r.revoked(who.member)})
 	}
 	return held, eff
 }
