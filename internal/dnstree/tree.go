@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/consortium/consortium/internal/ctxtime"
 	"github.com/ethereum/go-ethereum/p2p/dnsdisc"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
@@ -133,22 +134,12 @@ func (t *Trees) Signed() uint64 { return t.signed.Load() }
 // change of the source, at most one per MinInterval. A failed Update keeps
 // the trees it had and is retried after RetryInterval.
 func (t *Trees) Run(ctx context.Context) {
-	sleep := func(d time.Duration) bool {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-			return true
-		}
-	}
 	for {
 		changed := t.src.Changed() // before reading, so no change is missed
 		last := time.Now()
 		if err := t.Update(); err != nil {
 			t.cfg.Logger.Warn("dns tree update failed; keeping the previous trees", "err", err)
-			if !sleep(t.cfg.RetryInterval) {
+			if !ctxtime.Sleep(ctx, t.cfg.RetryInterval) {
 				return
 			}
 			continue
@@ -158,7 +149,7 @@ func (t *Trees) Run(ctx context.Context) {
 			return
 		case <-changed:
 		}
-		if !sleep(t.cfg.MinInterval - time.Since(last)) {
+		if !ctxtime.Sleep(ctx, t.cfg.MinInterval-time.Since(last)) {
 			return
 		}
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/consortium/consortium/internal/agent/agentcli"
 	"github.com/consortium/consortium/internal/cliflags"
+	"github.com/consortium/consortium/internal/ctxtime"
 	"github.com/urfave/cli/v3"
 )
 
@@ -111,20 +112,12 @@ func run(ctx context.Context, stdout, stderr io.Writer, getenv cliflags.Getenv, 
 // releaseLoop calls releaseBinaryPages after first and then every every,
 // until ctx ends.
 func releaseLoop(ctx context.Context, log *slog.Logger, first, every time.Duration) {
-	t := time.NewTimer(first)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for wait := first; ctxtime.Sleep(ctx, wait); wait = every {
 		n, err := releaseBinaryPages()
 		if err != nil {
 			log.Warn("releasing the binary's pages", "err", err)
 			return
 		}
 		log.Debug("released the binary's resident pages", "MiB", float64(n)/(1<<20))
-		t.Reset(every)
 	}
 }
