@@ -8,19 +8,20 @@ import (
 	"strings"
 
 	cmtbytes "github.com/cometbft/cometbft/libs/bytes"
+	"github.com/consortium/consortium/internal/noderecord"
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// Role is what a node does for its member. The values are the registrar's
-// wire names (docs/api-contract-draft.md, POST /v1/nodes).
-type Role string
+// Role is what a node does for its member: the registrar's roles, whose
+// values are its wire names (docs/api.md, POST /v1/nodes).
+type Role = noderecord.Role
 
 // The node roles.
 const (
-	RoleBootnode  Role = "bootnode"
-	RoleValidator Role = "validator"
-	RoleTx        Role = "tx"
-	RolePublic    Role = "public"
+	RoleBootnode  = noderecord.RoleBootnode
+	RoleValidator = noderecord.RoleValidator
+	RoleTx        = noderecord.RoleTx
+	RolePublic    = noderecord.RolePublic
 )
 
 // Names of what Run writes under Out. Paths in the manifest are relative to
