@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/consortium/consortium/internal/atomicfile"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -29,9 +30,6 @@ func LoadOrCreateKey(dataDir string) (key *ecdsa.PrivateKey, created bool, err e
 		return nil, false, err
 	}
 	if key, err = crypto.GenerateKey(); err != nil {
-		return nil, false, err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, false, err
 	}
 	if err := WriteKey(path, key); err != nil {
@@ -60,30 +58,11 @@ func LoadKey(path string) (*ecdsa.PrivateKey, error) {
 	return key, nil
 }
 
-// WriteKey writes key to path in hex, mode 0600, atomically (a temporary
-// file renamed into place), so a crash never leaves half a key.
+// WriteKey writes key to path in hex, mode 0600, atomically
+// (internal/atomicfile), so a crash never leaves half a key; it creates the
+// directory (0700) if needed.
 func WriteKey(path string, key *ecdsa.PrivateKey) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := fmt.Fprintf(tmp, "%x", crypto.FromECDSA(key)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, fmt.Appendf(nil, "%x", crypto.FromECDSA(key)), 0o600)
 }
 
 // b32 is EIP-1459's base32: standard alphabet, no padding.
