@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -178,7 +177,7 @@ func serveRegistrar(ctx context.Context, log *slog.Logger, ln net.Listener, f re
 		return fmt.Errorf("loading the registry: %w", err)
 	}
 	if f.seed != "" {
-		if err := applySeed(ctx, reg, f.seed); errors.Is(err, registry.ErrAlreadyInitialised) {
+		if err := reg.ApplySeedFile(ctx, f.seed); errors.Is(err, registry.ErrAlreadyInitialised) {
 			log.Info("seed ignored: the store is already initialised (by an earlier start or another replica)", "seed", f.seed)
 		} else if err != nil {
 			return fmt.Errorf("applying --seed: %w", err)
@@ -317,18 +316,6 @@ func fitConns(log *slog.Logger, want int) int {
 		return room
 	}
 	return want
-}
-
-func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var s registry.Seed
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("seed %s: %w", path, err)
-	}
-	return reg.ApplySeed(ctx, s)
 }
 
 func loopbackAddr(a net.Addr) bool {

@@ -2,13 +2,11 @@ package devnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -46,7 +44,7 @@ func startRegistrar(ctx context.Context, ln net.Listener, dataDir, seedPath stri
 		return nil, fmt.Errorf("loading the registry: %w", err)
 	}
 	if ms, _ := reg.Members(admin); len(ms) == 0 {
-		if err := applySeed(ctx, reg, seedPath); err != nil {
+		if err := reg.ApplySeedFile(ctx, seedPath); err != nil {
 			st.Close()
 			ln.Close()
 			return nil, err
@@ -86,18 +84,6 @@ func startRegistrar(ctx context.Context, ln net.Listener, dataDir, seedPath stri
 	}
 	log.Info("registrar serving", "url", r.url, "data", dataDir)
 	return r, nil
-}
-
-func applySeed(ctx context.Context, reg *registry.Registry, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading the registrar seed: %w", err)
-	}
-	var s registry.Seed
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("registrar seed %s: %w", path, err)
-	}
-	return reg.ApplySeed(ctx, s)
 }
 
 // listen opens addr, naming the port in the error a person reads.

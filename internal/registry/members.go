@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -78,6 +80,20 @@ type Seed struct {
 type SeedMember struct {
 	Name string `json:"name"`
 	Hash string `json:"hash"`
+}
+
+// ApplySeedFile is ApplySeed of the seed in the JSON file at path, the
+// registrar seed `consortium init` writes.
+func (r *Registry) ApplySeedFile(ctx context.Context, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading the registrar seed: %w", err)
+	}
+	var s Seed
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("registrar seed %s: %w", path, err)
+	}
+	return r.ApplySeed(ctx, s)
 }
 
 // ApplySeed installs a seed into an empty registry. It refuses a registry
