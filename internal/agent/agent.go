@@ -5,7 +5,7 @@
 // client's peers over admin RPC. The decisions are reconcile.Plan's (a pure
 // function); this package fetches its inputs and applies its actions.
 //
-// Liveness rules it keeps (DESIGN.md): a registrar outage never removes a
+// Liveness rules it keeps (docs/architecture.md, "consortium agent run"): a registrar outage never removes a
 // peer; the last peer set is on disk and in the cold-start config, so a
 // client restart peers at once; a connected peer outside the allowed set is
 // disconnected, since geth cannot refuse a node ID by itself.

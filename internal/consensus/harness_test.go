@@ -70,7 +70,7 @@ type cluster struct {
 }
 
 // gethGenesis is the project's proof-of-stake genesis for geth 1.17 (the
-// one in shared/facts, embedded in gethtest) with an account of the test's
+// one in gethtest/testdata, embedded in gethtest) with an account of the test's
 // funded, built as a core.Genesis.
 func gethGenesis(t *testing.T, funder common.Address) ([]byte, *big.Int) {
 	raw, err := gethtest.DefaultGenesis(gethtest.V117)

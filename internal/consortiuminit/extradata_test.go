@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	// The two signers of shared/facts/genesis-clique-geth1.13.json.
+	// The two signers of testdata/genesis-clique-geth1.13.json.
 	factsA = common.HexToAddress("0x73593f35845728d2a4c3dac6ef59cc5785c563fa")
 	factsB = common.HexToAddress("0xf9e308a627dff567d0f6888fdca29d102ff557f4")
 	low    = common.HexToAddress("0x0000000000000000000000000000000000000001")

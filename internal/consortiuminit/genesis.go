@@ -12,7 +12,7 @@ import (
 // The genesis is written from these types rather than go-ethereum's
 // core.Genesis: the chain runs on geth v1.13.15 (the last that seals Clique),
 // and v1.17's types would add fields for forks that Clique rejects. The shape
-// is that of shared/facts/genesis-clique-geth1.13.json, which geth v1.13.15 is
+// is that of testdata/genesis-clique-geth1.13.json, which geth v1.13.15 is
 // known to accept.
 type genesisFile struct {
 	Config     chainConfig             `json:"config"`

@@ -43,7 +43,7 @@ func CometChainID(chainID uint64) string { return fmt.Sprintf("consortium-%d", c
 // blocks from the consensus process over the Engine API), every fork up to
 // Prague at 0 with its blob schedule, and the system contracts those forks
 // call into (without them geth cannot build a Prague block). The shape is
-// that of shared/facts/genesis-pos-geth1.17.json, which geth v1.17.10 is known
+// that of testdata/genesis-pos-geth1.17.json, which geth v1.17.10 is known
 // to init, start, peer and fill with transactions. fund are the accounts
 // given wei each.
 func bftGenesis(chainID, gasLimit uint64, fund []common.Address, wei *big.Int) *core.Genesis {

@@ -15,7 +15,7 @@ import (
 )
 
 // The BFT genesis must be the chain geth v1.17.10 is known to accept
-// (testdata/genesis-pos-geth1.17.json, from shared/facts): rebuilt from that
+// (testdata/genesis-pos-geth1.17.json): rebuilt from that
 // file's inputs it is the same chain config, the same accounts and the same
 // genesis block, but for one account the reference holds and we leave out.
 func TestBFTGenesisMatchesReference(t *testing.T) {

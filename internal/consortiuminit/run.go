@@ -33,7 +33,7 @@ const (
 )
 
 // seedFile is registrar/seed.json, as read by `consortium registrar --seed`
-// (docs/api-contract-draft.md). Hashes only.
+// (docs/operations.md, "Running it"). Hashes only.
 type seedFile struct {
 	AdminHash string       `json:"admin_hash"`
 	Members   []seedMember `json:"members"`

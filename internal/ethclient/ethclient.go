@@ -7,7 +7,7 @@
 // from the RPC library stop here: callers branch on this package's sentinel
 // errors (error.go) with errors.Is.
 //
-// What the calls really do on geth (see /work/shared/facts/geth-peering.md):
+// What the calls really do on geth (shown on real geth by this package's tests):
 // AddPeer returns success even for a peer that will never connect, so only
 // Peers confirms a connection; AddPeer for a node ID geth already has as a
 // static peer is ignored, even with a new endpoint; RemovePeer drops the

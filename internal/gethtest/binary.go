@@ -3,7 +3,7 @@
 //
 // It exists because geth's peering behaviour (what admin_addPeer really does,
 // how config.toml is read, what a restart forgets) is only trustworthy when
-// observed on a real binary; see /work/shared/facts/geth-peering.md. Every
+// observed on a real binary (docs/architecture.md, "consortium agent run"). Every
 // node it starts is bound to 127.0.0.1, never dials the mainnet bootnodes,
 // never asks a router for a port mapping, runs in its own process group, and
 // is killed with that group when the test ends, also when the test fails or

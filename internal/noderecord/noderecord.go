@@ -19,7 +19,7 @@ import (
 // Role is a node's job inside its member.
 type Role string
 
-// The roles of DESIGN.md's topology.
+// The roles of the topology (README.md, docs/architecture.md).
 const (
 	RoleBootnode  Role = "bootnode"
 	RoleValidator Role = "validator"

@@ -3,7 +3,7 @@
 // input (no clock, no I/O) so every rule is pinned by a table test; the agent
 // fetches the input and applies the actions.
 //
-// The rules follow from how geth behaves (/work/shared/facts/geth-peering.md,
+// The rules follow from how geth behaves (go-ethereum's
 // p2p/dial.go and p2p/server.go):
 //
 //   - A consortium peer must be static (so geth keeps re-dialling it) and

@@ -51,7 +51,7 @@ type Config struct {
 	// CAFile is a PEM file of CAs to trust for an https URL.
 	CAFile string
 	// AllowInsecure permits sending the credential over plain http to a
-	// host that is not loopback. Default refuse (DESIGN.md, Security 7).
+	// host that is not loopback. Default refuse (docs/operations.md, "TLS").
 	AllowInsecure bool
 	// HTTPClient replaces the default client (whose transport resolves
 	// host names as Resolver says, dials with DialTimeout and trusts CAFile).
