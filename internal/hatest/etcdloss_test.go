@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // TestEtcdMemberLoss SIGKILLs etcd members under three replicas and a small
@@ -193,7 +194,7 @@ func TestEtcdMemberLoss(t *testing.T) {
 	}
 	for _, r := range rs {
 		var missing int
-		if !waitFor(15*time.Second, func() bool {
+		if !testutil.PollTrue(15*time.Second, func() bool {
 			missing = len(fresh)
 			if ns, err := nodes(r.url(), sd.admin); err == nil {
 				for _, n := range ns {
@@ -213,9 +214,9 @@ func TestEtcdMemberLoss(t *testing.T) {
 	t.Logf("runtime %s", time.Since(began).Round(time.Millisecond))
 }
 
-// untilStatus polls path on every replica at once, every 50 ms, until it
-// answers status; it returns for each replica the time that took, or -1
-// if it did not within limit.
+// untilStatus polls path on every replica at once (with testutil.Poll's
+// backoff: at most 100 ms apart) until it answers status; it returns for
+// each replica the time that took, or -1 if it did not within limit.
 func untilStatus(rs []*replica, path string, status int, limit time.Duration) []time.Duration {
 	out := make([]time.Duration, len(rs))
 	start := time.Now()
@@ -223,7 +224,7 @@ func untilStatus(rs []*replica, path string, status int, limit time.Duration) []
 	for i, r := range rs {
 		wg.Go(func() {
 			out[i] = -1
-			waitFor(limit, func() bool {
+			testutil.PollTrue(limit, func() bool {
 				code, _, _ := get(r.url()+path, "")
 				if code == status {
 					out[i] = time.Since(start)

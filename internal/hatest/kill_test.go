@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consortium/consortium/internal/registry"
+	"github.com/consortium/consortium/internal/testutil"
 )
 
 // resumeLimit is issue 6's promise: a watcher of a replica that dies has
@@ -100,7 +101,7 @@ func TestKillReplicaUnderLoad(t *testing.T) {
 	// every agent's query as waiting again.
 	parkedAt := make(chan time.Duration, 1)
 	go func() {
-		ok := waitFor(20*time.Second, func() bool { return parked(survivors) >= nAgents })
+		ok := testutil.PollTrue(20*time.Second, func() bool { return parked(survivors) >= nAgents })
 		d := time.Duration(-1)
 		if ok {
 			d = time.Since(killAt)
@@ -115,7 +116,7 @@ func TestKillReplicaUnderLoad(t *testing.T) {
 		}
 		return time.Time{}, false
 	}
-	waitFor(20*time.Second, func() bool {
+	testutil.PollTrue(20*time.Second, func() bool {
 		for _, a := range onKilled {
 			if _, ok := resumed(a); !ok {
 				return false
@@ -215,7 +216,7 @@ func TestKillReplicaUnderLoad(t *testing.T) {
 		if err != nil || code != http.StatusCreated {
 			t.Fatalf("registering a new node of %s on %s: %d %s %v", m, rs[2].name, code, body, err)
 		}
-		waitFor(30*time.Second, func() bool {
+		testutil.PollTrue(30*time.Second, func() bool {
 			for _, a := range mine {
 				if _, ok := a.received(x.pubHex); !ok {
 					return false
@@ -282,21 +283,6 @@ func replicaName(rs []*replica, addr string) string {
 		return "(not written yet)"
 	}
 	return addr
-}
-
-// waitFor polls cond every 50 ms until it holds or d has passed, and
-// says whether it held. Unlike testutil.Eventually it does not fail the
-// test: its callers wait in a goroutine (which must not call t.Fatal), or
-// report a miss with t.Errorf per replica or per agent and go on.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
 }
 
 // livePoller lists the nodes on each replica every 500 ms and counts nodes
