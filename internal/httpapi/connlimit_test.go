@@ -17,11 +17,13 @@ import (
 	"github.com/consortium/consortium/internal/httpapi"
 )
 
-// limitedServer serves h's registry through Prepare (connection limits and
-// timeouts) on a real listener on 127.0.0.1.
+// limitedServer serves h's registry through a second API, set up by
+// Prepare with cfg's connection limits and header timeout readHeader, on a
+// real listener on 127.0.0.1: the connections it counts are then only the
+// test's own, not those h.do set the members up with.
 func limitedServer(t *testing.T, h *harness, cfg httpapi.Config, readHeader time.Duration) string {
 	t.Helper()
-	cfg.Registry = h.reg
+	cfg.Registry = h.Registry
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httpapi.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

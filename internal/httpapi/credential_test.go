@@ -28,7 +28,7 @@ func TestRotateCredentialHTTP(t *testing.T) {
 		h.expect(h.do("GET", "/v1/nodes/"+a.val.id+"/peers", c, nil), 200, "")
 	}
 	var ms api.MemberList
-	h.do("GET", "/v1/members", h.admin, nil).json(t, &ms)
+	h.do("GET", "/v1/members", h.Admin, nil).json(t, &ms)
 	if ms.Members[0].Name != "alpha" || ms.Members[0].PreviousCredentialUntil == nil {
 		t.Fatalf("members %+v", ms.Members)
 	}
@@ -45,7 +45,7 @@ func TestRotateCredentialHTTP(t *testing.T) {
 		{"grace over a week", path, rot.Credential, `{"grace":"200h"}`, 400, api.CodeInvalid},
 		{"unknown field", path, rot.Credential, `{"grace":"1h","ttl":"1h"}`, 400, api.CodeBadJSON},
 		{"no credential", path, "", ``, 401, api.CodeUnauthenticated},
-		{"unknown member", "/v1/members/nobody/credential", h.admin, ``, 404, api.CodeNotFound},
+		{"unknown member", "/v1/members/nobody/credential", h.Admin, ``, 404, api.CodeNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.expect(h.do("POST", tc.path, tc.cred, tc.body), tc.status, tc.code)
@@ -60,7 +60,7 @@ func TestRotateCredentialHTTP(t *testing.T) {
 
 	// The administrator rotates beta's (beta lost it), with no grace: the
 	// old credential is refused at once. An empty body means the default.
-	r = h.do("POST", "/v1/members/beta/credential", h.admin, `{"grace":"0s"}`)
+	r = h.do("POST", "/v1/members/beta/credential", h.Admin, `{"grace":"0s"}`)
 	h.expect(r, 200, "")
 	var byAdmin api.CredentialRotated
 	r.json(t, &byAdmin)

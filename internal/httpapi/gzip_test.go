@@ -118,10 +118,10 @@ func TestGzipAnswers(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, i := range picks {
 		wg.Go(func() {
-			req, _ := http.NewRequest("GET", h.srv.URL+"/v1/nodes/"+nodes[i].id+"/peers", nil)
+			req, _ := http.NewRequest("GET", h.URL+"/v1/nodes/"+nodes[i].id+"/peers", nil)
 			req.Header.Set("Authorization", "Bearer "+cred)
 			req.Header.Set("Accept-Encoding", "gzip")
-			res, err := h.srv.Client().Do(req)
+			res, err := h.Client().Do(req)
 			if err != nil {
 				t.Error(err)
 				return

@@ -30,7 +30,7 @@ func TestRevocationEndsBlockingQueries(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	revoked := time.Now()
-	h.expect(h.do("DELETE", "/v1/members/beta", h.admin, nil), 200, "")
+	h.expect(h.do("DELETE", "/v1/members/beta", h.Admin, nil), 200, "")
 	for range 2 {
 		res := <-done
 		h.expect(res.r, 401, "revoked")
@@ -96,8 +96,8 @@ func TestRemovalKeepsOwnership(t *testing.T) {
 		return httpapi.RegisterRequest{Role: "public", ENR: nv.PublicENR, PublicENR: nv.PublicENR}
 	}
 	stolen := copyOf(a.pub)
-	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.admin, nil), 200, "")
-	for _, cred := range []string{h.admin, a.cred} {
+	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.Admin, nil), 200, "")
+	for _, cred := range []string{h.Admin, a.cred} {
 		var list struct{ Nodes []registry.NodeView }
 		h.do("GET", "/v1/nodes", cred, nil).json(t, &list)
 		for _, v := range list.Nodes {
@@ -110,7 +110,7 @@ func TestRemovalKeepsOwnership(t *testing.T) {
 	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, b.cred, nil), 404, "not_found")
 	// The owner's agent registers its record again: the node is back.
 	h.expect(h.register(a.cred, a.pub), 200, "")
-	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.admin, nil), 200, "")
+	h.expect(h.do("DELETE", "/v1/nodes/"+a.pub.id, h.Admin, nil), 200, "")
 	a.pub.seq++
 	h.expect(h.register(a.cred, a.pub), 200, "")
 	if ps := h.peers(b.cred, b.pub.id); !contains(ps.Static, "203.0.113.1") {
@@ -118,10 +118,10 @@ func TestRemovalKeepsOwnership(t *testing.T) {
 	}
 	// Only the administrator frees an ID, and only one that exists.
 	h.expect(h.do("POST", "/v1/nodes/"+a.pub.id+"/free", a.cred, nil), 403, "forbidden")
-	h.expect(h.do("POST", "/v1/nodes/00000000000000000000000000000000000000000000000000000000000000aa/free", h.admin, nil), 404, "not_found")
-	h.expect(h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.admin, `{"x":1}`), 400, "bad_json")
+	h.expect(h.do("POST", "/v1/nodes/00000000000000000000000000000000000000000000000000000000000000aa/free", h.Admin, nil), 404, "not_found")
+	h.expect(h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.Admin, `{"x":1}`), 400, "bad_json")
 	h.expect(h.do("POST", "/v1/nodes", b.cred, copyOf(a.pub)), 403, "not_owner")
-	r := h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.admin, nil)
+	r := h.do("POST", "/v1/nodes/"+a.pub.id+"/free", h.Admin, nil)
 	h.expect(r, 200, "")
 	if string(r.body) != `{"freed":true,"id":"`+a.pub.id+`"}`+"\n" {
 		t.Fatalf("free answered %s", r.body)

@@ -2,67 +2,46 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/consortium/consortium/internal/httpapi"
+	"github.com/consortium/consortium/internal/registrartest"
 	"github.com/consortium/consortium/internal/registry"
-	"github.com/consortium/consortium/internal/store/sqlite"
 	"github.com/consortium/consortium/internal/testutil"
 )
 
-// harness is a registrar on a real SQLite file behind real HTTP on
-// 127.0.0.1, with a settable clock for lease tests.
+// harness is an in-process registrar (internal/registrartest: a real
+// SQLite file, the real API set up as the registrar sets it up, on
+// 127.0.0.1) with a settable clock for lease tests, and the requests the
+// tests make of it.
 type harness struct {
+	*registrartest.Registrar
 	t     *testing.T
-	srv   *httptest.Server
-	reg   *registry.Registry
-	st    *sqlite.Store
 	clock *testutil.Clock
-	admin string
-	dir   string
 }
 
 type opts struct {
 	api  httpapi.Config
 	ttl  time.Duration
-	real bool // real clock
+	real bool // real clock, and the registry's loop running
 }
 
+// newHarness starts the registrar; it is stopped when the test ends. On
+// the settable clock the registry's loop is off: the test reaps
+// (Registry.Reap) when it advances the clock past a lease.
 func newHarness(t *testing.T, o opts) *harness {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, st: st, clock: testutil.NewClock(), dir: dir}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := registry.Config{TTL: o.ttl, Logger: quiet}
-	o.api.Logger = quiet
+	h := &harness{t: t, clock: testutil.NewClock()}
+	ro := registrartest.Options{Registry: registry.Config{TTL: o.ttl}, API: o.api, Manual: !o.real}
 	if !o.real {
-		cfg.Now = h.clock.Now
+		ro.Registry.Now = h.clock.Now
 	}
-	h.reg, err = registry.Open(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, ok, err := h.reg.EnsureAdmin(ctx)
-	if err != nil || !ok {
-		t.Fatal(err)
-	}
-	h.admin = cred.String()
-	o.api.Registry = h.reg
-	h.srv = httptest.NewServer(httpapi.New(o.api))
-	t.Cleanup(func() { h.srv.Close(); st.Close() })
+	h.Registrar = registrartest.New(t, ro)
 	return h
 }
 
@@ -92,7 +71,7 @@ func (h *harness) do(method, path, cred string, body any, hdr ...string) resp {
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, h.srv.URL+path, rd)
+	req, err := http.NewRequest(method, h.URL+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -105,7 +84,7 @@ func (h *harness) do(method, path, cred string, body any, hdr ...string) resp {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := h.srv.Client().Do(req)
+	res, err := h.Client().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -136,7 +115,7 @@ func (h *harness) expect(r resp, status int, code string) {
 
 func (h *harness) addMember(name string) string {
 	h.t.Helper()
-	r := h.do("POST", "/v1/members", h.admin, map[string]string{"name": name})
+	r := h.do("POST", "/v1/members", h.Admin, map[string]string{"name": name})
 	h.expect(r, 201, "")
 	var mc httpapi.MemberCreated
 	r.json(h.t, &mc)

@@ -149,7 +149,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 		t.Fatal("metrics expose a private endpoint")
 	}
 	// Store gone: not ready, and writes are refused with a clear error.
-	h.st.Close()
+	h.Store().Close()
 	h.expect(h.do("GET", "/readyz", "", nil), 503, "not_ready")
 	h.expect(h.do("GET", "/healthz", "", nil), 200, "")
 	h.expect(h.register(a.cred, newNode(t, "tx", "10.1.0.99", "")), 503, "store_unavailable")

@@ -16,10 +16,10 @@ func TestMembersLifecycle(t *testing.T) {
 	if !strings.HasPrefix(acme, "acme.") {
 		t.Fatalf("credential %q", acme)
 	}
-	h.expect(h.do("POST", "/v1/members", h.admin, map[string]string{"name": "acme"}), 409, "member_exists")
+	h.expect(h.do("POST", "/v1/members", h.Admin, map[string]string{"name": "acme"}), 409, "member_exists")
 	beta := h.addMember("beta")
 
-	r := h.do("GET", "/v1/members", h.admin, nil)
+	r := h.do("GET", "/v1/members", h.Admin, nil)
 	h.expect(r, 200, "")
 	var list struct{ Members []registry.MemberView }
 	r.json(t, &list)
@@ -36,18 +36,18 @@ func TestMembersLifecycle(t *testing.T) {
 	h.expect(h.do("DELETE", "/v1/members/beta", acme, nil), 403, "forbidden")
 
 	h.expect(h.do("GET", "/v1/whoami", acme, nil), 200, "")
-	h.expect(h.do("DELETE", "/v1/members/acme", h.admin, nil), 200, "")
-	h.expect(h.do("DELETE", "/v1/members/acme", h.admin, nil), 200, "") // idempotent
+	h.expect(h.do("DELETE", "/v1/members/acme", h.Admin, nil), 200, "")
+	h.expect(h.do("DELETE", "/v1/members/acme", h.Admin, nil), 200, "") // idempotent
 	h.expect(h.do("GET", "/v1/whoami", acme, nil), 401, "revoked")
 	h.expect(h.do("GET", "/v1/whoami", beta, nil), 200, "")
-	h.expect(h.do("DELETE", "/v1/members/nobody", h.admin, nil), 404, "not_found")
+	h.expect(h.do("DELETE", "/v1/members/nobody", h.Admin, nil), 404, "not_found")
 }
 
 func TestCredentialsAreCheckedAndStoredAsHashes(t *testing.T) {
 	h := newHarness(t, opts{})
 	acme := h.addMember("acme")
 	secret := strings.SplitN(acme, ".", 2)[1]
-	adminSecret := strings.SplitN(h.admin, ".", 2)[1]
+	adminSecret := strings.SplitN(h.Admin, ".", 2)[1]
 	flip := "A"
 	if secret[42] == 'A' {
 		flip = "B"
@@ -59,7 +59,7 @@ func TestCredentialsAreCheckedAndStoredAsHashes(t *testing.T) {
 	}
 	h.expect(h.do("GET", "/v1/nodes", acme, nil), 200, "")
 	// Neither secret appears anywhere on disk.
-	files, _ := filepath.Glob(filepath.Join(h.dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(h.Dir, "*"))
 	if len(files) == 0 {
 		t.Fatal("no files in data dir")
 	}
@@ -77,10 +77,10 @@ func TestCredentialsAreCheckedAndStoredAsHashes(t *testing.T) {
 func TestMemberNameValidation(t *testing.T) {
 	h := newHarness(t, opts{})
 	for _, name := range []string{"Acme", "a,b", "a\nb", "admin", "", "a.b", "x y", strings.Repeat("a", 40)} {
-		r := h.do("POST", "/v1/members", h.admin, map[string]string{"name": name})
+		r := h.do("POST", "/v1/members", h.Admin, map[string]string{"name": name})
 		h.expect(r, 400, "")
 	}
-	r := h.do("GET", "/v1/members", h.admin, nil)
+	r := h.do("GET", "/v1/members", h.Admin, nil)
 	if !bytes.Contains(r.body, []byte(`"members":[]`)) {
 		t.Fatalf("refused names were stored: %s", r.body)
 	}

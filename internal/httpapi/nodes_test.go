@@ -38,7 +38,7 @@ func TestRegisterVerifiesSignatureAndBindsOwner(t *testing.T) {
 	h.expect(h.do("GET", "/v1/nodes/"+n.id+"/peers", beta, nil), 404, "not_found")
 	h.expect(h.do("DELETE", "/v1/nodes/"+n.id, beta, nil), 404, "not_found")
 	// The administrator owns no nodes.
-	h.expect(h.register(h.admin, n), 403, "forbidden")
+	h.expect(h.register(h.Admin, n), 403, "forbidden")
 	// The owner can.
 	h.expect(h.register(acme, n), 200, "")
 	h.expect(h.do("POST", "/v1/nodes/"+n.id+"/renew", acme, nil), 200, "")
@@ -291,7 +291,7 @@ func TestLeaseExpiry(t *testing.T) {
 		h.expect(h.do("POST", "/v1/nodes/"+n.id+"/renew", a.cred, nil), 200, "")
 	}
 	h.clock.Advance(10*time.Second + time.Millisecond)
-	h.reg.Reap()
+	h.Registry.Reap()
 	after := h.peers(a.cred, a.val.id)
 	if contains(after.Static, a.tx.ip) {
 		t.Fatalf("lapsed tx still in set: %v", after.Static)
@@ -308,7 +308,7 @@ func TestLeaseExpiry(t *testing.T) {
 	// The binding survives the lapse: another member still cannot take it.
 	_, b := a, h.addMember("gamma")
 	h.clock.Advance(31 * time.Second)
-	h.reg.Reap()
+	h.Registry.Reap()
 	a.tx.seq++
 	h.expect(h.register(b, a.tx), 403, "not_owner")
 }
@@ -319,7 +319,7 @@ func TestRevokedMemberLeavesEveryPeerSet(t *testing.T) {
 	if !contains(h.peers(a.cred, a.pub.id).Static, b.pub.pub) {
 		t.Fatal("beta's public node missing before revocation")
 	}
-	h.expect(h.do("DELETE", "/v1/members/beta", h.admin, nil), 200, "")
+	h.expect(h.do("DELETE", "/v1/members/beta", h.Admin, nil), 200, "")
 	if contains(h.peers(a.cred, a.pub.id).Static, b.pub.pub) {
 		t.Fatal("revoked member's public node still in alpha's set")
 	}
@@ -369,6 +369,6 @@ func TestPeersForRole(t *testing.T) {
 		t.Fatalf("new tx node's set: %+v", ps)
 	}
 	h.expect(h.do("GET", "/v1/peers?role=miner", a.cred, nil), 400, "invalid")
-	h.expect(h.do("GET", "/v1/peers?role=tx", h.admin, nil), 403, "forbidden")
+	h.expect(h.do("GET", "/v1/peers?role=tx", h.Admin, nil), 403, "forbidden")
 	h.expect(h.do("GET", "/v1/peers?role=tx&index=1", a.cred, nil), 400, "bad_query")
 }

@@ -83,7 +83,7 @@ func TestPeerRenderingsMatchReference(t *testing.T) {
 		}
 	}
 	for _, m := range all {
-		want, err := h.reg.PeersFor(registry.Principal{Name: m.member}, m.n.id)
+		want, err := h.Registry.PeersFor(registry.Principal{Name: m.member}, m.n.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestPeerRenderingsMatchReference(t *testing.T) {
 	// A role's set names no node and leaves nothing out.
 	for member, cred := range creds {
 		for _, role := range []string{"bootnode", "validator", "tx", "public"} {
-			want, err := h.reg.PeersForRole(registry.Principal{Name: member}, role)
+			want, err := h.Registry.PeersForRole(registry.Principal{Name: member}, role)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,7 +29,7 @@ func TestMemberTree(t *testing.T) {
 	h.mustRegister(acme, newNode(t, "validator", "10.1.0.3", ""))
 	h.mustRegister(bank, newNode(t, "public", "10.2.0.5", "203.0.113.2"))
 	key, _ := crypto.GenerateKey()
-	trees, err := dnstree.New(dnstree.NewRegistrySource(h.reg), dnstree.Config{Domain: "example", Key: key})
+	trees, err := dnstree.New(dnstree.NewRegistrySource(h.Registry), dnstree.Config{Domain: "example", Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +47,10 @@ func TestMemberTree(t *testing.T) {
 	if v.Member != "acme" || v.Nodes != 2 || !strings.HasPrefix(v.URL, "enrtree://") || !strings.HasSuffix(v.URL, "@acme.nodes.example") || len(v.Records) == 0 {
 		t.Errorf("acme's tree %+v", v)
 	}
-	h.expect(h.do("GET", "/v1/members/acme/tree", h.admin, nil), 200, "")
+	h.expect(h.do("GET", "/v1/members/acme/tree", h.Admin, nil), 200, "")
 	// Another member's tree holds private endpoints: as if it did not exist.
 	h.expect(h.do("GET", "/v1/members/acme/tree", bank, nil), 404, "not_found")
-	h.expect(h.do("GET", "/v1/members/nobody/tree", h.admin, nil), 404, "not_found")
+	h.expect(h.do("GET", "/v1/members/nobody/tree", h.Admin, nil), 404, "not_found")
 	h.expect(h.do("GET", "/v1/members/acme/tree", "", nil), 401, "unauthenticated")
 }
 

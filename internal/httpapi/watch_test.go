@@ -85,7 +85,7 @@ func TestDeadWatchersDoNotDelayWriters(t *testing.T) {
 	path := "/v1/nodes/" + a.val.id + "/peers"
 	r := h.do("GET", path, a.cred, nil)
 	etag, index := r.hdr.Get("ETag"), r.hdr.Get("X-Consortium-Index")
-	addr := strings.TrimPrefix(h.srv.URL, "http://")
+	addr := h.Addr
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {

@@ -130,6 +130,16 @@ func Start(dir string, o Options) (*Registrar, error) {
 // It has no timeout of its own: blocking queries and streams use it too.
 func (r *Registrar) Client() *http.Client { return r.client }
 
+// Store is the running registrar's SQLite store, nil while it is stopped.
+// A test may close it to see the registrar lose its store; Stop closes it
+// again, which does nothing.
+func (r *Registrar) Store() *sqlite.Store {
+	if r.run == nil {
+		return nil
+	}
+	return r.run.st
+}
+
 // Restart starts a stopped registrar again on the same address and data
 // directory, as a restarted process would.
 func (r *Registrar) Restart() error {

@@ -231,3 +231,27 @@ func TestManualLeavesReapingToTheTest(t *testing.T) {
 		t.Fatal("Reap did not reap")
 	}
 }
+
+// Store is the running registrar's: closed under it, the registrar is not
+// ready and refuses writes. Stop still stops it; a stopped one has none.
+func TestStoreClosedUnderTheRegistrar(t *testing.T) {
+	r := registrartest.New(t, registrartest.Options{})
+	if code, body := get(t, r, "/readyz", r.Admin); code != http.StatusOK {
+		t.Fatalf("/readyz with the store open: %d %s", code, body)
+	}
+	if err := r.Store().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, r, "/readyz", r.Admin); code != http.StatusServiceUnavailable || !strings.Contains(body, "not_ready") {
+		t.Fatalf("/readyz with the store closed: %d %s", code, body)
+	}
+	if _, err := r.Registry.AddMember(context.Background(), admin, "acme"); err == nil {
+		t.Fatal("a member added without a store")
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatalf("stopping with the store closed: %v", err)
+	}
+	if r.Store() != nil {
+		t.Fatal("a stopped registrar has a store")
+	}
+}
