@@ -1,6 +1,7 @@
 // Package atomicfile writes a file so that a reader sees the old content or
 // the new, never half of it, and a crash leaves one of them: a temporary
-// file beside it, synced, then renamed into place.
+// file beside it, synced, renamed into place, and the directory synced so
+// that the rename itself survives a crash.
 package atomicfile
 
 import (
@@ -35,5 +36,16 @@ func Write(path string, b []byte, mode os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
