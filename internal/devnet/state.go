@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/consortium/consortium/internal/atomicfile"
 	"github.com/consortium/consortium/internal/consortiuminit"
 )
 
@@ -75,11 +76,7 @@ func writeState(dir string, s State) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+StateFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, StateFile))
+	return atomicfile.Write(filepath.Join(dir, StateFile), append(b, '\n'), 0o644)
 }
 
 // lockDir takes dir's lock for the life of this process; the kernel drops
