@@ -10,6 +10,7 @@ import (
 
 	cmttypes "github.com/cometbft/cometbft/types"
 
+	"github.com/consortium/consortium/internal/atomicfile"
 	"github.com/consortium/consortium/internal/governance"
 )
 
@@ -231,15 +232,7 @@ func writeDurably(path string, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // MemberNames maps each current validator's address (upper-case hex, as
